@@ -1,0 +1,231 @@
+"""Checkpoint files: atomic writes, safe (weights-only) loading, fast listing from metadata sidecars."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import random
+import re
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import CheckpointError
+from core.rundir import RunDir, atomic_write
+
+FORMAT = "tui-gan-checkpoint"
+FORMAT_VERSION = 1
+SUFFIX, META_SUFFIX = ".pt", ".meta.json"
+REASONS = ("periodic", "manual", "final", "stop")
+_NAME = re.compile(r"^step_(\d+)(?:-([a-z]+))?\.pt$")
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What the checkpoint browser shows of one file, read from its sidecar without loading tensors."""
+
+    path: str
+    step: int
+    epoch: int
+    time: float
+    reason: str
+    size: int
+    loss_d: float | None = None
+    loss_g: float | None = None
+    readable: bool = True
+    problem: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def checkpoint_name(step: int, reason: str) -> str:
+    return f"step_{step:08d}{'' if reason == 'periodic' else '-' + reason}{SUFFIX}"
+
+
+def meta_path(path: Path) -> Path:
+    return path.with_name(path.name[: -len(SUFFIX)] + META_SUFFIX)
+
+
+# -- RNG state, stored in weights-only-loadable types ----------------------------------------------
+
+
+def capture_rng() -> dict[str, Any]:
+    """Every RNG a step may touch: torch CPU, CUDA (when present), numpy's global, python's."""
+    np_state = np.random.get_state(legacy=False)
+    py_version, py_state, py_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "python": {"version": py_version, "state": list(py_state), "gauss": py_gauss},
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+    n = state["numpy"]
+    np.random.set_state({
+        "bit_generator": n["bit_generator"],
+        "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+        "has_gauss": n["has_gauss"],
+        "gauss": n["gauss"],
+    })
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+
+
+# -- writing ------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(run_dir: str | Path, payload: dict[str, Any], reason: str) -> Path:
+    """Write `payload` as the checkpoint of its step, atomically, with its metadata sidecar.
+
+    The sidecar is renamed into place before the checkpoint, so a crash in between leaves at most an
+    orphan sidecar (ignored by listings), never a checkpoint without its metadata.
+    """
+    assert reason in REASONS, reason
+    folder = RunDir(run_dir).checkpoints
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / checkpoint_name(int(payload["step"]), reason)
+    payload = {**payload, "format": FORMAT, "version": FORMAT_VERSION, "reason": reason, "time": time.time()}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    losses = payload.get("losses", {})
+    meta = CheckpointInfo(
+        path=str(path), step=int(payload["step"]), epoch=int(payload["epoch"]), time=payload["time"],
+        reason=reason, size=len(data), loss_d=losses.get("loss_d"), loss_g=losses.get("loss_g"),
+    )
+    atomic_write(meta_path(path), json.dumps({**meta.to_json(), "format_version": FORMAT_VERSION}).encode())
+    atomic_write(path, data)
+    return path
+
+
+def prune_checkpoints(run_dir: str | Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` periodic checkpoints; hand-made ones are never pruned."""
+    periodic = [Path(c.path) for c in list_checkpoints(run_dir) if c.reason == "periodic"]
+    doomed = periodic[:-keep] if keep > 0 else periodic
+    for path in doomed:
+        delete_checkpoint(path)
+    return doomed
+
+
+def delete_checkpoint(path: str | Path) -> None:
+    """Remove a checkpoint and its sidecar."""
+    path = Path(path)
+    for p in (path, meta_path(path)):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+# -- reading --------------------------------------------------------------------------------------------
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and check a tui-gan checkpoint with `weights_only=True`; any problem is a CheckpointError."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe or unreadable content"
+        raise CheckpointError(f"{path}: refused: not a plain-data checkpoint ({first[:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError,
+            AttributeError, TypeError, IndexError, UnicodeDecodeError, MemoryError) as exc:
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: truncated or corrupted checkpoint ({detail})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a tui-gan checkpoint (a plain state_dict or another program's file)")
+    version = payload.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} is newer than this tui-gan reads ({FORMAT_VERSION}); upgrade tui-gan"
+        )
+    missing = [k for k in ("config", "generator", "discriminator", "step", "epoch") if k not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: damaged checkpoint, missing {', '.join(missing)}")
+    return payload
+
+
+def _info_from_sidecar(path: Path) -> CheckpointInfo:
+    match = _NAME.match(path.name)
+    step = int(match.group(1)) if match else -1
+    reason = (match.group(2) or "periodic") if match else "unknown"
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    try:
+        meta = json.loads(meta_path(path).read_text())
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise ValueError(f"format {meta.get('format_version')} is newer than this tui-gan reads")
+        if meta.get("size") != size:
+            raise ValueError(f"size {size} differs from the {meta.get('size')} bytes written")
+        return CheckpointInfo(
+            path=str(path), step=int(meta["step"]), epoch=int(meta["epoch"]), time=float(meta["time"]),
+            reason=str(meta["reason"]), size=size, loss_d=meta.get("loss_d"), loss_g=meta.get("loss_g"),
+        )
+    except FileNotFoundError:
+        problem = "no metadata (not written by tui-gan?)"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problem = f"unreadable: {exc}"
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return CheckpointInfo(path=str(path), step=step, epoch=0, time=mtime, reason=reason, size=size,
+                          readable=False, problem=problem)
+
+
+def list_checkpoints(run_dir: str | Path) -> list[CheckpointInfo]:
+    """The run's checkpoints, oldest step first, from sidecars only (fast: no tensors are loaded)."""
+    folder = RunDir(run_dir).checkpoints
+    if not folder.is_dir():
+        return []
+    infos = [_info_from_sidecar(p) for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
+    return sorted(infos, key=lambda c: (c.step, c.time))
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path:
+    """The newest readable checkpoint of a run directory."""
+    readable = [c for c in list_checkpoints(run_dir) if c.readable]
+    if not readable:
+        raise CheckpointError(f"{run_dir}: no readable checkpoint in {RunDir(run_dir).checkpoints}")
+    return Path(readable[-1].path)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the newest readable one of a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        return latest_checkpoint(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file or run directory")
+    return path
+
+
+def run_dir_of(checkpoint: str | Path) -> Path | None:
+    """The run directory a checkpoint lives in, if it sits in one's `checkpoints/` folder."""
+    checkpoint = Path(checkpoint).resolve()
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+

@@ -1,0 +1,84 @@
+"""Commands a UI or script sends to the trainer: frozen dataclasses named as imperatives."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Command:
+    """Base of all commands."""
+
+    kind: ClassVar[str] = "command"
+
+
+@dataclass(frozen=True)
+class Pause(Command):
+    kind: ClassVar[str] = "pause"
+
+
+@dataclass(frozen=True)
+class Resume(Command):
+    kind: ClassVar[str] = "resume"
+
+
+@dataclass(frozen=True)
+class Stop(Command):
+    """End the run; with `checkpoint` a final checkpoint is written first."""
+
+    kind: ClassVar[str] = "stop"
+    checkpoint: bool = False
+    reason: str = "stop requested"
+
+
+@dataclass(frozen=True, init=False)
+class SetHyperparams(Command):
+    """Change live hyperparameters, e.g. `SetHyperparams(lr_g=1e-4, lr_d=4e-4)`."""
+
+    kind: ClassVar[str] = "set_hyperparams"
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, changes: dict[str, Any] | None = None, /, **kwargs: Any) -> None:
+        object.__setattr__(self, "changes", {**(changes or {}), **kwargs})
+
+
+@dataclass(frozen=True)
+class SaveCheckpoint(Command):
+    kind: ClassVar[str] = "save_checkpoint"
+
+
+@dataclass(frozen=True)
+class SampleNow(Command):
+    kind: ClassVar[str] = "sample_now"
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.kind: cls for cls in (Pause, Resume, Stop, SetHyperparams, SaveCheckpoint, SampleNow)
+}
+
+
+def to_json(command: Command) -> dict[str, Any]:
+    """The command as one JSON-ready dict with its `kind`."""
+    return {"kind": command.kind, **{f.name: getattr(command, f.name) for f in dataclasses.fields(command)}}
+
+
+def from_json(data: dict[str, Any]) -> Command:
+    """Rebuild a command from `to_json` output; anything malformed raises ValueError."""
+    if not isinstance(data, dict):
+        raise ValueError("a command is a JSON object")
+    data = dict(data)
+    kind = data.pop("kind", None)
+    cls = COMMAND_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"unknown command {kind!r}; known: {', '.join(COMMAND_TYPES)}")
+    if cls is SetHyperparams:
+        changes = data.pop("changes", {})
+        if data or not isinstance(changes, dict):
+            raise ValueError("set_hyperparams takes one object 'changes'")
+        return SetHyperparams(changes)
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ValueError(f"bad {kind} command: {exc}") from None

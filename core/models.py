@@ -1,0 +1,179 @@
+"""Generator and discriminator architectures: DCGAN, upsample-convolution and MLP."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.config import TrainConfig
+from core.errors import ConfigError
+
+
+def dcgan_start(image_size: int) -> tuple[int, int]:
+    """(start side, number of ×2 upsamplings) for a DCGAN: 28 → 7×7 and 2, 32 → 4×4 and 3, 64 → 4×4 and 4."""
+    side, doublings = image_size, 0
+    while side > 7 and side % 2 == 0:
+        side, doublings = side // 2, doublings + 1
+    if side > 7 or side < 3 or doublings == 0:
+        raise ConfigError(
+            f"image_size: {image_size} cannot be reached by a DCGAN; use a size s·2^k with 3 ≤ s ≤ 7 "
+            "(e.g. 28, 32, 64)"
+        )
+    return side, doublings
+
+
+def _init_dcgan(module: nn.Module) -> None:
+    # The DCGAN paper's initialisation: N(0, 0.02) weights, BN scales around 1.
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """Latent vector → start×start map → stride-2 transposed convolutions → tanh image."""
+
+    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int) -> None:
+        super().__init__()
+        start, k = dcgan_start(image_size)
+        widths = [width * 2 ** (k - i) for i in range(k)]  # e.g. 8w, 4w, 2w
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, widths[0], start, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.latent_dim = latent_dim
+        self.apply(_init_dcgan)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Image → stride-2 convolutions (mirror of the generator) → one logit."""
+
+    def __init__(self, channels: int, image_size: int, width: int) -> None:
+        super().__init__()
+        start, k = dcgan_start(image_size)
+        widths = [width * 2 ** (i + 1) for i in range(k)]  # e.g. 2w, 4w, 8w
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(widths[-1], 1, start, 1, 0, bias=False)]
+        self.net = nn.Sequential(*layers)
+        self.apply(_init_dcgan)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(-1)
+
+
+class UpsampleGenerator(nn.Module):
+    """Linear layer to a 4×4 map, then (nearest upsample ×2, 3×3 conv, BN, ReLU) blocks: no checkerboard."""
+
+    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int) -> None:
+        super().__init__()
+        start, k = dcgan_start(image_size)
+        widths = [width * 2 ** (k - i) for i in range(k + 1)]
+        self.start, self.top = start, widths[0]
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, widths[0] * start * start, bias=False),
+            nn.BatchNorm1d(widths[0] * start * start),
+            nn.ReLU(True),
+        )
+        blocks: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:]):
+            blocks += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(a, b, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(b),
+                nn.ReLU(True),
+            ]
+        blocks += [nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh()]
+        self.blocks = nn.Sequential(*blocks)
+        self.latent_dim = latent_dim
+        self.apply(_init_dcgan)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.project(z.view(z.shape[0], -1))
+        return self.blocks(h.view(-1, self.top, self.start, self.start))
+
+
+class Maxout(nn.Module):
+    """Maxout units (Goodfellow et al. 2013): the max over `pieces` linear maps."""
+
+    def __init__(self, n_in: int, n_out: int, pieces: int) -> None:
+        super().__init__()
+        self.n_out, self.pieces = n_out, pieces
+        self.linear = nn.Linear(n_in, n_out * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).view(-1, self.n_out, self.pieces).amax(-1)
+
+
+class MLPGenerator(nn.Module):
+    """The MLP generator of Goodfellow et al. (2014): two ReLU layers, then the data's shape."""
+
+    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], hidden: int, image: bool) -> None:
+        super().__init__()
+        out = 1
+        for s in out_shape:
+            out *= s
+        layers: list[nn.Module] = [nn.Linear(latent_dim, hidden), nn.ReLU(True), nn.Linear(hidden, hidden),
+                                   nn.ReLU(True), nn.Linear(hidden, out)]
+        if image:
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+        self.out_shape, self.latent_dim = out_shape, latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1)).view(-1, *self.out_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """The maxout discriminator of Goodfellow et al. (2014), with dropout."""
+
+    def __init__(self, n_in: int, hidden: int, pieces: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Dropout(dropout), Maxout(n_in, hidden, pieces),
+            nn.Dropout(dropout), Maxout(hidden, hidden, pieces),
+            nn.Dropout(dropout), nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(x.shape[0], -1)).view(-1)
+
+
+def sample_shape(config: TrainConfig) -> tuple[int, ...]:
+    """Shape of one generated sample: C×H×W for images, (2,) for toy points."""
+    from core.data import is_toy
+
+    if is_toy(config.dataset):
+        return (2,)
+    return (config.channels, config.image_size, config.image_size)
+
+
+def build_models(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator) for the config, on the CPU, freshly initialised from `seed`."""
+    torch.manual_seed(config.seed)
+    shape = sample_shape(config)
+    if config.arch == "mlp":
+        image = len(shape) == 3
+        n_in = 1
+        for s in shape:
+            n_in *= s
+        # Goodfellow et al.: G 1200-1200, D 240 maxout units × 5 pieces; `width` scales both.
+        g = MLPGenerator(config.latent_dim, shape, hidden=config.width * 1200 // 64, image=image)
+        d_hidden = max(8, config.width * 240 // 64)
+        d = MLPDiscriminator(n_in, d_hidden, pieces=5 if image else 2, dropout=0.5 if image else 0.0)
+        return g, d
+    c, size = config.channels, config.image_size
+    g_cls = UpsampleGenerator if config.arch == "upsample" else DCGANGenerator
+    return g_cls(config.latent_dim, c, size, config.width), DCGANDiscriminator(c, size, config.width)

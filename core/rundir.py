@@ -1,0 +1,187 @@
+"""The run directory: its layout, the append-only event log, status.json and the one-trainer lock."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from core.errors import RunDirError
+from core.events import FINAL_STATES, Event, from_json, to_json
+
+CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE = "config.toml", "events.jsonl", "status.json", ".lock"
+CRASHED = "crashed"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a part."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class RunDir:
+    """Paths of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def events(self) -> Path:
+        return self.path / EVENTS_FILE
+
+    @property
+    def status(self) -> Path:
+        return self.path / STATUS_FILE
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def exports(self) -> Path:
+        return self.path / "exports"
+
+    def create(self) -> None:
+        try:
+            for folder in (self.path, self.samples, self.checkpoints):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"{self.path}: cannot create run directory: {exc.strerror}") from None
+
+
+class RunLock:
+    """An exclusive flock on RUN_DIR/.lock: the kernel drops it when its process dies, so a stale
+    lock never blocks the next run."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK_FILE
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise RunDirError(
+                f"{self.path.parent}: in use by a running trainer (pid {holder}); "
+                "watch it, stop it, or pick another --run-dir"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class EventLog:
+    """Append-only `events.jsonl`: one JSON object a line, flushed as written."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = open(path, "a", encoding="utf-8")
+
+    def write(self, event: Event) -> None:
+        self._fh.write(json.dumps(to_json(event), allow_nan=True) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def read_events(path: str | Path) -> Iterator[Event]:
+    """Every event of an events.jsonl, skipping a torn last line or lines of unknown kinds."""
+    try:
+        fh = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            try:
+                yield from_json(json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line cut by a crash or written by a newer version
+
+
+def write_status(run_dir: Path, state: str, step: int, epoch: int, **extra: Any) -> None:
+    """Record the run's state for readers that do not follow the event log."""
+    data = {"state": state, "pid": os.getpid(), "step": step, "epoch": epoch, "time": time.time(), **extra}
+    atomic_write(Path(run_dir) / STATUS_FILE, json.dumps(data).encode())
+
+
+def lock_held(run_dir: str | Path) -> bool:
+    """Whether a live trainer holds the run directory (a dead one's flock is gone with it)."""
+    try:
+        fh = open(Path(run_dir) / LOCK_FILE)
+    except OSError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+def read_status(run_dir: str | Path) -> dict[str, Any] | None:
+    """status.json, with state `crashed` when its process is gone before a final state."""
+    try:
+        data = json.loads((Path(run_dir) / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    if data.get("state") not in FINAL_STATES and not lock_held(run_dir):
+        data["state"] = CRASHED
+    return data
