@@ -61,7 +61,7 @@ class TrainConfig:
     dataset: str = _f(Spec(str, help="registered data set name"), "mnist5k")
     data_root: str = _f(Spec(str, help="folder holding on-disk data sets"), "data")
     download: bool = _f(Spec(bool, help="allow torchvision to download"), False)
-    subset: int | None = _f(Spec(int, 1, None, optional=True, help="use the first N items"), None)
+    subset: int | None = _f(Spec(int, 1, None, optional=True, help="train on a fixed, spread-out subset of N items"), None)
     image_size: int = _f(Spec(int, 4, 1024), 28)
     channels: int = _f(Spec(int, 1, 3), 1)
     arch: str = _f(Spec(str, choices=ARCHS), "dcgan")
