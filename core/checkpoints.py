@@ -23,6 +23,7 @@ FORMAT = "tui-gan-checkpoint"
 FORMAT_VERSION = 1
 SUFFIX, META_SUFFIX = ".pt", ".meta.json"
 REASONS = ("periodic", "manual", "final", "stop")
+ZIP_MAGIC = b"PK\x03\x04"
 _NAME = re.compile(r"^step_(\d+)(?:-([a-z]+))?\.pt$")
 
 
@@ -111,8 +112,24 @@ def save_checkpoint(run_dir: str | Path, payload: dict[str, Any], reason: str) -
         path=str(path), step=int(payload["step"]), epoch=int(payload["epoch"]), time=payload["time"],
         reason=reason, size=len(data), loss_d=losses.get("loss_d"), loss_g=losses.get("loss_g"),
     )
-    atomic_write(meta_path(path), json.dumps({**meta.to_json(), "format_version": FORMAT_VERSION}).encode())
-    atomic_write(path, data)
+    sidecar = meta_path(path)
+    try:
+        previous = sidecar.read_bytes()  # the same name again (a second manual save at one step)
+    except OSError:
+        previous = None
+    atomic_write(sidecar, json.dumps({**meta.to_json(), "format_version": FORMAT_VERSION}).encode())
+    try:
+        atomic_write(path, data)
+    except BaseException:
+        # Leave things as they were: the old checkpoint keeps its own sidecar, a new one leaves none.
+        try:
+            if previous is None:
+                sidecar.unlink()
+            else:
+                atomic_write(sidecar, previous)
+        except OSError:
+            pass
+        raise
     return path
 
 
@@ -123,6 +140,16 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> list[Path]:
     for path in doomed:
         delete_checkpoint(path)
     return doomed
+
+
+def remove_stale_temps(run_dir: str | Path) -> None:
+    """Delete temporary files a killed writer left in checkpoints/; call only while holding the run lock."""
+    folder = RunDir(run_dir).checkpoints
+    for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def delete_checkpoint(path: str | Path) -> None:
@@ -146,13 +173,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not head:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint (a write that never finished?)")
+    if head != ZIP_MAGIC:
+        # tui-gan always writes torch's zip format; anything else is foreign, so it is never unpickled.
+        raise CheckpointError(f"{path}: not a tui-gan checkpoint (not a torch zip archive: a foreign or random file)")
+    try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe or unreadable content"
-        raise CheckpointError(f"{path}: refused: not a plain-data checkpoint ({first[:160]})") from None
+        raise CheckpointError(f"{path}: refused: {_unpickling_problem(str(exc))}") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError,
             AttributeError, TypeError, IndexError, UnicodeDecodeError, MemoryError) as exc:
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        detail = str(exc).strip().splitlines()[0].split(". ")[0][:160] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: truncated or corrupted checkpoint ({detail})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tui-gan checkpoint (a plain state_dict or another program's file)")
@@ -165,6 +201,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if missing:
         raise CheckpointError(f"{path}: damaged checkpoint, missing {', '.join(missing)}")
     return payload
+
+
+def _unpickling_problem(message: str) -> str:
+    """The one informative line of torch's long weights-only refusal."""
+    global_ = re.search(r"GLOBAL ([\w.]+)", message)
+    if global_:
+        return (f"it would import {global_.group(1)}, which could run code; "
+                "a tui-gan checkpoint holds only tensors, numbers, strings, lists and dicts")
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    detail = next((ln for ln in lines if ln.startswith("Unsupported")), lines[-1] if lines else "")
+    return f"not plain data, so it was not unpickled ({detail[:120]})"
 
 
 def _info_from_sidecar(path: Path) -> CheckpointInfo:

@@ -129,7 +129,15 @@ class EventLog:
     """Append-only `events.jsonl`: one JSON object a line, flushed as written."""
 
     def __init__(self, path: Path) -> None:
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                torn = fh.read(1) != b"\n"
+        except OSError:  # missing or empty
+            torn = False
         self._fh = open(path, "a", encoding="utf-8")
+        if torn:  # a line cut by a kill: end it so the next event stays whole
+            self._fh.write("\n")
 
     def write(self, event: Event) -> None:
         self._fh.write(json.dumps(to_json(event), allow_nan=True) + "\n")

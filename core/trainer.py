@@ -19,6 +19,7 @@ from core.checkpoints import (
     capture_rng,
     load_checkpoint,
     prune_checkpoints,
+    remove_stale_temps,
     restore_rng,
     run_dir_of,
     save_checkpoint,
@@ -180,6 +181,7 @@ class Trainer:
             self.run_dir.create()
             lock.acquire()
             locked = True
+            remove_stale_temps(self.run_dir.path)  # left by a writer that was killed mid-checkpoint
             self._log = EventLog(self.run_dir.events)
             self._emit(ev.StateChanged(ev.STARTING, "loading data and building models", self.step))
             self._write_status()
