@@ -19,3 +19,7 @@ class CheckpointError(UserError):
 
 class RunDirError(UserError):
     """A run directory that cannot be used (locked by another trainer, not a run, unwritable)."""
+
+
+class ExportError(UserError):
+    """An export that cannot be made (no samples yet, a bad or unwritable output path)."""
