@@ -7,6 +7,7 @@ import sys
 from typing import Callable, NoReturn, Sequence
 
 from core.errors import UserError
+from tui_gan import export_cli
 
 
 class CliError(UserError):
@@ -95,6 +96,11 @@ def cmd_presets(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train a GAN (the TUI unless --headless)", add_train_arguments, cmd_train),
     "presets": ("list the presets", lambda p: None, cmd_presets),
+    "sample": ("a grid of new samples from a checkpoint", export_cli.add_sample_arguments, export_cli.cmd_sample),
+    "export": ("a GIF of a run's sample grids and its latest grid", export_cli.add_export_arguments,
+               export_cli.cmd_export),
+    "export-weights": ("plain generator/discriminator state dicts and config.json",
+                       export_cli.add_export_weights_arguments, export_cli.cmd_export_weights),
 }
 
 

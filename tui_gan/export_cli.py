@@ -1,0 +1,56 @@
+"""The `sample`, `export` and `export-weights` subcommands: thin wrappers over `core.export`."""
+
+from __future__ import annotations
+
+import argparse
+
+# core.export (and torch) load inside the commands, so `tui-gan --help` stays fast.
+
+
+def add_sample_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file, or a run directory (its newest)")
+    p.add_argument("-n", type=int, default=64, metavar="N", help="number of samples (default 64)")
+    p.add_argument("--seed", type=int, metavar="S", help="noise seed, for a picture you can make again")
+    p.add_argument("-o", "--out", metavar="FILE", help="output PNG (default RUN_DIR/exports/)")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from core.checkpoints import resolve_checkpoint
+    from core.export import sample_from_checkpoint
+
+    print(sample_from_checkpoint(resolve_checkpoint(args.checkpoint), n=args.n, seed=args.seed, out=args.out))
+    return 0
+
+
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
+    p.add_argument("--gif", metavar="FILE", help="write the GIF of the run's sample grids here")
+    p.add_argument("--grid", metavar="FILE", help="write the latest sample grid (PNG) here")
+    p.add_argument("--fps", type=float, default=4.0, metavar="N", help="GIF frames per second (default 4)")
+    p.add_argument("--every", type=int, default=1, metavar="K", help="use every K-th grid (the last always)")
+    p.epilog = "Without --gif and --grid both are written into RUN_DIR/exports/."
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.export import export_gif, export_grid
+
+    both = args.gif is None and args.grid is None
+    if both or args.gif is not None:
+        print(export_gif(args.run_dir, args.gif, fps=args.fps, every=args.every))
+    if both or args.grid is not None:
+        print(export_grid(args.run_dir, args.grid))
+    return 0
+
+
+def add_export_weights_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file, or a run directory (its newest)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/exports/weights-step_N/)")
+
+
+def cmd_export_weights(args: argparse.Namespace) -> int:
+    from core.checkpoints import resolve_checkpoint
+    from core.export import export_weights
+
+    for path in export_weights(resolve_checkpoint(args.checkpoint), args.out):
+        print(path)
+    return 0
