@@ -83,6 +83,8 @@ class Trainer:
         self._last_stats: dict[str, float] = {}
         self._resume_payload: dict[str, Any] | None = None
         self._sampled_step = -1
+        self.serve_control = True  # the control socket of issue 5; tests of the bare loop may turn it off
+        self.control: Any = None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **overrides: Any) -> Trainer:
@@ -183,6 +185,7 @@ class Trainer:
             locked = True
             remove_stale_temps(self.run_dir.path)  # left by a writer that was killed mid-checkpoint
             self._log = EventLog(self.run_dir.events)
+            self._serve_control()
             self._emit(ev.StateChanged(ev.STARTING, "loading data and building models", self.step))
             self._write_status()
             self._setup()
@@ -194,12 +197,25 @@ class Trainer:
             traceback.print_exc()
             self._fail(f"{type(exc).__name__}: {exc}")
         finally:
+            if self.control is not None:
+                self.control.close()  # after the final events, so attached clients receive them
             if self._log is not None:
                 self._log.close()
             if locked:
                 lock.release()
             if fresh and self._state == ev.FAILED and not hasattr(self, "g"):
                 shutil.rmtree(self.run_dir.path, ignore_errors=True)
+
+    def _serve_control(self) -> None:
+        """Open the run's control socket (watch/ctl attach there); training goes on without it."""
+        if not self.serve_control:
+            return
+        from core.control import serve
+
+        try:
+            self.control = serve(self)
+        except (OSError, UserError) as exc:
+            self._alert("warning", f"no control endpoint (watch/ctl cannot attach): {exc}")
 
     def _fail(self, message: str) -> None:
         self.error = message

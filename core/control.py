@@ -1,0 +1,602 @@
+"""The control endpoint of a run: a private Unix socket that streams its events and takes commands.
+
+Protocol, one JSON object a line in each direction. The server first sends
+`{"reply": "hello", ...}`, then every line of `events.jsonl` (the history), then
+`{"reply": "live"}` once it has caught up, then each new event as the trainer logs it. A client
+sends commands as `core.commands.to_json` objects (optionally with an `"id"` echoed back) and
+gets `{"reply": "ack", ...}` or `{"reply": "refused", "reason": ...}` for each.
+
+Each client's writer follows `events.jsonl` itself (the trainer only wakes it up), so history and
+live events come from one ordered source: no gap and no duplicate at the seam, and a client that
+stops reading only stalls its own thread until it is dropped; training never waits for it.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import errno
+import hashlib
+import json
+import os
+import socket
+import stat
+import struct
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from core import commands as cmd
+from core.errors import UserError
+from core.events import FINAL_STATES
+from core.rundir import CONFIG_FILE, EVENTS_FILE, STATUS_FILE, lock_held, read_status
+
+PROTOCOL = 1
+CONTROL_DIR = ".control"  # mode 0700: only the owner can reach the socket inside
+SOCKET_NAME = "sock"
+POINTER_NAME = "sock.path"  # holds the socket's path when the run dir is too deep for AF_UNIX
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, including the final NUL
+MAX_LINE = 64 * 1024
+MAX_CLIENTS = 16
+SEND_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped
+MAX_PENDING_REPLIES = 256
+COMMAND_RATE, COMMAND_BURST = 20.0, 40  # commands a client may send per second, and in a burst
+MAX_BAD_LINES = 50
+CLOSE_TIMEOUT_S = 2.0
+READ_CHUNK = 256 * 1024
+_SCALARS = (bool, int, float, str, type(None))
+
+
+class ControlError(UserError):
+    """A run that cannot be reached: missing, ended, or without a control endpoint."""
+
+
+# -- where the socket lives --------------------------------------------------------------------
+
+
+def _private_dir(path: Path) -> Path:
+    """Create `path` as a 0700 directory of ours, or refuse one that others could enter."""
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ControlError(f"{path}: cannot create control directory: {exc.strerror}") from None
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise ControlError(f"{path}: not a directory owned by this user; refusing to put a socket there")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def runtime_dir() -> Path:
+    """A per-user private directory for sockets whose run directory path is too long."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isdir(xdg) and len(xdg) < 60:
+        try:
+            return _private_dir(Path(xdg) / "tui-gan")
+        except (ControlError, OSError):
+            pass
+    return _private_dir(Path("/tmp") / f"tui-gan-{os.getuid()}")
+
+
+def _fits(path: Path) -> bool:
+    return len(os.fsencode(str(path))) <= MAX_SOCKET_PATH
+
+
+def _listen_path(run_dir: Path) -> Path:
+    """Prepare the control directory and return where the socket must be bound."""
+    control = _private_dir(run_dir.resolve() / CONTROL_DIR)
+    pointer = control / POINTER_NAME
+    local = control / SOCKET_NAME
+    for stale in (local, pointer):
+        try:
+            stale.unlink()
+        except FileNotFoundError:
+            pass
+    if _fits(local):
+        return local
+    digest = hashlib.sha256(os.fsencode(str(run_dir.resolve()))).hexdigest()[:24]
+    remote = runtime_dir() / f"{digest}.sock"
+    try:
+        remote.unlink()
+    except FileNotFoundError:
+        pass
+    pointer.write_text(str(remote) + "\n")
+    return remote
+
+
+def socket_path(run_dir: str | Path) -> Path | None:
+    """The control socket of a run, following the pointer file; None when there is none."""
+    control = Path(run_dir).resolve() / CONTROL_DIR
+    local = control / SOCKET_NAME
+    try:
+        if stat.S_ISSOCK(os.stat(local).st_mode):
+            return local
+    except OSError:
+        pass
+    try:
+        target = Path((control / POINTER_NAME).read_text().strip())
+    except OSError:
+        return None
+    return target if target.is_absolute() else None
+
+
+# -- the server --------------------------------------------------------------------------------
+
+
+class ControlServer:
+    """Serves one run directory's control socket; commands go to `send`, events come from the log."""
+
+    def __init__(self, run_dir: str | Path, send: Callable[[cmd.Command], None],
+                 state: Callable[[], str] = lambda: "unknown", send_timeout: float = SEND_TIMEOUT_S) -> None:
+        self.run_dir = Path(run_dir)
+        self.events_path = self.run_dir / EVENTS_FILE
+        self.send_timeout = send_timeout
+        self.socket_path: Path | None = None
+        self._send = send
+        self._state = state
+        self._cond = threading.Condition()
+        self._generation = 0  # bumped for each logged event, so writers know to read on
+        self._closing = False
+        self._clients: set[_Client] = set()
+        self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self.unsubscribe: Callable[[], None] = lambda: None
+        self.dropped = 0  # clients dropped for not reading or misbehaving (for tests and logs)
+
+    @property
+    def state(self) -> str:
+        return self._state()
+
+    def start(self) -> Path:
+        """Bind the socket (mode 0600 in a 0700 directory) and start accepting clients."""
+        path = _listen_path(self.run_dir)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(os.fsencode(str(path)))
+            os.chmod(path, 0o600)  # the 0700 directory already keeps others out; this is belt and braces
+            listener.listen(16)
+            listener.settimeout(0.25)
+        except OSError:
+            listener.close()
+            raise
+        self._listener, self.socket_path = listener, path
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="tui-gan-control", daemon=True)
+        self._accept_thread.start()
+        return path
+
+    def notify(self, event: object = None) -> None:
+        """Event sink for the trainer: wake the client writers. Cheap and never blocks for long."""
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def clients(self) -> int:
+        with self._cond:
+            return len(self._clients)
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop accepting, let clients receive the last events (up to `timeout`), remove the socket."""
+        self.unsubscribe()
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._listener is not None:
+            self._listener.close()
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout)
+        self._remove_socket()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            clients = list(self._clients)
+        for client in clients:
+            client.writer.join(max(0.0, deadline - time.monotonic()))
+        for client in clients:
+            client.drop(None)
+
+    def _remove_socket(self) -> None:
+        control = self.run_dir.resolve() / CONTROL_DIR
+        for path in (self.socket_path, control / POINTER_NAME):
+            if path is None:
+                continue
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._closing:
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return  # closed
+            refusal = self._admit(conn)
+            if refusal:
+                try:
+                    conn.settimeout(1.0)
+                    conn.sendall(_line({"reply": "refused", "reason": refusal}))
+                except OSError:
+                    pass
+                conn.close()
+                continue
+            client = _Client(self, conn)
+            with self._cond:
+                self._clients.add(client)
+            client.start()
+
+    def _admit(self, conn: socket.socket) -> str | None:
+        uid = _peer_uid(conn)
+        if uid is not None and uid not in (os.getuid(), 0):
+            return "this run belongs to another user"
+        with self._cond:
+            if self._closing:
+                return "the run is ending"
+            if len(self._clients) >= MAX_CLIENTS:
+                return f"too many clients (at most {MAX_CLIENTS})"
+        return None
+
+    def _forget(self, client: _Client) -> None:
+        with self._cond:
+            self._clients.discard(client)
+
+
+def _peer_uid(conn: socket.socket) -> int | None:
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (AttributeError, OSError):
+        return None  # not Linux; the 0700 directory is the guard there
+    return struct.unpack("3i", creds)[1]
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, allow_nan=True) + "\n").encode()
+
+
+def check_command(data: Any) -> cmd.Command:
+    """A command from its JSON object, with field types checked; ValueError names what is wrong."""
+    command = cmd.from_json(data)
+    if isinstance(command, cmd.SetHyperparams):
+        if len(command.changes) > 64:
+            raise ValueError("set_hyperparams: too many changes")
+        for key, value in command.changes.items():
+            if not isinstance(key, str) or not isinstance(value, _SCALARS):
+                raise ValueError(f"set_hyperparams: {key!r} must map to a number, string or boolean")
+        return command
+    for f in dataclasses.fields(command):
+        value, default = getattr(command, f.name), f.default
+        if default is not dataclasses.MISSING and type(value) is not type(default):
+            raise ValueError(f"{command.kind}: {f.name} must be {type(default).__name__}")
+        if isinstance(value, str) and len(value) > 500:
+            raise ValueError(f"{command.kind}: {f.name} is too long")
+    return command
+
+
+class _Client:
+    """One connection: a reader thread for commands and a writer thread that follows the log."""
+
+    def __init__(self, server: ControlServer, conn: socket.socket) -> None:
+        self.server, self.conn = server, conn
+        conn.settimeout(server.send_timeout)
+        self.replies: collections.deque[bytes] = collections.deque()
+        self.closed = False
+        self.peer_done = False
+        self._tokens, self._refilled = float(COMMAND_BURST), time.monotonic()
+        self._bad = 0
+        self.reader = threading.Thread(target=self._read_loop, name="tui-gan-control-in", daemon=True)
+        self.writer = threading.Thread(target=self._write_loop, name="tui-gan-control-out", daemon=True)
+
+    def start(self) -> None:
+        self.reader.start()
+        self.writer.start()
+
+    # -- leaving ---------------------------------------------------------------------------------
+
+    def drop(self, reason: str | None) -> None:
+        """Close the connection, telling the client why when it still listens."""
+        with self.server._cond:
+            if self.closed:
+                return
+            self.closed = True
+            self.server._cond.notify_all()
+        if reason:
+            self.server.dropped += 1
+            try:
+                self.conn.setblocking(False)
+                self.conn.send(_line({"reply": "refused", "reason": reason, "closing": True}))
+            except OSError:
+                pass
+        try:
+            self.conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+        self.server._forget(self)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def reply(self, obj: dict[str, Any]) -> None:
+        with self.server._cond:
+            if len(self.replies) >= MAX_PENDING_REPLIES:
+                overflow = True
+            else:
+                overflow = False
+                self.replies.append(_line(obj))
+                self.server._cond.notify_all()
+        if overflow:
+            self.drop("not reading its replies")
+
+    def _write_loop(self) -> None:
+        server = self.server
+        try:
+            self._send(_line({"reply": "hello", "protocol": PROTOCOL, "run_dir": str(server.run_dir.resolve()),
+                              "pid": os.getpid(), "state": server.state}))
+            follower = _LogFollower(server.events_path)
+            live = False
+            while True:
+                with server._cond:
+                    generation = server._generation
+                    closing = server._closing
+                    replies = list(self.replies)
+                    self.replies.clear()
+                if self.closed:
+                    return
+                for data in replies:
+                    self._send(data)
+                sent = False
+                for chunk in follower.read():
+                    self._send(chunk)
+                    sent = True
+                if not live:
+                    live = True  # reached the end of the log as it was: the history is out
+                    self._send(_line({"reply": "live", "state": server.state}))
+                if closing and not sent:
+                    with server._cond:
+                        if not self.replies:
+                            break
+                    continue
+                if sent or replies:
+                    continue
+                with server._cond:
+                    if self.peer_done and not self.replies:
+                        break
+                    server._cond.wait_for(
+                        lambda: server._generation != generation or self.replies or server._closing
+                        or self.closed or self.peer_done, timeout=1.0)
+            if not self.peer_done:
+                self._send(_line({"reply": "bye", "state": server.state}))
+            self.drop(None)
+        except socket.timeout:
+            self.drop(f"not reading for {server.send_timeout:g} s")
+        except OSError:
+            self.drop(None)
+
+    def _send(self, data: bytes) -> None:
+        self.conn.sendall(data)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        buf = bytearray()
+        try:
+            while not self.closed:
+                try:
+                    data = self.conn.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    break
+                buf += data
+                while not self.closed:
+                    end = buf.find(b"\n")
+                    if end < 0:
+                        break
+                    if end > MAX_LINE:
+                        self.drop(f"line longer than {MAX_LINE} bytes")
+                        return
+                    line = bytes(buf[:end])
+                    del buf[: end + 1]
+                    self._handle(line)
+                if len(buf) > MAX_LINE:
+                    self.drop(f"line longer than {MAX_LINE} bytes")
+                    return
+        except OSError:
+            pass
+        # The client closed its side: the writer sends the replies still owed, then hangs up too.
+        with self.server._cond:
+            self.peer_done = True
+            self.server._cond.notify_all()
+
+    def _refuse(self, reason: str, request_id: Any = None, bad: bool = True) -> None:
+        if bad:
+            self._bad += 1
+            if self._bad > MAX_BAD_LINES:
+                self.drop(f"too many bad lines ({MAX_BAD_LINES})")
+                return
+        reply: dict[str, Any] = {"reply": "refused", "reason": reason}
+        if request_id is not None:
+            reply["id"] = request_id
+        self.reply(reply)
+
+    def _handle(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        try:
+            data = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            self._refuse("not a JSON object")
+            return
+        if not isinstance(data, dict):
+            self._refuse("a command is one JSON object, e.g. {\"kind\": \"pause\"}")
+            return
+        request_id = data.pop("id", None)
+        if not isinstance(request_id, _SCALARS) or isinstance(request_id, str) and len(request_id) > 100:
+            request_id = None
+        try:
+            command = check_command(data)
+        except ValueError as exc:
+            self._refuse(str(exc), request_id)
+            return
+        if not self._take_token():
+            self._refuse(f"too many commands (at most {COMMAND_RATE:g} a second)", request_id, bad=False)
+            return
+        state = self.server.state
+        if state in FINAL_STATES:
+            self._refuse(f"the run has ended ({state})", request_id, bad=False)
+            return
+        self.server._send(command)
+        reply: dict[str, Any] = {"reply": "ack", "command": cmd.to_json(command), "state": state}
+        if request_id is not None:
+            reply["id"] = request_id
+        self.reply(reply)
+
+    def _take_token(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(float(COMMAND_BURST), self._tokens + (now - self._refilled) * COMMAND_RATE)
+        self._refilled = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class _LogFollower:
+    """Reads whole new lines of a growing events.jsonl, in large chunks."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: Any = None
+        self._partial = b""
+
+    def read(self) -> Iterator[bytes]:
+        if self._fh is None:
+            try:
+                self._fh = open(self.path, "rb")
+            except FileNotFoundError:
+                return
+        while True:
+            chunk = self._fh.read(READ_CHUNK)
+            if not chunk:
+                return
+            data = self._partial + chunk
+            end = data.rfind(b"\n") + 1
+            self._partial = data[end:]
+            if end:
+                yield data[:end]
+
+
+def serve(trainer: Any) -> ControlServer:
+    """Start the control endpoint of `trainer`'s run (call it on the training thread, once the run
+    directory is locked)."""
+    server = ControlServer(trainer.run_dir.path, trainer.send, lambda: trainer.state)
+    server.start()
+    server.unsubscribe = trainer.subscribe(server.notify)
+    return server
+
+
+# -- the client --------------------------------------------------------------------------------
+
+
+def describe_unreachable(run_dir: str | Path) -> str:
+    """Why a run cannot be attached to, as one line."""
+    path = Path(run_dir)
+    if not path.is_dir() or not any((path / name).exists() for name in (CONFIG_FILE, EVENTS_FILE, STATUS_FILE)):
+        return f"no such run: {run_dir}"
+    status = read_status(path) or {}
+    if not lock_held(path):
+        state = status.get("state", "ended")
+        return f"run is not alive: {run_dir} ({state}{', step ' + str(status['step']) if 'step' in status else ''})"
+    return f"run has no control endpoint: {run_dir} (started by an older tui-gan?)"
+
+
+class ControlClient:
+    """A connection to a run's control socket: `next_message()` reads what the server sends."""
+
+    def __init__(self, run_dir: str | Path, timeout: float | None = 5.0) -> None:
+        self.run_dir = Path(run_dir)
+        path = socket_path(self.run_dir)
+        if path is None:
+            raise ControlError(describe_unreachable(self.run_dir))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(os.fsencode(str(path)))
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                raise ControlError(describe_unreachable(self.run_dir)) from None
+            if exc.errno == errno.EACCES:
+                raise ControlError(f"{path}: permission denied (the run belongs to another user?)") from None
+            raise ControlError(f"{path}: cannot connect: {exc.strerror or exc}") from None
+        self.sock = sock
+        self._buf = bytearray()
+        self._pos = 0
+        self._send_lock = threading.Lock()
+        self.hello: dict[str, Any] = {}
+
+    def send(self, command: cmd.Command | dict[str, Any], request_id: Any = None) -> None:
+        """Write one command line; OSError when the connection is gone."""
+        data = cmd.to_json(command) if isinstance(command, cmd.Command) else dict(command)
+        if request_id is not None:
+            data["id"] = request_id
+        with self._send_lock:
+            self.sock.sendall(_line(data))
+
+    def next_message(self, timeout: float | None = None, replies_only: bool = False) -> dict[str, Any] | None:
+        """The next object the server sent (only replies, skipping events, with `replies_only`);
+        None when the server closed; TimeoutError when nothing came within `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            end = self._buf.find(b"\n", self._pos)
+            if end >= 0:
+                line = bytes(self._buf[self._pos:end])
+                self._pos = end + 1
+                if self._pos > 1 << 20 and self._pos * 2 > len(self._buf):
+                    del self._buf[: self._pos]
+                    self._pos = 0
+                if replies_only and not line.startswith(b'{"reply"'):
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict):
+                    if obj.get("reply") == "hello":
+                        self.hello = obj
+                    return obj
+                continue
+            if deadline is None:
+                self.sock.settimeout(None)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no answer from the run")
+                self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(READ_CHUNK)
+            except socket.timeout:
+                raise TimeoutError("no answer from the run") from None
+            except OSError:
+                return None
+            if not data:
+                return None
+            del self._buf[: self._pos]
+            self._pos = 0
+            self._buf += data
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
