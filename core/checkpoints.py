@@ -9,7 +9,7 @@ import random
 import re
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class CheckpointInfo:
     loss_g: float | None = None
     readable: bool = True
     problem: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +112,7 @@ def save_checkpoint(run_dir: str | Path, payload: dict[str, Any], reason: str) -
     meta = CheckpointInfo(
         path=str(path), step=int(payload["step"]), epoch=int(payload["epoch"]), time=payload["time"],
         reason=reason, size=len(data), loss_d=losses.get("loss_d"), loss_g=losses.get("loss_g"),
+        metrics=dict(payload.get("metrics", {})),
     )
     sidecar = meta_path(path)
     try:
@@ -231,6 +233,7 @@ def _info_from_sidecar(path: Path) -> CheckpointInfo:
         return CheckpointInfo(
             path=str(path), step=int(meta["step"]), epoch=int(meta["epoch"]), time=float(meta["time"]),
             reason=str(meta["reason"]), size=size, loss_d=meta.get("loss_d"), loss_g=meta.get("loss_g"),
+            metrics=dict(meta.get("metrics") or {}),
         )
     except FileNotFoundError:
         problem = "no metadata (not written by tui-gan?)"

@@ -85,6 +85,10 @@ class TrainConfig:
     checkpoint_every: int = _f(Spec(int, 0, None, help="steps between checkpoints, 0 = at end"), 1000)
     keep_checkpoints: int = _f(Spec(int, 1, 100_000), 5)
     on_nan: str = _f(Spec(str, choices=("pause", "stop")), "pause")
+    eval_every: int = _f(Spec(int, 0, None, help="steps between quality metrics, 0 = off"), 0)
+    eval_samples: int = _f(Spec(int, 10, 100_000, help="generated samples per evaluation"), 2500)
+    inception_weights: str | None = _f(Spec(str, optional=True, help="local Inception v3 weights for FID/KID"),
+                                       None)
     run_dir: str | None = _f(Spec(str, optional=True), None)
 
     def __post_init__(self) -> None:

@@ -75,6 +75,20 @@ class SamplesSaved(Event):
 
 
 @dataclass(frozen=True)
+class MetricsComputed(Event):
+    """Sample-quality metrics of the generator at `step`, with the same metrics on real data."""
+
+    kind: ClassVar[str] = "metrics"
+    step: int
+    epoch: int
+    values: dict[str, float]
+    reference: dict[str, float]
+    note: str = ""
+    seconds: float = 0.0
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
 class CheckpointSaved(Event):
     kind: ClassVar[str] = "checkpoint_saved"
     step: int
@@ -130,7 +144,7 @@ class RunFailed(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
-        RunStarted, StepMetrics, EpochEnded, SamplesSaved, CheckpointSaved,
+        RunStarted, StepMetrics, EpochEnded, SamplesSaved, MetricsComputed, CheckpointSaved,
         StateChanged, HparamsChanged, Alert, RunFinished, RunFailed,
     )
 }

@@ -38,6 +38,7 @@ Subscriber = Callable[[ev.Event], None]
 LIVE_FIELDS = frozenset({
     "lr_g", "lr_d", "beta1", "beta2", "label_smoothing", "label_noise", "d_steps",
     "sample_every", "checkpoint_every", "keep_checkpoints", "on_nan", "max_steps", "epochs",
+    "eval_every", "eval_samples",
 })
 STATUS_INTERVAL_S = 2.0
 PAUSE_POLL_S = 0.1
@@ -83,6 +84,8 @@ class Trainer:
         self._last_stats: dict[str, float] = {}
         self._resume_payload: dict[str, Any] | None = None
         self._sampled_step = -1
+        self._evaluator: Any = None
+        self._last_metrics: dict[str, float] = {}
         self.serve_control = True  # the control socket of issue 5; tests of the bare loop may turn it off
         self.control: Any = None
 
@@ -350,6 +353,8 @@ class Trainer:
         config = self.config
         if config.sample_every and self.step % config.sample_every == 0:
             self._save_samples()
+        if config.eval_every and self.step % config.eval_every == 0:
+            self._evaluate()
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
             self._save_checkpoint("periodic")
         if time.monotonic() - self._last_status > STATUS_INTERVAL_S:
@@ -440,6 +445,26 @@ class Trainer:
             return
         self._emit(ev.SamplesSaved(self.step, self.epoch + 1, str(path)))
 
+    def _evaluate(self) -> None:
+        """Score the generator inline: training waits exactly as long as the evaluation takes."""
+        from core.evaluate import Evaluator
+
+        started = time.monotonic()
+        try:
+            if self._evaluator is None:
+                self._evaluator = Evaluator(self.config)
+                if self._evaluator.kind == "digits":
+                    self._alert("info", "preparing metrics: the digit classifier trains once, then is cached")
+            self._evaluator.config = self.config  # eval_samples may have changed live
+            result = self._evaluator.evaluate(self.g, device=self.device)
+        except UserError as exc:
+            self._alert("warning", f"metrics off: {exc}")
+            self.config = self.config.replace(eval_every=0)
+            return
+        self._last_metrics = dict(result.values)
+        self._emit(ev.MetricsComputed(self.step, self.epoch + 1, result.values, result.reference,
+                                      result.note, time.monotonic() - started))
+
     def _checkpoint_payload(self) -> dict[str, Any]:
         def cpu(state: dict[str, Any]) -> dict[str, Any]:
             return {k: v.detach().cpu().clone() if torch.is_tensor(v) else v for k, v in state.items()}
@@ -456,6 +481,7 @@ class Trainer:
             "fixed_noise": self.fixed_noise.detach().cpu().clone(),
             "rng": capture_rng(),
             "losses": dict(self._last_stats),
+            "metrics": dict(self._last_metrics),
             "world_size": 1,
         }
 
