@@ -1,0 +1,24 @@
+"""One line about the training device: GPU memory and utilisation through NVML when present, else CPU."""
+
+from __future__ import annotations
+
+
+def device_summary(device: str) -> str:
+    """`CPU`, or e.g. `cuda:0 NVIDIA A100 · 3.1/40.0 GB · 87% busy` (needs nvidia-ml-py for the numbers)."""
+    if not device.startswith("cuda"):
+        return "CPU" if device.startswith("cpu") or not device else device
+    index = int(device.partition(":")[2] or 0)
+    try:
+        import pynvml  # from nvidia-ml-py; optional
+    except ImportError:
+        return f"{device} (pip install nvidia-ml-py for memory and utilisation)"
+    try:
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        name = pynvml.nvmlDeviceGetName(handle)
+        memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+        busy = pynvml.nvmlDeviceGetUtilizationRates(handle).gpu
+    except Exception as exc:  # noqa: BLE001 - NVML raises its own error types; a status line must never crash the app
+        return f"{device} (NVML: {exc})"
+    name = name.decode() if isinstance(name, bytes) else name
+    return f"{device} {name} · {memory.used / 2**30:.1f}/{memory.total / 2**30:.1f} GB · {busy}% busy"

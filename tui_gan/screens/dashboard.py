@@ -1,0 +1,170 @@
+"""The dashboard: header, loss and D plots, samples, progress and alerts of the current run."""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Static
+
+from core import events as ev
+from tui_gan.gpu import device_summary
+from tui_gan.plotdata import SMOOTHING_STEPS
+from tui_gan.runview import HEADER, HPARAMS, LOG, PLOTS, PROGRESS, SAMPLES, RunView
+from tui_gan.widgets.alerts_log import AlertsLog
+from tui_gan.widgets.metric_plot import MetricPlot, Series
+from tui_gan.widgets.progress_panel import ProgressPanel
+from tui_gan.widgets.run_header import RunHeader
+from tui_gan.widgets.sample_image import SampleImage
+
+LOSS_SERIES = (
+    Series("loss_d", "Loss_D", "orange", "gray"),
+    Series("loss_g", "Loss_G", "cyan", "gray"),
+)
+D_SERIES = (
+    Series("d_x", "D(x)", "green", "gray"),
+    Series("d_g_z", "D(G(z))", "magenta", "gray"),
+)
+WINDOWS = (None, 1_000, 10_000, 100_000)
+GPU_INTERVAL_S = 2.0
+PLOT_INTERVAL_S = 0.5  # plots are the costly part of a frame: redraw them at most twice a second
+
+
+class DashboardScreen(Screen):
+    """Everything about the run on one screen, readable at 80×24."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "app.toggle_pause", "Pause"),
+        Binding("h", "app.hyperparams", "Hparams"),
+        Binding("c", "app.checkpoints", "Ckpts"),
+        Binding("e", "app.export", "Export"),
+        Binding("s", "app.save_checkpoint", "Save"),
+        Binding("n", "app.sample_now", "Sample"),
+        Binding("l", "log_scale", "Log"),
+        Binding("w", "window", "Window", show=False),
+        Binding("plus,equals_sign", "smoothing(1)", "Smooth+", show=False),
+        Binding("minus", "smoothing(-1)", "Smooth-", show=False),
+        Binding("q", "app.request_quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = RunView()
+        self._log_seen = 0
+        self._plots_dirty = False
+        self._plotted_at = 0.0
+        self._gpu_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="plots"):
+                yield MetricPlot("Loss_D / Loss_G", LOSS_SERIES, id="loss-plot")
+                yield MetricPlot("D(x) / D(G(z))", D_SERIES, id="d-plot")
+                yield Static(id="plot-status")
+            with Vertical(id="side"):
+                yield SampleImage(id="samples")
+                yield Static(id="samples-caption")
+                yield ProgressPanel(id="progress")
+        yield AlertsLog(id="log")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        d_plot = self.query_one("#d-plot", MetricPlot)
+        d_plot.allow_log = False  # probabilities in [0, 1]: a log axis hides what matters
+        self.redraw({HEADER, PROGRESS, SAMPLES, LOG, PLOTS})
+        self.replot()
+
+    # -- feeding -------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget the previous run (after resuming from a checkpoint)."""
+        self.view = RunView()
+        self._log_seen = 0
+        self.query_one(AlertsLog).clear()
+        for plot in self.query(MetricPlot):
+            plot.history = self.view.history
+        self.redraw({HEADER, PROGRESS, SAMPLES, PLOTS})
+        self.replot()
+
+    def ingest(self, events: list[ev.Event]) -> None:
+        """Fold new events in and redraw only the parts they changed."""
+        if not events:
+            if self._plots_dirty:
+                self.redraw(set())
+            return
+        self.redraw(self.view.apply(events))
+
+    def redraw(self, parts: set[str]) -> None:
+        view = self.view
+        if HEADER in parts:
+            self.query_one(RunHeader).update_from(view)
+            self.sub_title = view.state
+            if view.device:
+                self.query_one(ProgressPanel).device_line = device_summary(view.device)
+                parts = parts | {PROGRESS}
+                if view.device.startswith("cuda") and self._gpu_timer is None:
+                    self._gpu_timer = self.set_interval(GPU_INTERVAL_S, self.refresh_gpu)
+        if PROGRESS in parts or HPARAMS in parts:
+            self.query_one(ProgressPanel).update_from(view)
+        if SAMPLES in parts:
+            tile = None
+            if view.config.get("image_size") and view.config.get("dataset") not in ("ring8", "grid25"):
+                tile = int(view.config["image_size"])
+            self.query_one(SampleImage).show(view.sample_path, tile=tile,
+                                             message="waiting for the first samples")
+            caption = f"samples at step {view.sample_step:,}" if view.sample_path else ""
+            self.query_one("#samples-caption", Static).update(caption)
+        if LOG in parts:
+            lines = view.log_since(self._log_seen)
+            self._log_seen = view.log_total
+            self.query_one(AlertsLog).add_lines(lines)
+            for line in lines:
+                if line.notify:
+                    severity = {"warning": "warning", "error": "error"}.get(line.level, "information")
+                    self.app.notify(line.text, severity=severity, timeout=6)
+        if PLOTS in parts:
+            self._plots_dirty = True
+        if self._plots_dirty and (time.monotonic() - self._plotted_at >= PLOT_INTERVAL_S or view.final):
+            self.replot()
+
+    def refresh_gpu(self) -> None:
+        self.query_one(ProgressPanel).device_line = device_summary(self.view.device)
+        self.query_one(ProgressPanel).update_from(self.view)
+
+    def replot(self) -> None:
+        self._plots_dirty = False
+        self._plotted_at = time.monotonic()
+        for plot in self.query(MetricPlot):
+            plot.history = self.view.history
+            plot.replot()
+        loss = self.query_one("#loss-plot", MetricPlot)
+        self.query_one("#plot-status", Static).update(
+            f"{loss.describe()}  [dim]l log · w window · +/- smoothing[/]")
+
+    # -- plot actions ------------------------------------------------------------------------------
+
+    def action_log_scale(self) -> None:
+        for plot in self.query(MetricPlot):
+            plot.log_scale = not plot.log_scale
+        self.replot()
+
+    def action_window(self) -> None:
+        loss = self.query_one("#loss-plot", MetricPlot)
+        index = WINDOWS.index(loss.window) if loss.window in WINDOWS else 0
+        for plot in self.query(MetricPlot):
+            plot.window = WINDOWS[(index + 1) % len(WINDOWS)]
+        self.replot()
+
+    def action_smoothing(self, direction: int) -> None:
+        loss = self.query_one("#loss-plot", MetricPlot)
+        current = min(range(len(SMOOTHING_STEPS)), key=lambda i: abs(SMOOTHING_STEPS[i] - loss.smoothing))
+        new = SMOOTHING_STEPS[max(0, min(len(SMOOTHING_STEPS) - 1, current + direction))]
+        for plot in self.query(MetricPlot):
+            plot.smoothing = new
+        self.replot()

@@ -1,0 +1,69 @@
+"""Small modal dialogs: quit (save a checkpoint?) and a yes/no confirmation."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label
+
+SAVE_AND_QUIT, QUIT, CANCEL = "save", "quit", None
+
+
+class QuitDialog(ModalScreen[str | None]):
+    """Asks whether to save a checkpoint before stopping; dismisses with "save", "quit" or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("s,y", "choose('save')", "Save & quit"),
+        Binding("n,q", "choose('quit')", "Quit, no save"),
+    ]
+
+    def __init__(self, running: bool) -> None:
+        super().__init__()
+        self.running = running
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            if self.running:
+                yield Label("Quit tui-gan?", classes="dialog-title")
+                yield Label("The training will be stopped. Save a checkpoint first so it can be resumed?")
+            else:
+                yield Label("Quit tui-gan?", classes="dialog-title")
+                yield Label("The run has ended; nothing more to save.")
+            with Horizontal(classes="dialog-buttons"):
+                if self.running:
+                    yield Button("Save & quit [s]", id="save", variant="primary")
+                yield Button("Quit [q]" if self.running else "Quit", id="quit", variant="error")
+                yield Button("Cancel [esc]", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss({"save": SAVE_AND_QUIT, "quit": QUIT}.get(event.button.id or ""))
+
+    def action_choose(self, choice: str) -> None:
+        if choice == SAVE_AND_QUIT and not self.running:
+            choice = QUIT
+        self.dismiss(choice)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question; dismisses with True only on an explicit yes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,n", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes")]
+
+    def __init__(self, question: str, yes: str = "Yes") -> None:
+        super().__init__()
+        self.question, self.yes = question, yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} [y]", id="yes", variant="error")
+                yield Button("Cancel [n]", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")

@@ -1,0 +1,1 @@
+"""Widgets of the app: plots, the sample picture, progress, header and the alerts log."""

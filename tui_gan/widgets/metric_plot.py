@@ -1,0 +1,96 @@
+"""A plotext plot of history columns, downsampled to its width and cleaned of undrawable values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from textual_plotext import PlotextPlot
+
+from tui_gan.history import MetricHistory
+from tui_gan.plotdata import downsample, ema
+
+AXIS_COLUMNS = 10  # room plotext takes for the y tick labels
+
+
+@dataclass(frozen=True)
+class Series:
+    """One history column drawn as a line."""
+
+    column: str
+    label: str
+    color: str
+    raw_color: str
+
+
+class MetricPlot(PlotextPlot):
+    """Lines of a MetricHistory; `replot()` rebuilds from the history, bounded by the widget width."""
+
+    def __init__(self, title: str, series: tuple[Series, ...], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title = title
+        self.series = series
+        self.history = MetricHistory()
+        self.log_scale = False
+        self.window: int | None = None  # last N steps, or the whole run
+        self.smoothing = 0.9
+        self.show_raw = True
+        self.allow_log = True
+        self.points = 0  # points drawn at the last replot (for tests and the bench)
+
+    def on_resize(self) -> None:
+        self.replot()
+
+    def buckets(self) -> int:
+        return max(self.size.width - AXIS_COLUMNS, 10)
+
+    def replot(self) -> None:
+        """Redraw from the history: O(history) numpy work plus O(width) points for plotext."""
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(self.title)
+        log = self.log_scale and self.allow_log
+        plt.yscale("log" if log else "linear")
+        rows = slice(0, len(self.history))
+        if self.window and len(self.history):
+            last = self.history.column("step")[-1]
+            rows = self.history.since_step(last - self.window + 1)
+        steps = self.history.column("step")[rows]
+        buckets = self.buckets()
+        per_point = max(len(steps) / buckets, 1.0)
+        self.points = 0
+        for s in self.series:
+            x, y = downsample(steps, self.history.column(s.column)[rows], buckets, log=log)
+            if not len(x):
+                continue
+            if self.show_raw and self.smoothing > 0:
+                plt.plot(x.tolist(), y.tolist(), color=s.raw_color, marker="braille")
+            smooth = ema(y, self.smoothing, per_point)
+            label = s.label if self.smoothing <= 0 else f"{s.label} (ema)"
+            plt.plot(x.tolist(), smooth.tolist(), color=s.color, label=label, marker="braille")
+            self.points += len(x) * (2 if self.show_raw and self.smoothing > 0 else 1)
+        if len(steps):
+            ticks = nice_ticks(float(steps[0]), float(steps[-1]))
+            plt.xticks(ticks, [f"{t:,.0f}" for t in ticks])
+        if self.points == 0:
+            plt.text("waiting for the first steps…", 0.5, 0.5, alignment="center")
+        self.refresh()
+
+    def describe(self) -> str:
+        window = f"last {self.window:,} steps" if self.window else "whole run"
+        scale = "log" if self.log_scale and self.allow_log else "linear"
+        smooth = f"ema {self.smoothing:g}" if self.smoothing else "raw"
+        return f"{window} · {scale} · {smooth}"
+
+
+
+def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    """Round step numbers between `low` and `high` for the x axis."""
+    if high <= low:
+        return [low]
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    return [first + i * step for i in range(count + 1) if first + i * step <= high]
