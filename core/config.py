@@ -34,6 +34,8 @@ class Spec:
             allowed = "one of " + ", ".join(self.choices)
         elif self.type is bool:
             allowed = "true or false"
+        elif self.pattern:
+            allowed = self.help or f"text matching {self.pattern}"
         elif self.low is not None or self.high is not None:
             lo = "(" if self.low_open else "["
             hi = ")" if self.high_open else "]"

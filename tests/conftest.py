@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny configs and real on-disk data sets written in their formats."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Overrides that make any image preset train in well under a second a step on the CPU.
+TINY = dict(width=4, batch_size=8, subset=16, max_steps=2, n_samples=4, device="cpu",
+            sample_every=0, checkpoint_every=0)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """A uint8 array in the big-endian idx format of the MNIST files (magic 0x08 = unsigned byte)."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def write_mnist(root: Path, folder: str = "MNIST", n: int = 32, seed: int = 0) -> np.ndarray:
+    """torchvision's raw MNIST layout under root/folder/raw (train and t10k, as it checks both)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    raw = root / folder / "raw"
+    write_idx(raw / "train-images-idx3-ubyte", images)
+    write_idx(raw / "train-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+    write_idx(raw / "t10k-images-idx3-ubyte", images[:4])
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.zeros(4, np.uint8))
+    return images
+
+
+def write_cifar10(root: Path, per_batch: int = 8, seed: int = 0) -> np.ndarray:
+    """CIFAR-10's python layout: root/cifar-10-batches-py/data_batch_1..5, pickled dicts."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for i in range(1, 6):
+        data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
+        batch = {"batch_label": f"training batch {i} of 5", "data": data,
+                 "labels": rng.integers(0, 10, per_batch).tolist()}
+        with open(folder / f"data_batch_{i}", "wb") as fh:
+            pickle.dump(batch, fh)
+        parts.append(data)
+    return np.concatenate(parts)
+
+
+@pytest.fixture
+def mnist_root(tmp_path: Path) -> Path:
+    """A data_root holding small MNIST and Fashion-MNIST in torchvision's on-disk format."""
+    write_mnist(tmp_path / "data", "MNIST", seed=1)
+    write_mnist(tmp_path / "data", "FashionMNIST", seed=2)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def cifar_root(tmp_path: Path) -> Path:
+    """A data_root holding 40 CIFAR-10 images in the python batch format."""
+    write_cifar10(tmp_path / "data")
+    return tmp_path / "data"
