@@ -7,7 +7,7 @@ import sys
 from typing import Callable, NoReturn, Sequence
 
 from core.errors import UserError
-from tui_gan import export_cli
+from tui_gan import eval_cli, export_cli, runs_cli
 
 
 class CliError(UserError):
@@ -33,6 +33,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--resume", metavar="PATH", help="continue from a checkpoint file or a run directory")
     p.add_argument("--headless", action="store_true", help="train without the TUI (progress on stdout)")
+    p.add_argument("--detach", action="store_true",
+                   help="train in a background process that outlives the terminal (log in RUN_DIR/train.log)")
 
 
 def build_config(args: argparse.Namespace):  # -> TrainConfig (kept lazy: torch imports are slow)
@@ -74,6 +76,8 @@ def build_trainer(args: argparse.Namespace):  # -> Trainer
 
 def cmd_train(args: argparse.Namespace) -> int:
     trainer = build_trainer(args)
+    if args.detach:
+        return runs_cli.start_detached(args, trainer)
     if args.headless:
         from tui_gan.headless import run_headless
 
@@ -101,6 +105,14 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                export_cli.cmd_export),
     "export-weights": ("plain generator/discriminator state dicts and config.json",
                        export_cli.add_export_weights_arguments, export_cli.cmd_export_weights),
+    "eval": ("sample-quality metrics of a checkpoint with the real-data reference",
+             eval_cli.add_eval_arguments, eval_cli.cmd_eval),
+    "watch": ("open the TUI on a running training (quitting detaches)", runs_cli.add_watch_arguments,
+              runs_cli.cmd_watch),
+    "ctl": ("pause, resume, stop, save, sample or set hyperparameters of a running training",
+            runs_cli.add_ctl_arguments, runs_cli.cmd_ctl),
+    "runs": ("a table of the runs under a folder: state, progress, attachable", runs_cli.add_runs_arguments,
+             runs_cli.cmd_runs),
 }
 
 
