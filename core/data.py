@@ -76,6 +76,16 @@ def _torchvision_hint(name: str, root: Path) -> str:
     )
 
 
+def _one_line(exc: BaseException) -> str:
+    # torchvision's download errors span several lines (one per mirror); the CLI prints one line.
+    return " ".join(str(exc).split())
+
+
+def _download_failed(name: str, root: Path, exc: BaseException) -> DataError:
+    return DataError(f"{name}: download to {root} failed (offline?): {_one_line(exc)}; "
+                     f"copy the data set there in torchvision's layout instead")
+
+
 def _with_download_timeout(fn: Callable[[], object]) -> object:
     """Run a torchvision constructor with a short socket timeout so an offline box answers fast."""
     previous = socket.getdefaulttimeout()
@@ -98,9 +108,11 @@ def _load_torchvision_mnist(name: str, cls_name: str) -> Callable[[TrainConfig],
         except RuntimeError as exc:
             if "not found" in str(exc).lower():
                 raise DataError(_torchvision_hint(name, root)) from None
-            raise DataError(f"{name}: cannot read data under {root}: {exc}") from None
+            if config.download and "download" in str(exc).lower():
+                raise _download_failed(name, root, exc) from None
+            raise DataError(f"{name}: cannot read data under {root}: {_one_line(exc)}") from None
         except (OSError, ValueError, EOFError) as exc:
-            raise DataError(f"{name}: download or read failed under {root}: {exc}") from None
+            raise DataError(f"{name}: download or read failed under {root}: {_one_line(exc)}") from None
 
     return load
 
@@ -131,7 +143,7 @@ def _load_cifar10(config: TrainConfig) -> torch.Tensor:
         try:
             _with_download_timeout(lambda: tvd.CIFAR10(str(root), train=True, download=True))
         except (OSError, RuntimeError, ValueError) as exc:
-            raise DataError(f"cifar10: download to {root} failed: {exc}") from None
+            raise _download_failed("cifar10", root, exc) from None
     files = [folder / f"data_batch_{i}" for i in range(1, 6)]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
