@@ -112,9 +112,10 @@ def sample_from_checkpoint(checkpoint: str | Path, n: int = 64, seed: int | None
     payload, config = _load(checkpoint)
     from core.models import build_models
 
-    generator, _ = build_models(config)
+    with torch.device("meta"):  # no initialisation: the global RNG may be a live trainer's
+        generator, _ = build_models(config, seeded=False)
     try:
-        generator.load_state_dict(payload["generator"])
+        generator.load_state_dict(payload["generator"], assign=True)
     except (RuntimeError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{checkpoint}: generator does not fit its config ({_first_line(exc)})") from None
     generator.eval()

@@ -160,9 +160,14 @@ def sample_shape(config: TrainConfig) -> tuple[int, ...]:
     return (config.channels, config.image_size, config.image_size)
 
 
-def build_models(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
-    """(generator, discriminator) for the config, on the CPU, freshly initialised from `seed`."""
-    torch.manual_seed(config.seed)
+def build_models(config: TrainConfig, *, seeded: bool = True) -> tuple[nn.Module, nn.Module]:
+    """(generator, discriminator) for the config, on the CPU, freshly initialised from `seed`.
+
+    `seeded=False` leaves the global RNG alone (it is shared with a trainer thread): for models
+    whose weights are loaded right after, e.g. built on the meta device.
+    """
+    if seeded:
+        torch.manual_seed(config.seed)
     shape = sample_shape(config)
     if config.arch == "mlp":
         image = len(shape) == 3
