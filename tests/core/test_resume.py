@@ -1,0 +1,198 @@
+"""Exact resume: same weights and losses as a straight run, totals kept, live changes kept, one trainer a dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import commands as cmd
+from core import events as ev
+from core.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
+from core.config import TrainConfig
+from core.rundir import RunLock, read_events, read_status
+from core.trainer import Trainer
+from tui_gan.cli import main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from threads
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny(preset: str, run_dir: Path, **changes) -> TrainConfig:
+    # subset 64 / batch 8 = 8 steps an epoch; label noise and (mnist-mlp) dropout draw from the RNGs.
+    values = dict(width=4, batch_size=8, subset=64, device="cpu", sample_every=0, checkpoint_every=0,
+                  epochs=100, label_noise=0.1, run_dir=str(run_dir))
+    return TrainConfig.from_preset(preset, **{**values, **changes})
+
+
+def run(trainer: Trainer) -> Trainer:
+    assert trainer.run() == ev.FINISHED, trainer.error
+    return trainer
+
+
+def losses(run_dir: Path) -> list[tuple[int, float, float]]:
+    return [(e.step, e.loss_d, e.loss_g) for e in read_events(run_dir / "events.jsonl")
+            if isinstance(e, ev.StepMetrics)]
+
+
+def assert_same_state(a: Trainer, b: Trainer) -> None:
+    for name in ("g", "d", "opt_g", "opt_d"):
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        if name.startswith("opt"):
+            sa, sb = sa["state"], sb["state"]
+            sa = {f"{i}.{k}": v for i, s in sa.items() for k, v in s.items()}
+            sb = {f"{i}.{k}": v for i, s in sb.items() for k, v in s.items()}
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            assert torch.equal(sa[key], sb[key]), f"{name}.{key} differs"
+
+
+@pytest.mark.parametrize(("preset", "total"), [
+    ("mnist-mlp", 12),    # halves at step 6, mid-epoch; the second half crosses the epoch boundary
+    ("mnist-dcgan", 16),  # halves exactly at the end of epoch 1 (BatchNorm buffers included)
+])
+def test_half_resume_half_is_bit_identical_to_straight(tmp_path: Path, preset: str, total: int) -> None:
+    straight = run(Trainer(tiny(preset, tmp_path / "straight", max_steps=total)))
+    run(Trainer(tiny(preset, tmp_path / "split", max_steps=total // 2)))
+    checkpoint = latest_checkpoint(tmp_path / "split")
+    assert load_checkpoint(checkpoint)["step"] == total // 2
+    resumed = run(Trainer.from_checkpoint(checkpoint, max_steps=total))
+
+    assert resumed.step == straight.step == total
+    assert_same_state(straight, resumed)
+    assert torch.equal(straight.fixed_noise, resumed.fixed_noise)
+    assert losses(tmp_path / "split") == losses(tmp_path / "straight")
+    assert [s for s, _, _ in losses(tmp_path / "split")] == list(range(1, total + 1))
+
+
+def test_resume_continues_in_the_same_run_dir_and_appends_events(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run(Trainer(tiny("mnist-dcgan", run_dir, max_steps=3)))
+    first = (run_dir / "events.jsonl").read_text()
+    resumed = run(Trainer.from_checkpoint(latest_checkpoint(run_dir), max_steps=5))
+    assert resumed.run_dir.path.resolve() == run_dir.resolve()
+    text = (run_dir / "events.jsonl").read_text()
+    assert text.startswith(first)
+    started = [e for e in read_events(run_dir / "events.jsonl") if isinstance(e, ev.RunStarted)]
+    assert [(e.start_step, e.planned_steps, bool(e.resumed_from)) for e in started] == [(0, 3, False), (3, 5, True)]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no new run directory
+    assert read_status(run_dir)["state"] == ev.FINISHED
+
+
+def test_max_steps_and_epochs_stay_totals_on_resume(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = run(Trainer(tiny("mnist-dcgan", run_dir, epochs=1, max_steps=None)))
+    assert first.step == 8
+    again = run(Trainer.from_checkpoint(latest_checkpoint(run_dir)))  # nothing left to do
+    assert again.step == 8
+    more = run(Trainer.from_checkpoint(latest_checkpoint(run_dir), epochs=2))
+    assert more.step == 16 and more.planned_steps == 16
+    capped = run(Trainer.from_checkpoint(latest_checkpoint(run_dir), epochs=5, max_steps=20))
+    assert capped.step == 20 and capped.epoch == 2 and capped.batch == 4
+
+
+def test_a_live_lr_change_before_the_checkpoint_holds_after_resume(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    trainer = Trainer(tiny("mnist-dcgan", run_dir, max_steps=4))
+    trainer.send(cmd.SetHyperparams(lr_g=1e-3, beta1=0.3))
+    run(trainer)
+    saved = load_checkpoint(latest_checkpoint(run_dir))
+    assert saved["config"]["lr_g"] == 1e-3 and saved["config"]["beta1"] == 0.3
+    resumed = Trainer.from_checkpoint(latest_checkpoint(run_dir), max_steps=6)
+    seen: list[ev.Event] = []
+    resumed.subscribe(seen.append)
+    run(resumed)
+    steps = [e for e in seen if isinstance(e, ev.StepMetrics)]
+    assert [e.step for e in steps] == [5, 6]
+    assert all(e.lr_g == 1e-3 and e.lr_d == 2e-4 for e in steps)
+    assert resumed.opt_g.param_groups[0]["betas"] == (0.3, 0.999)
+    assert "lr_g = 0.001" in (run_dir / "config.toml").read_text()
+
+
+def test_cli_resume_from_a_run_dir_takes_its_newest_readable_checkpoint(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    run(Trainer(tiny("mnist-dcgan", run_dir, max_steps=4, checkpoint_every=2)))
+    newest = latest_checkpoint(run_dir)  # step_4-final; damage it so step_4 periodic is the newest readable
+    newest.write_bytes(newest.read_bytes()[:64])
+    code = main(["train", "--headless", "--resume", str(run_dir), "--max-steps", "6"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "resumed from" in out and "step_00000004.pt at step 4" in out
+    assert load_checkpoint(latest_checkpoint(run_dir))["step"] == 6
+
+
+# -- the one-trainer lock ------------------------------------------------------------------------
+
+
+def test_a_second_trainer_on_a_locked_run_dir_is_refused(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lock = RunLock(run_dir)
+    lock.acquire()
+    try:
+        second = Trainer(tiny("mnist-dcgan", run_dir, max_steps=2))
+        assert second.run() == ev.FAILED
+        assert "in use by a running trainer" in second.error and str(os.getpid()) in second.error
+        assert not (run_dir / "events.jsonl").exists()  # it touched nothing
+    finally:
+        lock.release()
+    run(Trainer(tiny("mnist-dcgan", run_dir, max_steps=2)))
+
+
+def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    # What RunLock does, in a process light enough to start fast (no torch): flock + pid + status.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, json, os, sys, time; d = sys.argv[1]; fh = open(d + '/.lock', 'a+');"
+         "fcntl.flock(fh, fcntl.LOCK_EX); fh.write(str(os.getpid())); fh.flush();"
+         "open(d + '/status.json', 'w').write(json.dumps({'state': 'running', 'pid': os.getpid()}));"
+         "print('locked', flush=True); time.sleep(60)", str(run_dir)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert read_status(run_dir)["state"] == "running"
+        refused = Trainer(tiny("mnist-dcgan", run_dir, max_steps=2))
+        assert refused.run() == ev.FAILED and f"pid {holder.pid}" in refused.error
+    finally:
+        holder.kill()
+        holder.wait()
+    assert read_status(run_dir)["state"] == "crashed"
+    assert (run_dir / ".lock").exists()  # the file stays behind; only the kernel's flock counted
+    run(Trainer(tiny("mnist-dcgan", run_dir, max_steps=2)))
+    assert read_status(run_dir)["state"] == ev.FINISHED
+
+
+def test_status_json_follows_the_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    trainer = Trainer(tiny("mnist-dcgan", run_dir, max_steps=50))
+    states: list[str | None] = []  # status.json as seen at each event (it is written after the event)
+
+    def on_event(event: ev.Event) -> None:
+        status = read_status(run_dir)
+        state = status and status["state"]
+        if not states or states[-1] != state:
+            states.append(state)
+        if isinstance(event, ev.StepMetrics) and event.step == 2:
+            trainer.send(cmd.Pause())
+            trainer.send(cmd.Resume())
+        if isinstance(event, ev.StepMetrics) and event.step == 3:
+            trainer.send(cmd.Stop(checkpoint=True, reason="enough"))
+
+    trainer.subscribe(on_event)
+    assert trainer.run() == ev.STOPPED
+    status = read_status(run_dir)
+    assert states + [status["state"]] == [None, "starting", "running", "paused", "running", "stopping", "stopped"]
+    assert status["state"] == "stopped" and status["step"] == 3 and status["pid"] == os.getpid()
+    assert [c.reason for c in list_checkpoints(run_dir)] == ["stop"]
