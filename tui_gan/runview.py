@@ -85,11 +85,11 @@ class RunView:
         self.step, self.epoch, self.batch = last.step, last.epoch, last.batch
         self.img_per_s, self.lr_g, self.lr_d = last.img_per_s, last.lr_g, last.lr_d
         self.loss_d, self.loss_g = last.loss_d, last.loss_g
-        self.last_event_at = last.time
+        self._saw_time(last.time)
         return {PROGRESS, PLOTS}
 
     def _apply_one(self, e: ev.Event) -> set[str]:
-        self.last_event_at = getattr(e, "time", self.last_event_at)
+        self._saw_time(getattr(e, "time", None))
         if isinstance(e, ev.RunStarted):
             self.run_dir, self.config, self.device = e.run_dir, dict(e.config), e.device
             self.planned_steps, self.steps_per_epoch = e.planned_steps, e.steps_per_epoch
@@ -136,6 +136,10 @@ class RunView:
             self._log("error", f"run failed: {e.message}", e.step, notify=True)
             return {LOG, HEADER, PROGRESS}
         return set()
+
+    def _saw_time(self, when: float | None) -> None:
+        if when is not None and (self.last_event_at is None or when > self.last_event_at):
+            self.last_event_at = when
 
     def _log(self, level: str, text: str, step: int, notify: bool = False) -> None:
         self.log.append(LogLine(level, text, step, notify))

@@ -62,7 +62,7 @@ class CheckpointsScreen(Screen):
         self.tile: int | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Checkpoints of {self.run_dir}", id="ckpt-title")
+        yield Static(f"Checkpoints of {self.run_dir.name}", id="ckpt-title")
         with Horizontal(id="ckpt-body"):
             table: DataTable = DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
             yield table

@@ -139,7 +139,8 @@ class DashboardScreen(Screen):
 
     def replot(self) -> None:
         self._plots_dirty = False
-        self._plotted_at = time.monotonic()
+        if len(self.view.history):  # the first points show at once; later ones at most every 0.5 s
+            self._plotted_at = time.monotonic()
         for plot in self.query(MetricPlot):
             plot.history = self.view.history
             plot.replot()

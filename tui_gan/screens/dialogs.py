@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label
+from textual.widgets import Button, Label, Static
 
 SAVE_AND_QUIT, QUIT, CANCEL = "save", "quit", None
 
@@ -30,15 +30,15 @@ class QuitDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             if self.running:
                 yield Label("Quit tui-gan?", classes="dialog-title")
-                yield Label("The training will be stopped. Save a checkpoint first so it can be resumed?")
+                yield Static("The training will be stopped. Save a checkpoint first so it can be resumed?")
             else:
                 yield Label("Quit tui-gan?", classes="dialog-title")
-                yield Label("The run has ended; nothing more to save.")
+                yield Static("The run has ended; nothing more to save.")
             with Horizontal(classes="dialog-buttons"):
                 if self.running:
-                    yield Button("Save & quit [s]", id="save", variant="primary")
-                yield Button("Quit [q]" if self.running else "Quit", id="quit", variant="error")
-                yield Button("Cancel [esc]", id="cancel")
+                    yield Button("Save & quit (s)", id="save", variant="primary")
+                yield Button("Quit (q)" if self.running else "Quit", id="quit", variant="error")
+                yield Button("Cancel (esc)", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss({"save": SAVE_AND_QUIT, "quit": QUIT}.get(event.button.id or ""))
@@ -60,10 +60,10 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question)
+            yield Static(self.question)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} [y]", id="yes", variant="error")
-                yield Button("Cancel [n]", id="no")
+                yield Button(f"{self.yes} (y)", id="yes", variant="error")
+                yield Button("Cancel (n)", id="no")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")

@@ -67,7 +67,7 @@ class ExportDialog(ModalScreen[None]):
             yield Static("", id="export-status")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Export", id="export-go", variant="primary")
-                yield Button("Close [esc]", id="export-close")
+                yield Button("Close (esc)", id="export-close")
 
     def on_mount(self) -> None:
         self.query_one(ProgressBar).display = False

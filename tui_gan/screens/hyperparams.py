@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Static
@@ -45,23 +45,24 @@ class HyperparamsForm(ModalScreen[dict[str, Any] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="hparams"):
             yield Label("Hyperparameters (applied at the next step)", classes="dialog-title")
-            with Grid(id="hparams-grid"):
+            with VerticalScroll(id="hparams-scroll"), Grid(id="hparams-grid"):
                 for key in EDITABLE:
                     yield Label(key, classes="field-name")
                     yield Input(
                         value=format_number(self.config.get(key, "")), id=f"in-{key}",
                         validators=[FieldValidator(key)], valid_empty=False,
-                        tooltip=FIELDS[key].describe(),
+                        tooltip=FIELDS[key].describe(), compact=True,
                     )
                     yield Static("", id=f"err-{key}", classes="field-error")
                 for key in RESTART_ONLY:
                     if key in self.config:
                         yield Label(key, classes="field-name")
-                        yield Input(value=format_number(self.config[key]), disabled=True, id=f"ro-{key}")
+                        yield Input(value=format_number(self.config[key]), disabled=True, id=f"ro-{key}",
+                                    compact=True)
                         yield Static("needs a restart", classes="field-note")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Apply [ctrl+s]", id="apply", variant="primary")
-                yield Button("Cancel [esc]", id="cancel")
+                yield Button("Apply (ctrl+s)", id="apply", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one(f"#in-{EDITABLE[0]}", Input).focus()

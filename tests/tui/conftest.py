@@ -1,0 +1,32 @@
+"""Fixtures of the app tests: a run directory, a fake session mid-training, the app on it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.tui.fakes import FakeSession, mid_training
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "mnist-dcgan-demo"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def session(run_dir: Path) -> FakeSession:
+    return FakeSession(run_dir, mid_training(run_dir))
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch):
+    """Times shown in local time come out the same on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
