@@ -19,13 +19,19 @@ def open_in_process(checkpoint: str) -> Session:
 def run_tui(trainer: Trainer) -> int:
     """Open the app on `trainer` (started once the first frame is drawn); returns the exit code."""
     from tui_gan.app import GanApp
+    from tui_gan.hangup import HangupGuard, keep_training
 
     session = InProcessSession(trainer)
     app = GanApp(session, start=session.start, open_session=open_in_process)
+    guard = HangupGuard(app)  # a lost terminal (SIGHUP) ends the app, not the training
     try:
-        app.run()
+        with guard:
+            app.run()
     finally:
-        app.session.close(timeout=CLOSE_TIMEOUT_S)  # the app waited already; this is the safety net
+        if not guard.hung_up.is_set():
+            app.session.close(timeout=CLOSE_TIMEOUT_S)  # the app waited already; this is the safety net
+    if guard.hung_up.is_set():
+        return keep_training(app.session, app.session.run_dir)
     state = getattr(app.session, "trainer", trainer).state
     if state == ev.FAILED:
         error = getattr(app.session, "trainer", trainer).error
