@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.fakes import FakeSession, mid_training
+from tests.tui.fakes import FakeSession, mid_training, sample_png
 
 
 @pytest.fixture
@@ -30,3 +30,19 @@ def utc(monkeypatch: pytest.MonkeyPatch):
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture
+def fake_sampler(monkeypatch):
+    """sample_from_checkpoint drawing a fixed picture, so previews need no torch model."""
+    calls = []
+
+    def sample(checkpoint, n=64, seed=None, out=None):
+        calls.append((checkpoint, seed, out))
+        target = Path(out) if out else Path(checkpoint).parent.parent / "exports" / "sample.png"
+        return sample_png(target)
+
+    import core.export
+
+    monkeypatch.setattr(core.export, "sample_from_checkpoint", sample)
+    return calls

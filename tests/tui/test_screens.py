@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -28,28 +29,13 @@ def fake_checkpoint(run_dir: Path, step: int, reason: str = "periodic", readable
     name = f"step_{step:08d}" + ("" if reason == "periodic" else f"-{reason}")
     path = folder / f"{name}.pt"
     path.write_bytes(b"x" * (1000 + step))
+    os.utime(path, (T0 + step, T0 + step))
     if readable:
         meta = {"path": str(path), "step": step, "epoch": step // 78 + 1, "time": T0 + step, "reason": reason,
                 "size": 1000 + step, "loss_d": 0.5 + step / 10_000, "loss_g": 2.0 - step / 10_000,
                 "format_version": 1}
         (folder / f"{name}{META_SUFFIX}").write_text(json.dumps(meta))
     return path
-
-
-@pytest.fixture
-def fake_sampler(monkeypatch):
-    """sample_from_checkpoint drawing a fixed picture, so previews need no torch model."""
-    calls = []
-
-    def sample(checkpoint, n=64, seed=None, out=None):
-        calls.append((checkpoint, seed, out))
-        target = Path(out) if out else Path(checkpoint).parent.parent / "exports" / "sample.png"
-        return sample_png(target)
-
-    import core.export
-
-    monkeypatch.setattr(core.export, "sample_from_checkpoint", sample)
-    return calls
 
 
 async def open_form(app, pilot) -> HyperparamsForm:

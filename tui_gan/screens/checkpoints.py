@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -77,6 +78,10 @@ class CheckpointsScreen(Screen):
         table.loading = True
         self.list_checkpoints()
 
+    def on_resize(self) -> None:
+        # The table needs about 60 columns; the preview takes what is left (at least 20).
+        self.query_one("#ckpt-side").styles.width = max(20, self.size.width - 62)
+
     # -- listing -----------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="list")
@@ -94,13 +99,13 @@ class CheckpointsScreen(Screen):
         table.clear()
         self.infos = message.infos
         for info in self.infos:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.time))
+            when = time.strftime("%m-%d %H:%M", time.localtime(info.time))
             if info.readable:
                 row = (f"{info.step:,}", str(info.epoch), when, _loss(info.loss_d), _loss(info.loss_g),
                        format_size(info.size), info.reason)
             else:
                 row = (f"{info.step:,}" if info.step >= 0 else "?", "?", when, "--", "--",
-                       format_size(info.size), "[red]unreadable[/]")
+                       format_size(info.size), Text("unreadable", style="bold red"))
             table.add_row(*row, key=info.path)
         if message.error:
             self.query_one("#ckpt-detail", Static).update(f"[red]{message.error}[/]")

@@ -59,6 +59,8 @@ class DashboardScreen(Screen):
         self._plots_dirty = False
         self._plotted_at = 0.0
         self._gpu_timer: Timer | None = None
+        self.ready = False
+        self._pending: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
@@ -75,9 +77,16 @@ class DashboardScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        d_plot = self.query_one("#d-plot", MetricPlot)
-        d_plot.allow_log = False  # probabilities in [0, 1]: a log axis hides what matters
-        self.redraw({HEADER, PROGRESS, SAMPLES, LOG, PLOTS})
+        # The default screen may get its Mount before its children are attached; draw once they are.
+        self.call_after_refresh(self._ready)
+
+    def _ready(self) -> None:
+        if not self.query("#d-plot"):
+            self.call_after_refresh(self._ready)
+            return
+        self.query_one("#d-plot", MetricPlot).allow_log = False  # probabilities: a log axis hides what matters
+        self.ready = True
+        self.redraw({HEADER, PROGRESS, SAMPLES, LOG, PLOTS} | self._pending)
         self.replot()
 
     # -- feeding -------------------------------------------------------------------------------------
@@ -101,6 +110,9 @@ class DashboardScreen(Screen):
         self.redraw(self.view.apply(events))
 
     def redraw(self, parts: set[str]) -> None:
+        if not self.ready:
+            self._pending |= parts
+            return
         view = self.view
         if HEADER in parts:
             self.query_one(RunHeader).update_from(view)
@@ -138,6 +150,8 @@ class DashboardScreen(Screen):
         self.query_one(ProgressPanel).update_from(self.view)
 
     def replot(self) -> None:
+        if not self.ready:
+            return
         self._plots_dirty = False
         if len(self.view.history):  # the first points show at once; later ones at most every 0.5 s
             self._plotted_at = time.monotonic()
