@@ -41,21 +41,39 @@ def step_line(e: ev.StepMetrics, planned: int) -> str:
             f"D(x) {e.d_x:.3f} D(G(z)) {e.d_g_z:.3f} {e.img_per_s:.0f} img/s")
 
 
+def detach_from_terminal(fds: tuple[int, ...] = (1, 2)) -> None:
+    """Point `fds` at /dev/null: their terminal is gone and every write to it would fail (EIO)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in fds:
+            try:
+                os.dup2(devnull, fd)
+            except OSError:
+                pass
+    finally:
+        os.close(devnull)
+
+
 class SignalStop:
-    """SIGINT/SIGTERM stop the run with a checkpoint; a second SIGINT exits at once; SIGHUP is ignored
-    so that a dropped SSH link never ends a training."""
+    """SIGINT/SIGTERM stop the run with a checkpoint; a second SIGINT exits at once; SIGHUP never
+    stops it: a dropped SSH link only detaches the output from the vanished terminal (a redirected
+    output, e.g. under nohup, is left alone), and training goes on writing to its run directory."""
 
     def __init__(self, trainer: Trainer, out: TextIO) -> None:
         self.trainer, self.out, self.count = trainer, out, 0
         self._previous: dict[int, Any] = {}
+        self.tty_fds = tuple(fd for fd in (0, 1, 2) if _isatty(fd))
 
     def __enter__(self) -> SignalStop:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             self._previous[sig] = signal.getsignal(sig)
         signal.signal(signal.SIGINT, self._handle)
         signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, self._hangup if self.tty_fds else signal.SIG_IGN)
         return self
+
+    def _hangup(self, signum: int, frame: object) -> None:
+        detach_from_terminal(self.tty_fds)
 
     def _handle(self, signum: int, frame: object) -> None:
         self.count += 1
@@ -71,19 +89,33 @@ class SignalStop:
             signal.signal(sig, handler)
 
 
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
 def _follow(trainer: Trainer, on_event: Callable[[ev.Event], None]) -> None:
     """Feed the trainer's events to `on_event` on this thread until the training thread ends."""
     inbox: queue.SimpleQueue[ev.Event] = queue.SimpleQueue()
     trainer.subscribe(inbox.put)
     trainer.start()
+
+    def deliver(event: ev.Event) -> None:
+        try:
+            on_event(event)
+        except OSError:  # the terminal went away (EIO) before its SIGHUP arrived: printing is optional
+            detach_from_terminal(tuple(fd for fd in (1, 2) if _isatty(fd)) or (1, 2))
+
     while True:
         try:
-            on_event(inbox.get(timeout=0.2))
+            deliver(inbox.get(timeout=0.2))
         except queue.Empty:
             if trainer.join(0):
                 break
     while not inbox.empty():
-        on_event(inbox.get_nowait())
+        deliver(inbox.get_nowait())
 
 
 def run_headless(trainer: Trainer, out: TextIO | None = None) -> int:
