@@ -24,8 +24,9 @@ import stat
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from core import commands as cmd
 from core.errors import UserError
@@ -69,10 +70,11 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-def runtime_dir() -> Path:
-    """A per-user private directory for sockets whose run directory path is too long."""
+def runtime_dir(name_length: int = 30) -> Path:
+    """A per-user private directory for sockets whose run directory path is too long:
+    $XDG_RUNTIME_DIR/tui-gan when a name of `name_length` fits there, else /tmp/tui-gan-UID."""
     xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and os.path.isdir(xdg) and len(xdg) < 60:
+    if xdg and os.path.isdir(xdg) and _fits(Path(xdg) / "tui-gan" / ("x" * name_length)):
         try:
             return _private_dir(Path(xdg) / "tui-gan")
         except (ControlError, OSError):
@@ -97,7 +99,7 @@ def _listen_path(run_dir: Path) -> Path:
     if _fits(local):
         return local
     digest = hashlib.sha256(os.fsencode(str(run_dir.resolve()))).hexdigest()[:24]
-    remote = runtime_dir() / f"{digest}.sock"
+    remote = runtime_dir(len(digest) + 5) / f"{digest}.sock"
     try:
         remote.unlink()
     except FileNotFoundError:
@@ -211,7 +213,7 @@ class ControlServer:
         while not self._closing:
             try:
                 conn, _ = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return  # closed
@@ -265,7 +267,7 @@ def check_command(data: Any) -> cmd.Command:
             raise ValueError("set_hyperparams: too many changes")
         for key, value in command.changes.items():
             if not isinstance(key, str) or not isinstance(value, _SCALARS):
-                raise ValueError(f"set_hyperparams: {key!r} must map to a number, string or boolean")
+                raise ValueError(f"set_hyperparams: {key!r} must map to a number, string or boolean")  # noqa: TRY004
         return command
     for f in dataclasses.fields(command):
         value, default = getattr(command, f.name), f.default
@@ -320,15 +322,18 @@ class _Client:
     # -- writing ---------------------------------------------------------------------------------
 
     def reply(self, obj: dict[str, Any]) -> None:
-        with self.server._cond:
-            if len(self.replies) >= MAX_PENDING_REPLIES:
-                overflow = True
-            else:
-                overflow = False
+        """Queue a reply (called by the reader only): when many are unsent, stop reading commands
+        until the writer catches up, so a flood throttles itself; a client that never reads
+        them is dropped."""
+        cond = self.server._cond
+        with cond:
+            room = cond.wait_for(lambda: len(self.replies) < MAX_PENDING_REPLIES or self.closed,
+                                 timeout=self.server.send_timeout)
+            if room and not self.closed:
                 self.replies.append(_line(obj))
-                self.server._cond.notify_all()
-        if overflow:
-            self.drop("not reading its replies")
+                cond.notify_all()
+                return
+        self.drop("not reading its replies")
 
     def _write_loop(self) -> None:
         server = self.server
@@ -343,6 +348,7 @@ class _Client:
                     closing = server._closing
                     replies = list(self.replies)
                     self.replies.clear()
+                    server._cond.notify_all()  # a reader waiting for room may go on
                 if self.closed:
                     return
                 for data in replies:
@@ -365,12 +371,12 @@ class _Client:
                     if self.peer_done and not self.replies:
                         break
                     server._cond.wait_for(
-                        lambda: server._generation != generation or self.replies or server._closing
+                        lambda seen=generation: server._generation != seen or self.replies or server._closing
                         or self.closed or self.peer_done, timeout=1.0)
             if not self.peer_done:
                 self._send(_line({"reply": "bye", "state": server.state}))
             self.drop(None)
-        except socket.timeout:
+        except TimeoutError:
             self.drop(f"not reading for {server.send_timeout:g} s")
         except OSError:
             self.drop(None)
@@ -386,7 +392,7 @@ class _Client:
             while not self.closed:
                 try:
                     data = self.conn.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 if not data:
                     break
@@ -475,7 +481,7 @@ class _LogFollower:
     def read(self) -> Iterator[bytes]:
         if self._fh is None:
             try:
-                self._fh = open(self.path, "rb")
+                self._fh = open(self.path, "rb")  # noqa: SIM115 - held while the client follows the log
             except FileNotFoundError:
                 return
         while True:
@@ -578,7 +584,7 @@ class ControlClient:
                 self.sock.settimeout(left)
             try:
                 data = self.sock.recv(READ_CHUNK)
-            except socket.timeout:
+            except TimeoutError:
                 raise TimeoutError("no answer from the run") from None
             except OSError:
                 return None
@@ -595,7 +601,7 @@ class ControlClient:
             pass
         self.sock.close()
 
-    def __enter__(self) -> ControlClient:
+    def __enter__(self) -> ControlClient:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
