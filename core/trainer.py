@@ -24,7 +24,7 @@ from core.checkpoints import (
     run_dir_of,
     save_checkpoint,
 )
-from core.config import TrainConfig
+from core.config import FIELDS, TrainConfig
 from core.data import DataSource, load_source
 from core.errors import ConfigError, UserError
 from core.grids import samples_picture, save_png
@@ -402,6 +402,10 @@ class Trainer:
     def _set_hyperparams(self, changes: dict[str, Any]) -> None:
         if not changes:
             self._alert("warning", "refused set_hyperparams: no changes given")
+            return
+        unknown = sorted(k for k in changes if k not in FIELDS)
+        if unknown:
+            self._alert("warning", f"refused set_hyperparams: unknown field {unknown[0]!r}")
             return
         frozen = sorted(k for k in changes if k not in LIVE_FIELDS)
         if frozen:

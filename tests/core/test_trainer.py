@@ -1,0 +1,262 @@
+"""The Trainer on real tiny runs: presets, commands while running, NaN handling, determinism."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY
+
+from core import commands as cmd
+from core import events as ev
+from core.config import TrainConfig
+from core.presets import PRESETS
+from core.rundir import read_events
+from core.trainer import Trainer
+
+JOIN_S = 60
+
+
+class Recorder:
+    """A subscriber that keeps every event and can act on the trainer thread at a given step."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.events: list[ev.Event] = []
+        self.at_step: dict[int, Callable[[], None]] = {}
+        self.paused = threading.Event()
+        trainer.subscribe(self)
+
+    def __call__(self, event: ev.Event) -> None:
+        self.events.append(event)
+        if isinstance(event, ev.StepMetrics) and event.step in self.at_step:
+            self.at_step.pop(event.step)()
+        if isinstance(event, ev.StateChanged) and event.state == ev.PAUSED:
+            self.paused.set()
+
+    def of(self, kind: type[ev.Event]) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def states(self) -> list[str]:
+        return [e.state for e in self.of(ev.StateChanged)]
+
+
+def make(tmp_path: Path, preset: str = "ring8-mlp", **overrides) -> tuple[Trainer, Recorder]:
+    values = {**TINY, "run_dir": str(tmp_path / "run"), **overrides}
+    trainer = Trainer(TrainConfig.from_preset(preset, **values))
+    return trainer, Recorder(trainer)
+
+
+def finish(trainer: Trainer) -> None:
+    trainer.start()
+    assert trainer.join(JOIN_S), "training thread did not end"
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_trains_a_few_steps(name, tmp_path, cifar_root):
+    on_cifar = PRESETS[name].overrides["dataset"] == "cifar10"
+    trainer, rec = make(tmp_path, name, **({"data_root": str(cifar_root)} if on_cifar else {}))
+    finish(trainer)
+    assert trainer.state == ev.FINISHED, trainer.error
+    steps = rec.of(ev.StepMetrics)
+    assert [s.step for s in steps] == [1, 2]
+    assert all(math.isfinite(s.loss_d) and math.isfinite(s.loss_g) and 0 <= s.d_x <= 1 for s in steps)
+    assert rec.states()[-1] == ev.FINISHED and rec.of(ev.RunFinished)[0].step == 2
+    run = tmp_path / "run"
+    assert TrainConfig.from_toml(run / "config.toml") == trainer.config
+    assert [p.name for p in (run / "samples").iterdir()] == ["step_00000002.png"]
+    logged = list(read_events(run / "events.jsonl"))
+    assert [e.kind for e in logged if e.kind == "step"] == ["step", "step"]
+    assert logged[-1] == rec.events[-1]
+
+
+def test_image_preset_on_torchvision_mnist_files(tmp_path, mnist_root):
+    trainer, rec = make(tmp_path, "mnist-mlp", dataset="fashion-mnist", data_root=str(mnist_root))
+    finish(trainer)
+    assert trainer.state == ev.FINISHED, trainer.error
+    assert len(rec.of(ev.StepMetrics)) == 2
+
+
+def test_run_started_and_epoch_events(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=None, epochs=2, subset=24)
+    finish(trainer)
+    started = rec.of(ev.RunStarted)[0]
+    assert (started.planned_steps, started.steps_per_epoch, started.device) == (6, 3, "cpu")
+    assert started.config["preset"] == "ring8-mlp"
+    epochs = rec.of(ev.EpochEnded)
+    assert [(e.epoch, e.step) for e in epochs] == [(1, 3), (2, 6)]
+    first = [s for s in rec.of(ev.StepMetrics) if s.epoch == 1]
+    assert epochs[0].loss_d == pytest.approx(sum(s.loss_d for s in first) / 3, rel=1e-5)
+    assert all(s.img_per_s > 0 for s in rec.of(ev.StepMetrics))
+
+
+def test_start_returns_at_once_and_state_moves_on(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10_000)
+    assert trainer.state == ev.STARTING
+    rec.at_step[3] = lambda: trainer.send(cmd.Stop())
+    trainer.start()
+    with pytest.raises(RuntimeError):
+        trainer.start()
+    assert trainer.join(JOIN_S)
+    assert trainer.state == ev.STOPPED
+    assert rec.states() == [ev.STARTING, ev.RUNNING, ev.STOPPING, ev.STOPPED]
+    assert rec.of(ev.StepMetrics)[-1].step == 3
+    assert not rec.of(ev.CheckpointSaved)  # a plain Stop writes no checkpoint
+
+
+def test_stop_with_checkpoint(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10_000)
+    rec.at_step[2] = lambda: trainer.send(cmd.Stop(checkpoint=True, reason="enough"))
+    finish(trainer)
+    assert trainer.state == ev.STOPPED
+    saved = rec.of(ev.CheckpointSaved)
+    assert len(saved) == 1 and saved[0].step == 2 and Path(saved[0].path).is_file()
+    assert rec.of(ev.StateChanged)[-1].reason == "enough"
+
+
+def test_pause_resume_and_live_lr_change(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10_000, lr_g=1e-3, lr_d=1e-3)
+    rec.at_step[3] = lambda: trainer.send(cmd.Pause())
+    trainer.start()
+    assert rec.paused.wait(JOIN_S)
+    assert trainer.state == ev.PAUSED
+    paused_at = trainer.step
+    # commands are handled while paused, and no step is taken
+    trainer.send(cmd.SetHyperparams(lr_g=5e-4, beta1=0.0))
+    trainer.send(cmd.Pause())  # already paused: an info alert
+    deadline = threading.Event()
+    while not rec.of(ev.HparamsChanged):
+        deadline.wait(0.02)
+    assert trainer.step == paused_at == 3
+    assert trainer.opt_g.param_groups[0]["lr"] == 5e-4
+    assert trainer.opt_g.param_groups[0]["betas"] == (0.0, 0.999)
+    assert trainer.opt_d.param_groups[0]["lr"] == 1e-3
+    rec.at_step[6] = lambda: trainer.send(cmd.Stop())
+    trainer.send(cmd.Resume())
+    assert trainer.join(JOIN_S)
+    assert rec.states() == [ev.STARTING, ev.RUNNING, ev.PAUSED, ev.RUNNING, ev.STOPPING, ev.STOPPED]
+    lrs = [(s.step, s.lr_g, s.lr_d) for s in rec.of(ev.StepMetrics)]
+    assert lrs[:3] == [(1, 1e-3, 1e-3), (2, 1e-3, 1e-3), (3, 1e-3, 1e-3)]
+    assert lrs[3:] == [(4, 5e-4, 1e-3), (5, 5e-4, 1e-3), (6, 5e-4, 1e-3)]
+    assert rec.of(ev.HparamsChanged)[0].changes == {"lr_g": 5e-4, "beta1": 0.0}
+    assert any("already paused" in a.message for a in rec.of(ev.Alert))
+    assert 'lr_g = 0.0005' in (tmp_path / "run" / "config.toml").read_text()
+
+
+def test_lr_change_applies_at_the_very_next_step(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=4, lr_d=1e-3)
+    rec.at_step[2] = lambda: trainer.send(cmd.SetHyperparams(lr_d=2e-3, sample_every=3))
+    finish(trainer)
+    assert [s.lr_d for s in rec.of(ev.StepMetrics)] == [1e-3, 1e-3, 2e-3, 2e-3]
+    assert trainer.opt_d.param_groups[0]["lr"] == 2e-3
+    assert [s.step for s in rec.of(ev.SamplesSaved)] == [3, 4]  # sample_every=3 took effect too
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"latent_dim": 8}, ["latent_dim", "restart"]),
+        ({"lr_g": 1e-3, "width": 8}, ["width", "restart"]),
+        ({"lr_g": -1.0}, ["lr_g", "-1.0", "(0, 10]"]),
+        ({"lr_g": 1e-3, "beta2": 1.5}, ["beta2", "1.5"]),
+        ({"learning_rate": 0.1}, ["learning_rate", "unknown"]),
+        ({}, ["no changes"]),
+    ],
+)
+def test_refused_command_alerts_and_changes_nothing(tmp_path, changes, words):
+    trainer, rec = make(tmp_path, max_steps=3)
+    before = trainer.config
+    rec.at_step[1] = lambda: trainer.send(cmd.SetHyperparams(changes))
+    finish(trainer)
+    assert trainer.state == ev.FINISHED
+    refused = [a for a in rec.of(ev.Alert) if "refused" in a.message]
+    assert len(refused) == 1 and refused[0].level == "warning"
+    assert all(w in refused[0].message for w in words), refused[0].message
+    assert trainer.config == before
+    assert not rec.of(ev.HparamsChanged)
+    assert {s.lr_g for s in rec.of(ev.StepMetrics)} == {before.lr_g}
+    assert trainer.opt_g.param_groups[0]["lr"] == before.lr_g
+
+
+def test_sample_now_and_save_checkpoint_commands(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=3)
+    rec.at_step[1] = lambda: (trainer.send(cmd.SampleNow()), trainer.send(cmd.SaveCheckpoint()))
+    finish(trainer)
+    assert [s.step for s in rec.of(ev.SamplesSaved)] == [1, 3]
+    assert [(c.step, c.reason) for c in rec.of(ev.CheckpointSaved)] == [(1, "manual"), (3, "final")]
+    assert all(Path(s.path).is_file() for s in rec.of(ev.SamplesSaved))
+
+
+def poison_discriminator(trainer: Trainer) -> Callable[[], None]:
+    """Make D's output NaN for real: its last layer's weights become NaN between two steps."""
+    def poison() -> None:
+        with torch.no_grad():
+            last = [m for m in trainer.d.modules() if isinstance(m, torch.nn.Linear)][-1]
+            last.weight.fill_(float("nan"))
+    return poison
+
+
+def test_nan_loss_pauses_with_an_alert(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10_000, on_nan="pause")
+    rec.at_step[2] = poison_discriminator(trainer)
+    trainer.start()
+    assert rec.paused.wait(JOIN_S)
+    assert trainer.state == ev.PAUSED and trainer.step == 3
+    alerts = [a for a in rec.of(ev.Alert) if a.level == "error"]
+    assert len(alerts) == 1 and "not finite at step 3" in alerts[0].message
+    assert math.isnan(rec.of(ev.StepMetrics)[-1].loss_d)
+    assert rec.of(ev.StateChanged)[-1].reason == "non-finite loss"
+    trainer.send(cmd.Stop())
+    assert trainer.join(JOIN_S) and trainer.state == ev.STOPPED
+    assert trainer.step == 3  # nothing trained past the NaN
+
+
+def test_nan_loss_stops_failed(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10_000, on_nan="stop")
+    rec.at_step[2] = poison_discriminator(trainer)
+    finish(trainer)
+    assert trainer.state == ev.FAILED and trainer.step == 3
+    assert "not finite" in trainer.error
+    assert rec.of(ev.RunFailed)[0].message == trainer.error
+    assert rec.states()[-1] == ev.FAILED
+    # the NaN step is in the log too, written as JSON NaN
+    lines = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+    assert any(json.loads(line).get("step") == 3 and "NaN" in line for line in lines)
+
+
+def test_same_seed_same_losses(tmp_path):
+    def losses(where: str, seed: int) -> list[tuple[float, float]]:
+        trainer, rec = make(tmp_path / where, "mnist-dcgan", max_steps=3, seed=seed)
+        finish(trainer)
+        return [(s.loss_d, s.loss_g, s.d_x) for s in rec.of(ev.StepMetrics)]
+
+    first = losses("a", 5)
+    assert len(first) == 3
+    assert losses("b", 5) == first
+    assert losses("c", 6) != first
+
+
+def test_slow_or_broken_subscriber_never_stops_training(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=4)
+
+    def broken(event: ev.Event) -> None:
+        raise RuntimeError("sink is gone")
+
+    trainer.subscribe(broken)
+    finish(trainer)
+    assert trainer.state == ev.FINISHED
+    assert any("subscriber removed" in a.message for a in rec.of(ev.Alert))
+    assert len(rec.of(ev.StepMetrics)) == 4
+
+
+def test_missing_data_fails_cleanly_and_leaves_no_run_dir(tmp_path):
+    trainer, rec = make(tmp_path, "cifar10-dcgan32", data_root=str(tmp_path / "none"))
+    finish(trainer)
+    assert trainer.state == ev.FAILED
+    assert "cifar10: not found under" in trainer.error
+    assert rec.of(ev.RunFailed)[0].message == trainer.error
+    assert not (tmp_path / "run").exists()
