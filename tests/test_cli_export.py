@@ -10,23 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from core import events as ev
-from core.config import TrainConfig
-from core.trainer import Trainer
 from tui_gan.cli import main
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """A 3-step run made by the CLI itself, with a grid of 4 samples after every step."""
     path = tmp_path_factory.mktemp("cli") / "run"
-    config = TrainConfig.from_preset(
-        "mnist-dcgan", width=4, batch_size=8, subset=32, device="cpu", n_samples=4, sample_every=1,
-        checkpoint_every=0, max_steps=3, epochs=10, run_dir=str(path))
-    trainer = Trainer(config)
-    assert trainer.run() == ev.FINISHED, trainer.error
-    torch.set_num_threads(previous)
+    settings = ("width=4", "batch_size=8", "subset=32", "n_samples=4", "sample_every=1", "checkpoint_every=0")
+    argv = ["train", "--headless", "--device", "cpu", "--max-steps", "3", "--run-dir", str(path)]
+    assert main(argv + [arg for s in settings for arg in ("--set", s)]) == 0
     return path
 
 

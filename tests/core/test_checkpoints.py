@@ -11,26 +11,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_resume import _one_thread  # noqa: F401  (autouse: one torch thread for tiny models)
 
+from core import checkpoints as ck
 from core import commands as cmd
 from core import events as ev
-from core import checkpoints as ck
 from core.config import TrainConfig
 from core.errors import CheckpointError
 from core.trainer import Trainer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from threads
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny(run_dir: Path, **changes) -> TrainConfig:
-    values = dict(width=4, batch_size=8, subset=64, device="cpu", sample_every=0, checkpoint_every=0,
-                  epochs=100, run_dir=str(run_dir))
+    values = {"width": 4, "batch_size": 8, "subset": 64, "device": "cpu", "sample_every": 0,
+              "checkpoint_every": 0, "epochs": 100, "run_dir": str(run_dir)}
     return TrainConfig.from_preset("mnist-dcgan", **{**values, **changes})
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_resume import _one_thread  # noqa: F401  (autouse: one torch thread for tiny models)
 
 from core import events as ev
 from core import export
@@ -25,15 +26,12 @@ GRID = 4 * (28 + 2) + 2  # 16 samples of 28×28 in a 4×4 grid with 2-pixel padd
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A finished tiny run with fixed-noise grids at steps 2, 4, 6 and 8 (epoch 1 has 4 steps)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
     path = tmp_path_factory.mktemp("export") / "run"
     config = TrainConfig.from_preset(
         "mnist-dcgan", width=4, batch_size=8, subset=32, device="cpu", n_samples=16, sample_every=2,
         checkpoint_every=0, max_steps=8, epochs=10, run_dir=str(path))
     trainer = Trainer(config)
     assert trainer.run() == ev.FINISHED, trainer.error
-    torch.set_num_threads(previous)
     return path
 
 

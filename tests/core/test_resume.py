@@ -29,8 +29,8 @@ def _one_thread():
 
 def tiny(preset: str, run_dir: Path, **changes) -> TrainConfig:
     # subset 64 / batch 8 = 8 steps an epoch; label noise and (mnist-mlp) dropout draw from the RNGs.
-    values = dict(width=4, batch_size=8, subset=64, device="cpu", sample_every=0, checkpoint_every=0,
-                  epochs=100, label_noise=0.1, run_dir=str(run_dir))
+    values = {"width": 4, "batch_size": 8, "subset": 64, "device": "cpu", "sample_every": 0,
+              "checkpoint_every": 0, "epochs": 100, "label_noise": 0.1, "run_dir": str(run_dir)}
     return TrainConfig.from_preset(preset, **{**values, **changes})
 
 
@@ -148,16 +148,20 @@ def test_a_second_trainer_on_a_locked_run_dir_is_refused(tmp_path: Path) -> None
     run(Trainer(tiny("mnist-dcgan", run_dir, max_steps=2)))
 
 
+HOLD_LOCK = (
+    "import fcntl, json, os, sys, time; d = sys.argv[1]; fh = open(d + '/.lock', 'a+');"
+    "fcntl.flock(fh, fcntl.LOCK_EX); fh.write(str(os.getpid())); fh.flush();"
+    "open(d + '/status.json', 'w').write(json.dumps({'state': 'running', 'pid': os.getpid()}));"
+    "print('locked', flush=True); time.sleep(60)"
+)
+
+
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     # What RunLock does, in a process light enough to start fast (no torch): flock + pid + status.
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl, json, os, sys, time; d = sys.argv[1]; fh = open(d + '/.lock', 'a+');"
-         "fcntl.flock(fh, fcntl.LOCK_EX); fh.write(str(os.getpid())); fh.flush();"
-         "open(d + '/status.json', 'w').write(json.dumps({'state': 'running', 'pid': os.getpid()}));"
-         "print('locked', flush=True); time.sleep(60)", str(run_dir)],
+        [sys.executable, "-c", HOLD_LOCK, str(run_dir)],
         stdout=subprocess.PIPE, text=True,
     )
     try:
