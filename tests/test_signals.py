@@ -98,6 +98,17 @@ def test_sigterm_or_sigint_stops_with_a_checkpoint_and_exit_0(tmp_path: Path, re
     assert f"{sig.name}: saving a checkpoint and stopping" in out
 
 
+def test_a_second_sigint_exits_at_once(tmp_path: Path, reap) -> None:
+    run_dir = tmp_path / "run"
+    proc = headless("--run-dir", str(run_dir), *TINY, "--max-steps", "100000", "--epochs", "100000")
+    reap(proc)
+    wait_for(lambda: steps_logged(run_dir) >= 1, proc)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)  # long before the stop checkpoint could be written
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted again" in err
+
+
 def started(run_dir: Path) -> bool:
     """The headless run has its signal handlers in place (they are set before its first event)."""
     return (run_dir / "events.jsonl").is_file()
