@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from core import commands as cmd
-from core import events as ev
 from core import control
+from core import events as ev
 from core.control import ControlClient, ControlError, ControlServer, socket_path
 from core.rundir import EventLog
 
@@ -306,8 +306,7 @@ def test_real_trainer_two_watchers_and_a_stalled_client(tmp_path: Path, one_thre
     run_dir.mkdir()
     # A long history from an earlier part of the run: a stalled client chokes on it at once.
     with open(run_dir / "events.jsonl", "w") as fh:
-        for i in range(4000):
-            fh.write(json.dumps(ev.to_json(ev.Alert("info", f"old {i}" + "." * 500, i))) + "\n")
+        fh.writelines(json.dumps(ev.to_json(ev.Alert("info", f"old {i}" + "." * 500, i))) + "\n" for i in range(4000))
     trainer = tiny_trainer(run_dir)
     trainer.start()
     try:

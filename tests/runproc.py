@@ -1,0 +1,64 @@
+"""Helpers of the tests that run `tui-gan` in real processes: tiny settings, waiting, reading runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# One torch thread each: the box has 2 shared cores; more threads only fight.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
+       "COLUMNS": "200", "TERM": "xterm-256color"}
+TINY = ["--preset", "mnist-dcgan", "--set", "width=4", "--set", "batch_size=8", "--set", "subset=64",
+        "--set", "n_samples=4", "--set", "sample_every=0", "--set", "checkpoint_every=0",
+        "--device", "cpu", "--epochs", "100000"]
+
+
+def tui_gan_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tui_gan", *map(str, args)]
+
+
+def tui_gan(*args: Any, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `tui-gan ARGS` to its end, capturing its output."""
+    return subprocess.run(tui_gan_argv(*args), env=ENV, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def events(run_dir: Path) -> list[dict]:
+    try:
+        lines = (run_dir / "events.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass  # the line being written
+    return out
+
+
+def steps(run_dir: Path) -> list[dict]:
+    return [e for e in events(run_dir) if e["kind"] == "step"]
+
+
+def last_step(run_dir: Path) -> int:
+    found = steps(run_dir)
+    return found[-1]["step"] if found else 0
