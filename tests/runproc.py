@@ -26,7 +26,7 @@ def tui_gan_argv(*args: str) -> list[str]:
 
 def tui_gan(*args: Any, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `tui-gan ARGS` to its end, capturing its output."""
-    return subprocess.run(tui_gan_argv(*args), env=ENV, cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run(tui_gan_argv(*args), env=ENV, cwd=ROOT, capture_output=True, text=True, check=False,
                           timeout=timeout)
 
 
