@@ -44,7 +44,8 @@ def test_detached_run_survives_its_caller_and_a_killed_one_shows_as_crashed(tmp_
     try:
         assert os.getsid(pid) != os.getsid(0)  # its own session: no terminal to lose
         assert (run_dir / "train.log").is_file()
-        wait_for(lambda: last_step(run_dir) >= 2, 60, "the background run to train")
+        # status.json (what `runs` reads) is rewritten every 2 s while training
+        wait_for(lambda: read_status(run_dir).get("step", 0) >= 2, 60, "the background run to train")
         row = runs_row(root, "bg")
         assert (row["preset"], row["state"], row["attachable"]) == ("mnist-dcgan", "running", "yes")
         assert int(row["step"]) >= 2 and float(row["loss D"]) > 0

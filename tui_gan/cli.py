@@ -75,9 +75,9 @@ def build_trainer(args: argparse.Namespace):  # -> Trainer
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    trainer = build_trainer(args)
     if args.detach:
-        return runs_cli.start_detached(args, trainer)
+        return runs_cli.start_detached(args)
+    trainer = build_trainer(args)
     if args.headless:
         from tui_gan.headless import run_headless
 

@@ -215,12 +215,23 @@ def _train_argv(args: argparse.Namespace, run_dir: Path) -> list[str]:
     return argv
 
 
-def start_detached(args: argparse.Namespace, trainer: Any) -> int:
-    """Start the training of `trainer`'s run as a background process of its own session; print
-    where it is and how to watch it. Its output goes to RUN_DIR/train.log."""
+def _detached_run_dir(args: argparse.Namespace) -> Path:
+    """The run directory the background training will use, decided here so it can be printed."""
+    from tui_gan.cli import build_config, build_trainer
+
+    if args.run_dir:
+        return Path(args.run_dir)
+    if not args.resume:
+        return Path(build_config(args).default_run_dir())  # checks the config without loading torch
+    return Path(build_trainer(args).run_dir.path)
+
+
+def start_detached(args: argparse.Namespace) -> int:
+    """Start the training as a background process of its own session; print where it is and how
+    to watch it. Its output goes to RUN_DIR/train.log."""
     from core.rundir import lock_held, read_status
 
-    run_dir = trainer.run_dir.path.resolve()
+    run_dir = _detached_run_dir(args).resolve()
     if lock_held(run_dir):
         raise UserError(f"{run_dir}: in use by a running trainer; `tui-gan watch {run_dir}` attaches to it")
     run_dir.mkdir(parents=True, exist_ok=True)
