@@ -19,6 +19,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/tui_throughput.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check core tui_gan tests bench

@@ -132,22 +132,13 @@ async def test_c_opens_the_checkpoint_browser_and_escape_closes_it(session):
         assert isinstance(app.screen, DashboardScreen)
 
 
-async def test_e_opens_the_export_dialog(session):
+@pytest.mark.parametrize("key,screen", [("e", ExportDialog), ("q", QuitDialog)])
+async def test_dialogs_open_and_escape_closes_them_without_commands(session, key, screen):
     app = GanApp(session)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await pilot.press("e")
-        assert isinstance(app.screen, ExportDialog)
-        await pilot.press("escape")
-        assert isinstance(app.screen, DashboardScreen)
-
-
-async def test_q_then_cancel_keeps_running(session):
-    app = GanApp(session)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("q")
-        assert isinstance(app.screen, QuitDialog)
+        await pilot.press(key)
+        assert isinstance(app.screen, screen)
         await pilot.press("escape")
         assert isinstance(app.screen, DashboardScreen)
         assert session.sent == [] and not session.closed

@@ -38,6 +38,13 @@ def fake_checkpoint(run_dir: Path, step: int, reason: str = "periodic", readable
     return path
 
 
+async def open_browser(app, pilot) -> None:
+    app.poll()
+    await pilot.press("c")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def open_form(app, pilot) -> HyperparamsForm:
     app.poll()
     await pilot.pause()
@@ -129,10 +136,7 @@ async def test_delete_asks_first(session, run_dir, fake_sampler):
     path = fake_checkpoint(run_dir, 200)
     app = GanApp(session)
     async with app.run_test(size=SIZE) as pilot:
-        app.poll()
-        await pilot.press("c")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await open_browser(app, pilot)
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("n")
@@ -148,10 +152,7 @@ async def test_resume_without_a_session_factory_says_so(session, run_dir, fake_s
     fake_checkpoint(run_dir, 200)
     app = GanApp(session)
     async with app.run_test(size=SIZE) as pilot:
-        app.poll()
-        await pilot.press("c")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await open_browser(app, pilot)
         await pilot.press("r")
         await pilot.pause()
         assert session.sent == []
@@ -170,10 +171,7 @@ async def test_resume_stops_the_run_then_switches_session(session, run_dir, fake
 
     app = GanApp(session, open_session=open_session, stop_timeout=5)
     async with app.run_test(size=SIZE) as pilot:
-        app.poll()
-        await pilot.press("c")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await open_browser(app, pilot)
         await pilot.press("r")
         await app.workers.wait_for_complete()
         await pilot.pause()
