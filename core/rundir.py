@@ -17,15 +17,20 @@ CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE = "config.toml", "events.jsonl"
 CRASHED = "crashed"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a part."""
+def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a part.
+
+    `durable=False` skips the fsyncs (about 15 ms here): still atomic for readers, but a power
+    cut may lose the write; for files rewritten every few seconds from the training thread.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -33,7 +38,8 @@ def atomic_write(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -164,7 +170,7 @@ def read_events(path: str | Path) -> Iterator[Event]:
 def write_status(run_dir: Path, state: str, step: int, epoch: int, **extra: Any) -> None:
     """Record the run's state for readers that do not follow the event log."""
     data = {"state": state, "pid": os.getpid(), "step": step, "epoch": epoch, "time": time.time(), **extra}
-    atomic_write(Path(run_dir) / STATUS_FILE, json.dumps(data).encode())
+    atomic_write(Path(run_dir) / STATUS_FILE, json.dumps(data).encode(), durable=False)
 
 
 def lock_held(run_dir: str | Path) -> bool:

@@ -281,7 +281,7 @@ class Trainer:
         rate = 0.0
         while self.step < self.planned_steps and self.epoch < self.config.epochs:
             epoch_started = time.monotonic()
-            loss_sum = torch.zeros(2)
+            sum_d = sum_g = 0.0  # plain floats: no tensor allocated per step
             trained = 0
             for real in self.data.batches(self.epoch, self.batch):
                 if not self._handle_commands() or self.step >= self.planned_steps:
@@ -293,13 +293,13 @@ class Trainer:
                 trained += 1
                 dt = time.perf_counter() - t0
                 rate = batch_size / dt if rate == 0.0 else 0.9 * rate + 0.1 * (batch_size / dt)
-                loss_sum += torch.tensor(stats[:2])
+                sum_d, sum_g = sum_d + stats[0], sum_g + stats[1]
                 self._after_step(stats, rate)
                 if self._stop is not None or self._state == ev.FAILED:
                     return
             if self.batch >= self.data.steps_per_epoch:
-                means = (loss_sum / max(trained, 1)).tolist()
-                self._emit(ev.EpochEnded(self.epoch + 1, self.step, means[0], means[1],
+                n = max(trained, 1)
+                self._emit(ev.EpochEnded(self.epoch + 1, self.step, sum_d / n, sum_g / n,
                                          time.monotonic() - epoch_started))
                 self.epoch += 1
                 self.batch = 0
