@@ -36,13 +36,18 @@ async def until(condition, timeout: float = 10.0) -> None:
     raise AssertionError("timed out")
 
 
+async def ask_to_quit(app: WatchApp, pilot) -> None:
+    """Once the replayed history is on screen, press q and wait for the detach-or-stop dialog."""
+    await until(lambda: app.view.step == 50)
+    await pilot.press("q")
+    await until(lambda: isinstance(app.screen, DetachDialog))
+
+
 async def test_watch_shows_the_history_and_detaching_leaves_the_run_alone(run: FakeRun) -> None:
     session = RemoteSession(run.path)
     app = WatchApp(session)
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.view.step == 50)
-        await pilot.press("q")
-        await until(lambda: isinstance(app.screen, DetachDialog))
+        await ask_to_quit(app, pilot)
         await pilot.press("enter")  # Detach is the focused default
         await until(lambda: not app.is_running)
     assert run.commands == []
@@ -53,9 +58,7 @@ async def test_watch_can_stop_the_run_with_a_checkpoint(run: FakeRun) -> None:
     session = RemoteSession(run.path)
     app = WatchApp(session)
     async with app.run_test(size=SIZE) as pilot:
-        await until(lambda: app.view.step == 50)
-        await pilot.press("q")
-        await until(lambda: isinstance(app.screen, DetachDialog))
+        await ask_to_quit(app, pilot)
         await pilot.press("s")
         await until(lambda: run.commands != [])
         assert run.commands == [cmd.Stop(checkpoint=True, reason="quit from the app")]
