@@ -87,11 +87,16 @@ class HangupGuard:
         app.driver_class = hangup_safe_driver(app.driver_class)
 
     def __enter__(self) -> HangupGuard:  # noqa: PYI034
-        self._previous = signal.signal(signal.SIGHUP, self._on_hangup)
+        try:
+            self._previous = signal.signal(signal.SIGHUP, self._on_hangup)
+        except ValueError:  # not the main thread (an embedding host): it owns signal handling
+            self._previous = None
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._done.set()
+        if self._previous is None:
+            return
         # Stay deaf to further hangups: after one the process lives on without a terminal.
         signal.signal(signal.SIGHUP, signal.SIG_IGN if self.hung_up.is_set() else self._previous)
 
