@@ -35,7 +35,10 @@ def images_per_second(run_dir: Path, warmup: int, batch_size: int) -> float:
 
 
 def headless(config: TrainConfig) -> None:
-    Trainer(config).run()
+    """As `tui-gan train --headless` does: the trainer in its background thread, this one waiting."""
+    trainer = Trainer(config)
+    trainer.start()
+    trainer.join()
 
 
 async def in_app(config: TrainConfig, size: tuple[int, int]) -> None:
