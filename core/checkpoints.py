@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import CheckpointError
+from core.errors import CheckpointError, first_line
 from core.rundir import RunDir, atomic_write
 
 FORMAT = "tui-gan-checkpoint"
@@ -278,4 +278,29 @@ def run_dir_of(checkpoint: str | Path) -> Path | None:
     """The run directory a checkpoint lives in, if it sits in one's `checkpoints/` folder."""
     checkpoint = Path(checkpoint).resolve()
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+
+
+
+def load_generator(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """(generator in eval mode on the CPU, its TrainConfig, the checkpoint payload) of a checkpoint.
+
+    Built on the meta device and filled from the file, so the global RNG — possibly a live
+    trainer's in this process — is never touched.
+    """
+    from core.config import TrainConfig
+    from core.errors import ConfigError
+    from core.models import build_models
+
+    payload = load_checkpoint(path)
+    try:
+        config = TrainConfig.from_dict(payload["config"])
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{path}: its config cannot be used ({first_line(exc)})") from None
+    with torch.device("meta"):
+        generator, _ = build_models(config, seeded=False)
+    try:
+        generator.load_state_dict(payload["generator"], assign=True)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: generator does not fit its config ({first_line(exc)})") from None
+    return generator.eval(), config, payload
 

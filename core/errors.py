@@ -23,3 +23,9 @@ class RunDirError(UserError):
 
 class ExportError(UserError):
     """An export that cannot be made (no samples yet, a bad or unwritable output path)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's errors run to pages), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -152,18 +152,10 @@ def inception_features(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
 def evaluate_checkpoint(path: str | Path, n: int | None = None, progress: Progress | None = None,
                         inception_weights: str | None = None) -> tuple[Evaluation, TrainConfig, int]:
     """Score the generator of a checkpoint on the CPU; returns the evaluation, its config and step."""
-    from core.checkpoints import load_checkpoint
-    from core.errors import CheckpointError
-    from core.models import build_models
+    from core.checkpoints import load_generator
 
-    payload = load_checkpoint(path)
-    config = TrainConfig.from_dict(payload["config"])
+    generator, config, payload = load_generator(path)
     if inception_weights:
         config = config.replace(inception_weights=inception_weights)
-    generator, _ = build_models(config)
-    try:
-        generator.load_state_dict(payload["generator"])
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: generator does not fit its config ({str(exc).splitlines()[0]})") from None
     evaluator = Evaluator(config, progress)
     return evaluator.evaluate(generator, n, torch.device("cpu")), config, int(payload["step"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from core.errors import CheckpointError, ExportError
+from core.errors import CheckpointError, ExportError, first_line
 from core.events import SamplesSaved
 from core.rundir import EVENTS_FILE, RunDir, atomic_write, read_events
 
@@ -102,23 +102,14 @@ def sample_from_checkpoint(checkpoint: str | Path, n: int = 64, seed: int | None
     """
     import torch
 
-    from core.checkpoints import run_dir_of
+    from core.checkpoints import load_generator, run_dir_of
     from core.grids import samples_picture
 
     if not 1 <= n <= 1024:
         raise ExportError(f"n: {n} is not allowed; expected a whole number in [1, 1024]")
     if seed is not None and not 0 <= seed < 2**63:
         raise ExportError(f"seed: {seed} is not allowed; expected a whole number in [0, 2^63)")
-    payload, config = _load(checkpoint)
-    from core.models import build_models
-
-    with torch.device("meta"):  # no initialisation: the global RNG may be a live trainer's
-        generator, _ = build_models(config, seeded=False)
-    try:
-        generator.load_state_dict(payload["generator"], assign=True)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{checkpoint}: generator does not fit its config ({_first_line(exc)})") from None
-    generator.eval()
+    generator, config, payload = load_generator(checkpoint)
     rng = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(7), "little"))
     with torch.no_grad():
         samples = generator(torch.randn(n, config.latent_dim, generator=rng))
@@ -189,12 +180,7 @@ def _load(checkpoint: str | Path):  # -> (payload, TrainConfig)
     try:
         return payload, TrainConfig.from_dict(payload["config"])
     except (ConfigError, TypeError) as exc:
-        raise CheckpointError(f"{checkpoint}: its config cannot be used ({_first_line(exc)})") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+        raise CheckpointError(f"{checkpoint}: its config cannot be used ({first_line(exc)})") from None
 
 
 def _out_path(out: str | Path | None, default: Path, suffix: str) -> Path:
