@@ -1,11 +1,15 @@
 """Images/s of the Trainer against a plain PyTorch loop of the same model, batch and data.
 
-Both run in this process, in alternating rounds so that load from other work on a shared box
-hits both alike; warm-up steps are excluded from every round. The plain loop is the usual
-GAN loop (the pytorch/examples DCGAN shape) with one `.item()`-style host sync per step, and
-channels-last convolutions when the Trainer uses them (they are faster on the CPU too).
+Both run in this process, interleaved in short blocks so that load from other work on a shared
+box hits both alike: the Trainer trains a block of steps in its background thread (a subscriber
+attached, events.jsonl written, the preset's sample and checkpoint intervals), pauses itself
+through the `Pause` command, the plain loop trains a block on the main thread, the Trainer is
+resumed, and so on. The first block of each is warm-up and not counted; the result is the
+median over blocks. The plain loop is the usual GAN loop (the pytorch/examples DCGAN shape)
+with one host sync per step for its logged losses, and channels-last tensors when the Trainer
+uses them, as they are faster on this CPU too.
 
-    python bench/throughput.py [--preset mnist-dcgan] [--batch 64] [--steps 60] [--rounds 3]
+    python bench/throughput.py [--preset mnist-dcgan] [--batch 64] [--block 10] [--blocks 8]
 """
 
 from __future__ import annotations
@@ -14,23 +18,27 @@ import argparse
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from core import events as ev  # noqa: E402
-from core.config import TrainConfig  # noqa: E402
-from core.data import load_source  # noqa: E402
-from core.models import build_models  # noqa: E402
-from core.trainer import Trainer, resolve_device  # noqa: E402
+from core import commands as cmd
+from core import events as ev
+from core.config import TrainConfig
+from core.data import load_source
+from core.models import build_models
+from core.trainer import Trainer, resolve_device
 
 
-def plain_loop(config: TrainConfig, warmup: int, steps: int, channels_last: bool) -> float:
-    """Images/s of a hand-written GAN loop (BCE, Adam) over the same preloaded data."""
+def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:
+    """One step of a hand-written GAN loop (BCE, Adam) over the same preloaded data, per call."""
     device = resolve_device(config.device)
     data = load_source(config, device, channels_last)
     g, d = build_models(config)
@@ -40,83 +48,128 @@ def plain_loop(config: TrainConfig, warmup: int, steps: int, channels_last: bool
     opt_g = torch.optim.Adam(g.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
     n = config.batch_size
-    ones = torch.ones(n, device=device)
-    zeros = torch.zeros(n, device=device)
-    done, started = 0, 0.0
-    epoch = 0
-    while done < warmup + steps:
-        for real in data.batches(epoch):
-            if done == warmup:
-                started = time.perf_counter()
-            z = torch.randn(n, config.latent_dim, device=device)
-            fake = g(z)
-            opt_d.zero_grad(set_to_none=True)
-            real_logits = d(real)
-            loss_d = F.binary_cross_entropy_with_logits(real_logits, ones) + \
-                F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
-            loss_d.backward()
-            opt_d.step()
-            opt_g.zero_grad(set_to_none=True)
-            gen_logits = d(fake)
-            loss_g = F.binary_cross_entropy_with_logits(gen_logits, ones)
-            loss_g.backward()
-            opt_g.step()
-            torch.stack([loss_d.detach(), loss_g.detach()]).tolist()  # what a loop logs each step
-            done += 1
-            if done == warmup + steps:
-                break
-        epoch += 1
-    return steps * n / (time.perf_counter() - started)
+    ones, zeros = torch.ones(n, device=device), torch.zeros(n, device=device)
+
+    def batches() -> Iterator[torch.Tensor]:
+        epoch = 0
+        while True:
+            yield from data.batches(epoch)
+            epoch += 1
+
+    source = batches()
+
+    def step() -> None:
+        real = next(source)
+        fake = g(torch.randn(n, config.latent_dim, device=device))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d = F.binary_cross_entropy_with_logits(
+            d(real), ones
+        ) + F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
+        loss_d.backward()
+        opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g = F.binary_cross_entropy_with_logits(d(fake), ones)
+        loss_g.backward()
+        opt_g.step()
+        torch.stack([loss_d.detach(), loss_g.detach()]).tolist()  # what a loop logs each step
+
+    return step
 
 
-def trainer_run(config: TrainConfig, warmup: int, steps: int) -> float:
-    """Images/s of the Trainer in its background thread, timed by a subscriber from step events."""
-    seen: dict[int, float] = {}
+class BlockTimer:
+    """Subscriber that times the Trainer's blocks (resume → last step) and pauses it after each."""
 
-    def subscriber(event: ev.Event) -> None:
-        if isinstance(event, ev.StepMetrics) and event.step in (warmup, warmup + steps):
-            seen[event.step] = time.perf_counter()
+    def __init__(self, trainer: Trainer, block: int) -> None:
+        self.trainer, self.block = trainer, block
+        self.resumed_at = 0.0
+        self.seconds: list[float] = []
+        self.paused = threading.Event()
+        trainer.subscribe(self)
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.StateChanged) and event.state == ev.RUNNING:
+            self.resumed_at = time.perf_counter()
+        elif isinstance(event, ev.StepMetrics) and event.step % self.block == 0:
+            self.seconds.append(time.perf_counter() - self.resumed_at)
+            self.trainer.send(cmd.Pause())  # handled before the next step
+        elif isinstance(event, ev.StateChanged) and event.state == ev.PAUSED:
+            self.paused.set()
+
+    def run_block(self) -> None:
+        self.paused.clear()
+        if self.trainer.state == ev.STARTING:
+            self.trainer.start()
+        else:
+            self.trainer.send(cmd.Resume())
+        if not self.paused.wait(600):
+            raise SystemExit(f"trainer did not pause: {self.trainer.state} {self.trainer.error}")
+
+
+def measure(
+    config: TrainConfig, block: int, blocks: int, channels_last: bool, plain_thread: bool
+) -> tuple[list[float], list[float]]:
+    """Images/s per block of the plain loop and of the Trainer, interleaved; warm-up excluded."""
+    step = plain_loop(config, channels_last)
+    plain: list[float] = []
+    # One long-lived worker thread, like the Trainer's, when asked: separates what a thread
+    # costs or saves (allocator arenas, OpenMP teams) from what the Trainer itself costs.
+    worker = ThreadPoolExecutor(1) if plain_thread else None
+
+    def plain_block() -> float:
+        started = time.perf_counter()
+        for _ in range(block):
+            step()
+        return time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as tmp:
-        # The preset's own sample/checkpoint intervals; the final grid and checkpoint come after
-        # the last timed step event, so only what a user's run does per step is measured.
-        trainer = Trainer(config.replace(max_steps=warmup + steps, run_dir=str(Path(tmp) / "run")))
-        trainer.subscribe(subscriber)
-        trainer.start()
+        trainer = Trainer(
+            config.replace(max_steps=block * (blocks + 2), run_dir=str(Path(tmp) / "run"))
+        )
+        timer = BlockTimer(trainer, block)
+        for _ in range(blocks + 1):
+            timer.run_block()
+            plain.append(worker.submit(plain_block).result() if worker else plain_block())
+        trainer.send(cmd.Stop())
+        trainer.send(cmd.Resume())
         trainer.join()
-        if trainer.state != ev.FINISHED:
-            raise SystemExit(f"trainer ended {trainer.state}: {trainer.error}")
-    return steps * config.batch_size / (seen[warmup + steps] - seen[warmup])
+    images = block * config.batch_size
+    return [images / s for s in plain[1:]], [images / s for s in timer.seconds[1:]]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="mnist-dcgan")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=60, help="timed steps per round")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps before each round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating plain/trainer rounds")
+    parser.add_argument("--block", type=int, default=10, help="steps per block")
+    parser.add_argument(
+        "--blocks", type=int, default=8, help="timed blocks of each (plus one warm-up)"
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-channels-last", action="store_true", help="plain loop without channels_last")
+    parser.add_argument(
+        "--plain-thread", action="store_true", help="run the plain loop in a thread too"
+    )
+    parser.add_argument(
+        "--no-channels-last", action="store_true", help="plain loop in contiguous tensors"
+    )
     args = parser.parse_args()
 
     config = TrainConfig.from_preset(args.preset, batch_size=args.batch, device=args.device)
     channels_last = config.arch != "mlp" and not args.no_channels_last
-    print(f"{args.preset}, batch {args.batch}, {args.steps} timed steps x {args.rounds} rounds, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"plain loop channels_last={channels_last}", flush=True)
-    plain, trainer = [], []
-    for r in range(args.rounds):
-        # Swap the order every round so neither side always runs first on a warm or cold box.
-        order = [("plain", plain), ("trainer", trainer)]
-        for name, results in order if r % 2 == 0 else order[::-1]:
-            if name == "plain":
-                results.append(plain_loop(config, args.warmup, args.steps, channels_last))
-            else:
-                results.append(trainer_run(config, args.warmup, args.steps))
-            print(f"  round {r + 1} {name:8s} {results[-1]:7.1f} img/s", flush=True)
+    print(
+        f"{args.preset}, batch {args.batch}, {args.blocks} blocks of {args.block} steps each, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"plain loop channels_last={channels_last} in a thread={args.plain_thread}",
+        flush=True,
+    )
+    plain, trainer = measure(config, args.block, args.blocks, channels_last, args.plain_thread)
+    for i, (p, t) in enumerate(zip(plain, trainer), 1):
+        print(f"  block {i}: plain {p:7.1f} img/s   trainer {t:7.1f} img/s   ratio {t / p:.3f}")
     p, t = statistics.median(plain), statistics.median(trainer)
-    print(f"plain loop {p:.1f} img/s, trainer {t:.1f} img/s, ratio {t / p:.3f} (medians)")
+    ratios = statistics.median(t_ / p_ for p_, t_ in zip(plain, trainer))
+    print(
+        f"plain loop {p:.1f} img/s, trainer {t:.1f} img/s, ratio {t / p:.3f} "
+        f"(medians; median of per-block ratios {ratios:.3f})"
+    )
 
 
 if __name__ == "__main__":
