@@ -13,13 +13,35 @@ from core import events as ev
 from core.config import TrainConfig
 
 SAMPLES: list[ev.Event] = [
-    ev.RunStarted(run_dir="runs/x", config=TrainConfig().to_dict(), device="cpu", planned_steps=100,
-                  steps_per_epoch=78, start_step=5, resumed_from="runs/x/checkpoints/step_00000005.pt"),
-    ev.StepMetrics(step=3, epoch=1, batch=2, loss_d=1.25, loss_g=0.6931471805599453, d_x=0.5,
-                   d_g_z=0.125, lr_g=2e-4, lr_d=1e-3, img_per_s=412.5),
+    ev.RunStarted(
+        run_dir="runs/x",
+        config=TrainConfig().to_dict(),
+        device="cpu",
+        planned_steps=100,
+        steps_per_epoch=78,
+        start_step=5,
+        resumed_from="runs/x/checkpoints/step_00000005.pt",
+    ),
+    ev.StepMetrics(
+        step=3,
+        epoch=1,
+        batch=2,
+        loss_d=1.25,
+        loss_g=0.6931471805599453,
+        d_x=0.5,
+        d_g_z=0.125,
+        lr_g=2e-4,
+        lr_d=1e-3,
+        img_per_s=412.5,
+    ),
     ev.EpochEnded(epoch=2, step=156, loss_d=1.1, loss_g=0.9, seconds=12.5),
     ev.SamplesSaved(step=200, epoch=3, path="runs/x/samples/step_00000200.png"),
-    ev.CheckpointSaved(step=1000, epoch=13, path="runs/x/checkpoints/step_00001000.pt", reason="periodic"),
+    ev.MetricsComputed(
+        step=400, epoch=5, values={"fid": 12.5, "modes": 8.0}, reference={"fid": 0.75}, note="toy"
+    ),
+    ev.CheckpointSaved(
+        step=1000, epoch=13, path="runs/x/checkpoints/step_00001000.pt", reason="periodic"
+    ),
     ev.StateChanged(state=ev.PAUSED, reason="pause requested", step=7),
     ev.HparamsChanged(changes={"lr_g": 1e-4, "beta1": 0.0, "sample_every": 50}, step=9),
     ev.Alert(level="error", message="loss is not finite", step=11),
@@ -28,12 +50,22 @@ SAMPLES: list[ev.Event] = [
 ]
 
 
-def test_samples_cover_every_core_event_kind():
+def test_samples_cover_every_event_kind():
     kinds = {e.kind for e in SAMPLES}
-    required = {"run_started", "step", "epoch_ended", "samples_saved", "checkpoint_saved",
-                "state_changed", "hparams_changed", "alert", "run_finished", "run_failed"}
-    assert required == kinds
-    assert kinds <= set(ev.EVENT_TYPES)
+    assert kinds == set(ev.EVENT_TYPES)  # a new event type needs a sample here
+    required = {
+        "run_started",
+        "step",
+        "epoch_ended",
+        "samples_saved",
+        "checkpoint_saved",
+        "state_changed",
+        "hparams_changed",
+        "alert",
+        "run_finished",
+        "run_failed",
+    }
+    assert required <= kinds
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.kind)
@@ -54,8 +86,18 @@ def test_every_registered_event_is_frozen_and_json_ready(cls):
 
 
 def test_non_finite_losses_survive_the_round_trip():
-    event = ev.StepMetrics(step=1, epoch=1, batch=1, loss_d=float("nan"), loss_g=float("inf"), d_x=0.5,
-                           d_g_z=0.5, lr_g=1e-4, lr_d=1e-4, img_per_s=1.0)
+    event = ev.StepMetrics(
+        step=1,
+        epoch=1,
+        batch=1,
+        loss_d=float("nan"),
+        loss_g=float("inf"),
+        d_x=0.5,
+        d_g_z=0.5,
+        lr_g=1e-4,
+        lr_d=1e-4,
+        img_per_s=1.0,
+    )
     back = ev.from_json(json.loads(json.dumps(ev.to_json(event))))
     assert math.isnan(back.loss_d) and back.loss_g == float("inf")
 
@@ -74,8 +116,15 @@ def test_malformed_events_raise_value_error(data, match):
         ev.from_json(data)
 
 
-COMMANDS = [cmd.Pause(), cmd.Resume(), cmd.Stop(), cmd.Stop(checkpoint=True, reason="SIGTERM"),
-            cmd.SetHyperparams(lr_g=1e-4, beta2=0.99), cmd.SaveCheckpoint(), cmd.SampleNow()]
+COMMANDS = [
+    cmd.Pause(),
+    cmd.Resume(),
+    cmd.Stop(),
+    cmd.Stop(checkpoint=True, reason="SIGTERM"),
+    cmd.SetHyperparams(lr_g=1e-4, beta2=0.99),
+    cmd.SaveCheckpoint(),
+    cmd.SampleNow(),
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.kind)
