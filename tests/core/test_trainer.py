@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,7 +65,9 @@ def test_every_preset_trains_a_few_steps(name, tmp_path, cifar_root):
     assert trainer.state == ev.FINISHED, trainer.error
     steps = rec.of(ev.StepMetrics)
     assert [s.step for s in steps] == [1, 2]
-    assert all(math.isfinite(s.loss_d) and math.isfinite(s.loss_g) and 0 <= s.d_x <= 1 for s in steps)
+    assert all(
+        math.isfinite(s.loss_d) and math.isfinite(s.loss_g) and 0 <= s.d_x <= 1 for s in steps
+    )
     assert rec.states()[-1] == ev.FINISHED and rec.of(ev.RunFinished)[0].step == 2
     run = tmp_path / "run"
     assert TrainConfig.from_toml(run / "config.toml") == trainer.config
@@ -128,9 +131,9 @@ def test_pause_resume_and_live_lr_change(tmp_path):
     # commands are handled while paused, and no step is taken
     trainer.send(cmd.SetHyperparams(lr_g=5e-4, beta1=0.0))
     trainer.send(cmd.Pause())  # already paused: an info alert
-    deadline = threading.Event()
-    while not rec.of(ev.HparamsChanged):
-        deadline.wait(0.02)
+    deadline = time.monotonic() + JOIN_S
+    while not rec.of(ev.HparamsChanged) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert trainer.step == paused_at == 3
     assert trainer.opt_g.param_groups[0]["lr"] == 5e-4
     assert trainer.opt_g.param_groups[0]["betas"] == (0.0, 0.999)
@@ -144,7 +147,7 @@ def test_pause_resume_and_live_lr_change(tmp_path):
     assert lrs[3:] == [(4, 5e-4, 1e-3), (5, 5e-4, 1e-3), (6, 5e-4, 1e-3)]
     assert rec.of(ev.HparamsChanged)[0].changes == {"lr_g": 5e-4, "beta1": 0.0}
     assert any("already paused" in a.message for a in rec.of(ev.Alert))
-    assert 'lr_g = 0.0005' in (tmp_path / "run" / "config.toml").read_text()
+    assert "lr_g = 0.0005" in (tmp_path / "run" / "config.toml").read_text()
 
 
 def test_lr_change_applies_at_the_very_next_step(tmp_path):
@@ -193,10 +196,12 @@ def test_sample_now_and_save_checkpoint_commands(tmp_path):
 
 def poison_discriminator(trainer: Trainer) -> Callable[[], None]:
     """Make D's output NaN for real: its last layer's weights become NaN between two steps."""
+
     def poison() -> None:
         with torch.no_grad():
             last = [m for m in trainer.d.modules() if isinstance(m, torch.nn.Linear)][-1]
             last.weight.fill_(float("nan"))
+
     return poison
 
 
