@@ -240,13 +240,20 @@ def _order_generator(seed: int, epoch: int, index: int = 0) -> torch.Generator:
 
 
 class DataSource:
-    """Training batches on the device; `batches(epoch, start)` resumes mid-epoch exactly."""
+    """Training batches on the device; `batches(epoch, start)` resumes mid-epoch exactly.
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
-        if n < batch_size:
-            raise DataError(f"data set has {n} items, fewer than batch_size={batch_size}")
+    In a run of `world` processes, rank `rank` sees its own shard of each epoch and every rank
+    has the same number of steps an epoch (`batch_size` is per rank).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        per_rank = n // world
+        if per_rank < batch_size:
+            share = f" ({per_rank} for each of {world} processes)" if world > 1 else ""
+            raise DataError(f"data set has {n} items{share}, fewer than batch_size={batch_size}")
         self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.steps_per_epoch = n // batch_size  # the last partial batch is dropped
+        self.rank, self.world, self.per_rank = rank, world, per_rank
+        self.steps_per_epoch = per_rank // batch_size  # the last partial batch is dropped
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         raise NotImplementedError
@@ -255,13 +262,17 @@ class DataSource:
 class TensorSource(DataSource):
     """A uint8 image tensor held on the device, scaled to [-1, 1] one batch at a time."""
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, channels_last: bool) -> None:
-        super().__init__(len(images), batch_size, seed)
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, channels_last: bool,
+                 rank: int = 0, world: int = 1) -> None:
+        super().__init__(len(images), batch_size, seed, rank, world)
         self.images = images
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
-        order = torch.randperm(self.n, generator=_order_generator(self.seed, epoch)).to(self.images.device)
+        order = torch.randperm(self.n, generator=_order_generator(self.seed, epoch))
+        if self.world > 1:
+            order = order[self.rank :: self.world][: self.per_rank]  # one seeded order, dealt out
+        order = order.to(self.images.device)
         for b in range(start, self.steps_per_epoch):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             batch = self.images.index_select(0, idx).float().div_(127.5).sub_(1.0)
@@ -274,15 +285,16 @@ class TensorSource(DataSource):
 class ToySource(DataSource):
     """Points drawn on the fly from a 2-D Gaussian mixture; an epoch is `n` points."""
 
-    def __init__(self, name: str, n: int, batch_size: int, seed: int, device: torch.device) -> None:
-        super().__init__(n, batch_size, seed)
+    def __init__(self, name: str, n: int, batch_size: int, seed: int, device: torch.device,
+                 rank: int = 0, world: int = 1) -> None:
+        super().__init__(n, batch_size, seed, rank, world)
         self.means, self.std = toy_modes(name)
         self.device = device
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         k = len(self.means)
         for b in range(start, self.steps_per_epoch):
-            gen = _order_generator(self.seed, epoch, b + 1)
+            gen = _order_generator(self.seed, epoch, (b + 1) * self.world + self.rank)  # b + 1 alone
             which = torch.randint(k, (self.batch_size,), generator=gen)
             noise = torch.randn(self.batch_size, 2, generator=gen) * self.std
             yield (self.means[which] + noise).to(self.device, non_blocking=True)
@@ -318,11 +330,14 @@ def prepare_images(raw: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     return raw.contiguous()
 
 
-def load_source(config: TrainConfig, device: torch.device, channels_last: bool = False) -> DataSource:
-    """The configured data set, ready to batch on `device`; raises DataError with a fix."""
+def load_source(config: TrainConfig, device: torch.device, channels_last: bool = False,
+                rank: int = 0, world: int = 1) -> DataSource:
+    """The configured data set, ready to batch on `device` (rank `rank`'s shard of `world`);
+    raises DataError with a fix."""
     info = DATASETS[config.dataset]
     if info.toy:
-        return ToySource(config.dataset, config.subset or 10_000, config.batch_size, config.seed, device)
+        return ToySource(config.dataset, config.subset or 10_000, config.batch_size, config.seed, device,
+                         rank, world)
     assert info.load is not None
     images = prepare_images(info.load(config), config)
-    return TensorSource(images.to(device), config.batch_size, config.seed, channels_last)
+    return TensorSource(images.to(device), config.batch_size, config.seed, channels_last, rank, world)

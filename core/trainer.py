@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import shutil
 import threading
@@ -26,6 +27,7 @@ from core.checkpoints import (
 )
 from core.config import FIELDS, TrainConfig
 from core.data import DataSource, load_source
+from core.distributed import Cluster
 from core.errors import ConfigError, UserError
 from core.grids import samples_picture, save_png
 from core.losses import d_loss, g_loss
@@ -88,6 +90,12 @@ class Trainer:
         self._last_metrics: dict[str, float] = {}
         self.serve_control = True  # the control socket of issue 5; tests of the bare loop may turn it off
         self.control: Any = None
+        # Under torchrun: rank 0 alone writes the run directory and serves control; all ranks train.
+        self.cluster = Cluster.from_env()
+        self.rank = self.cluster.rank if self.cluster else 0
+        self.world_size = self.cluster.world_size if self.cluster else 1
+        self.writes = self.rank == 0
+        self._world_note = ""
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **overrides: Any) -> Trainer:
@@ -165,6 +173,8 @@ class Trainer:
 
     def _write_status(self) -> None:
         self._last_status = time.monotonic()
+        if not self.writes:
+            return
         try:
             write_status(self.run_dir.path, self._state, self.step, self.epoch + 1,
                          **({"error": self.error} if self.error else {}), **self._last_stats)
@@ -177,18 +187,21 @@ class Trainer:
     # -- life cycle ----------------------------------------------------------------------------------
 
     def _main(self) -> None:
+        started = time.monotonic()
+        if self.cluster is not None and not self._join_cluster():
+            return
         lock = RunLock(self.run_dir.path)
         locked = False
-        started = time.monotonic()
         # A new run that fails before its first step (missing data, no GPU) leaves no directory behind.
-        fresh = self.resume_from is None and not self.run_dir.path.exists()
+        fresh = self.writes and self.resume_from is None and not self.run_dir.path.exists()
         try:
-            self.run_dir.create()
-            lock.acquire()
-            locked = True
-            remove_stale_temps(self.run_dir.path)  # left by a writer that was killed mid-checkpoint
-            self._log = EventLog(self.run_dir.events)
-            self._serve_control()
+            if self.writes:
+                self.run_dir.create()
+                lock.acquire()
+                locked = True
+                remove_stale_temps(self.run_dir.path)  # left by a writer that was killed mid-checkpoint
+                self._log = EventLog(self.run_dir.events)
+                self._serve_control()
             self._emit(ev.StateChanged(ev.STARTING, "loading data and building models", self.step))
             self._write_status()
             self._setup()
@@ -198,7 +211,8 @@ class Trainer:
             self._fail(str(exc))
         except Exception as exc:
             traceback.print_exc()
-            self._fail(f"{type(exc).__name__}: {exc}")
+            lost = self.cluster.describe_failure(exc, self.step) if self.cluster else None
+            self._fail(lost or f"{type(exc).__name__}: {exc}")
         finally:
             if self.control is not None:
                 self.control.close()  # after the final events, so attached clients receive them
@@ -208,6 +222,21 @@ class Trainer:
                 lock.release()
             if fresh and self._state == ev.FAILED and not hasattr(self, "g"):
                 shutil.rmtree(self.run_dir.path, ignore_errors=True)
+            if self.cluster is not None:
+                self.cluster.close()
+
+    def _join_cluster(self) -> bool:
+        """Join the torchrun process group and take rank 0's run directory; False on failure."""
+        assert self.cluster is not None
+        try:
+            self.cluster.start(self.cluster.device(resolve_device(self.config.device)))
+            self.run_dir = RunDir(self.cluster.share_text(str(self.run_dir.path)))
+        except Exception as exc:  # no run directory is agreed on yet: the error goes to stderr only
+            self.error = f"rank {self.rank}: cannot join the distributed run: {type(exc).__name__}: {exc}"
+            self._state = ev.FAILED
+            self.cluster.close()
+            return False
+        return True
 
     def _serve_control(self) -> None:
         """Open the run's control socket (watch/ctl attach there); training goes on without it."""
@@ -222,7 +251,7 @@ class Trainer:
 
     def _fail(self, message: str) -> None:
         self.error = message
-        if self._log is None:  # could not even open the run directory
+        if self._log is None and self.writes:  # could not even open the run directory
             self._state = ev.FAILED
             return
         self._emit(ev.RunFailed(message, self.step))
@@ -244,9 +273,13 @@ class Trainer:
     def _setup(self) -> None:
         config = self.config
         self.device = resolve_device(config.device)
+        if self.cluster is not None:
+            self.device = self.cluster.device(self.device)
         self.channels_last = config.arch != "mlp"
-        self.data: DataSource = load_source(config, self.device, self.channels_last)
+        self.data: DataSource = load_source(config, self.device, self.channels_last, self.rank, self.world_size)
         self.g, self.d = build_models(config)
+        if self.cluster is not None:
+            torch.manual_seed(config.seed + self.rank)  # the same initial weights, then noise of its own
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         self.g.to(self.device, memory_format=memory_format)
         self.d.to(self.device, memory_format=memory_format)
@@ -258,12 +291,22 @@ class Trainer:
             payload = self._resume_payload or load_checkpoint(self.resume_from)
             self._resume_payload = None  # the tensors are copied into the models; free the host copy
             self._restore(payload)
+        # What the training step calls: the models themselves, or their DDP wrappers.
+        self.train_g, self.train_d = self.g, self.d
+        self.d_no_sync: Callable[[], Any] = contextlib.nullcontext
+        if self.cluster is not None:
+            self.train_g = self.cluster.wrap(self.g, self.device)
+            self.train_d = self.cluster.wrap(self.d, self.device)
+            self.d_no_sync = self.train_d.no_sync
         self._write_config()
         self._emit(ev.RunStarted(
             run_dir=str(self.run_dir.path), config=config.to_dict(), device=str(self.device),
             planned_steps=self.planned_steps, steps_per_epoch=self.data.steps_per_epoch,
             start_step=self.step, resumed_from=str(self.resume_from) if self.resume_from else None,
+            world_size=self.world_size,
         ))
+        if self._world_note:
+            self._alert("warning", self._world_note)
 
     @property
     def planned_steps(self) -> int:
@@ -271,13 +314,14 @@ class Trainer:
         return min(total, self.config.max_steps) if self.config.max_steps else total
 
     def _write_config(self) -> None:
-        atomic_write(self.run_dir.config, self.config.to_toml().encode())
+        if self.writes:
+            atomic_write(self.run_dir.config, self.config.to_toml().encode())
 
     # -- the loop ------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
         self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
-        batch_size = self.config.batch_size
+        batch_size = self.config.batch_size * self.world_size  # images/s of the whole run
         rate = 0.0
         while self.step < self.planned_steps and self.epoch < self.config.epochs:
             epoch_started = time.monotonic()
@@ -288,6 +332,8 @@ class Trainer:
                     return
                 t0 = time.perf_counter()
                 stats = self._train_step(real)
+                if self.cluster is not None:
+                    stats = self.cluster.mean(stats)  # one verdict on NaN for all ranks
                 self.step += 1
                 self.batch += 1
                 trained += 1
@@ -310,18 +356,19 @@ class Trainer:
             z = torch.randn(n, config.latent_dim, device=self.device)
             last = i == config.d_steps - 1
             if last:
-                fake = self.g(z)
+                fake = self.train_g(z)
             else:
                 with torch.no_grad():
-                    fake = self.g(z)
+                    fake = self.train_g(z)
             self.opt_d.zero_grad(set_to_none=True)
-            real_logits = self.d(real)
-            fake_logits = self.d(fake.detach())
+            real_logits = self.train_d(real)
+            fake_logits = self.train_d(fake.detach())
             loss_d = d_loss(config.loss, real_logits, fake_logits, config.label_smoothing, config.label_noise)
             loss_d.backward()
             self.opt_d.step()
         self.opt_g.zero_grad(set_to_none=True)
-        gen_logits = self.d(fake)
+        with self.d_no_sync():  # D's gradients from G's loss are dropped: never all-reduce them
+            gen_logits = self.train_d(fake)
         loss_g = g_loss(config.loss, gen_logits)
         loss_g.backward()
         self.opt_g.step()
@@ -353,7 +400,7 @@ class Trainer:
         config = self.config
         if config.sample_every and self.step % config.sample_every == 0:
             self._save_samples()
-        if config.eval_every and self.step % config.eval_every == 0:
+        if config.eval_every and self.step % config.eval_every == 0 and self.writes:
             self._evaluate()
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
             self._save_checkpoint("periodic")
@@ -364,6 +411,8 @@ class Trainer:
 
     def _handle_commands(self) -> bool:
         """Apply queued commands; while paused, wait here. False when the run must end."""
+        if self.cluster is not None:
+            return self._handle_shared_commands()
         while True:
             try:
                 timeout = PAUSE_POLL_S if self._state == ev.PAUSED else None
@@ -375,6 +424,29 @@ class Trainer:
             self._apply(command)
             if self._stop is not None:
                 return False
+
+    def _handle_shared_commands(self) -> bool:
+        """Every rank applies rank 0's commands at the same step. While paused, rank 0 sends an
+        empty list every PAUSE_POLL_S: a heartbeat that keeps the ranks in step, never timing out."""
+        assert self.cluster is not None
+        while True:
+            mine = [cmd.to_json(c) for c in self._drain_commands()] if self.rank == 0 else []
+            for data in self.cluster.share_commands(mine):
+                self._apply(cmd.from_json(data))
+                if self._stop is not None:
+                    return False
+            if self._state != ev.PAUSED:
+                return True
+
+    def _drain_commands(self) -> list[cmd.Command]:
+        commands = []
+        try:
+            if self._state == ev.PAUSED:
+                commands.append(self._commands.get(timeout=PAUSE_POLL_S))
+            while True:
+                commands.append(self._commands.get_nowait())
+        except queue.Empty:
+            return commands
 
     def _apply(self, command: cmd.Command) -> None:
         if isinstance(command, cmd.Pause):
@@ -431,7 +503,7 @@ class Trainer:
     # -- samples and checkpoints -------------------------------------------------------------------
 
     def _save_samples(self) -> None:
-        if not hasattr(self, "g") or self._sampled_step == self.step:
+        if not hasattr(self, "g") or self._sampled_step == self.step or not self.writes:
             return
         self._sampled_step = self.step
         was_training = self.g.training
@@ -469,7 +541,7 @@ class Trainer:
         self._emit(ev.MetricsComputed(self.step, self.epoch + 1, result.values, result.reference,
                                       result.note, time.monotonic() - started))
 
-    def _checkpoint_payload(self) -> dict[str, Any]:
+    def _checkpoint_payload(self, rank_rng: list[Any] | None = None) -> dict[str, Any]:
         def cpu(state: dict[str, Any]) -> dict[str, Any]:
             return {k: v.detach().cpu().clone() if torch.is_tensor(v) else v for k, v in state.items()}
 
@@ -486,14 +558,18 @@ class Trainer:
             "rng": capture_rng(),
             "losses": dict(self._last_stats),
             "metrics": dict(self._last_metrics),
-            "world_size": 1,
+            "world_size": self.world_size,
+            **({"rank_rng": rank_rng} if rank_rng else {}),  # every rank's RNGs, for an exact resume
         }
 
     def _save_checkpoint(self, reason: str) -> None:
         if not hasattr(self, "g"):
             return
+        rank_rng = self.cluster.gather(capture_rng()) if self.cluster else None  # every rank takes part
+        if not self.writes:
+            return
         try:
-            path = save_checkpoint(self.run_dir.path, self._checkpoint_payload(), reason)
+            path = save_checkpoint(self.run_dir.path, self._checkpoint_payload(rank_rng), reason)
         except OSError as exc:
             self._alert("error", f"checkpoint at step {self.step} not saved: {exc.strerror or exc}; "
                                  "training goes on, earlier checkpoints are untouched")
@@ -515,8 +591,16 @@ class Trainer:
         self.fixed_noise = payload["fixed_noise"].to(self.device)
         self.step, self.epoch, self.batch = int(payload["step"]), int(payload["epoch"]), int(payload["batch"])
         self._last_stats = dict(payload.get("losses", {}))
-        if payload.get("world_size", 1) == 1:
-            restore_rng(payload["rng"])
+        saved_world = int(payload.get("world_size", 1))
+        if saved_world == self.world_size:
+            restore_rng(payload["rank_rng"][self.rank] if saved_world > 1 else payload["rng"])
+        else:
+            # Keep the place in the epoch by images seen; the shards and noise streams are new.
+            self.batch = self.batch * saved_world // self.world_size
+            torch.manual_seed(self.config.seed + self.rank + 7_919 * self.step)
+            self._world_note = (
+                f"resumed a {saved_world}-process checkpoint with {self.world_size} process(es): training "
+                "goes on, but not exactly as the run would have (other data shards and noise)")
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self._set_optimizer_groups()
 

@@ -7,7 +7,7 @@ import sys
 from typing import Callable, NoReturn, Sequence
 
 from core.errors import UserError
-from tui_gan import eval_cli, export_cli, runs_cli
+from tui_gan import eval_cli, export_cli, launch, runs_cli
 
 
 class CliError(UserError):
@@ -35,6 +35,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="train without the TUI (progress on stdout)")
     p.add_argument("--detach", action="store_true",
                    help="train in a background process that outlives the terminal (log in RUN_DIR/train.log)")
+    launch.add_launch_arguments(p)
 
 
 def build_config(args: argparse.Namespace):  # -> TrainConfig (kept lazy: torch imports are slow)
@@ -75,8 +76,18 @@ def build_trainer(args: argparse.Namespace):  # -> Trainer
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.nproc_per_node:
+        launch.check_launch_arguments(args)
     if args.detach:
         return runs_cli.start_detached(args)
+    if args.nproc_per_node and args.headless:
+        return launch.launch(args)
+    if args.nproc_per_node:  # the ranks train in the background; the TUI attaches to rank 0
+        args.run_dir = str(runs_cli.resolve_run_dir(args).resolve())
+        code = runs_cli.start_detached(args)
+        from tui_gan.watch import run_watch
+
+        return code or run_watch(args.run_dir)
     trainer = build_trainer(args)
     if args.headless:
         from tui_gan.headless import run_headless

@@ -122,7 +122,9 @@ def run_headless(trainer: Trainer, out: TextIO | None = None) -> int:
     """Train to the end in this process; returns the exit code (0 finished or stopped, 1 failed)."""
     out = out or sys.stdout
     with SignalStop(trainer, out):
-        if out.isatty():
+        if trainer.rank > 0:  # under torchrun rank 0 speaks for the run; the others only train
+            _follow(trainer, lambda event: None)
+        elif out.isatty():
             _run_with_progress(trainer, out)
         else:
             _run_with_lines(trainer, out)

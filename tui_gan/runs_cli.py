@@ -203,8 +203,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
 # -- train --detach ------------------------------------------------------------------------------
 
 
-def _train_argv(args: argparse.Namespace, run_dir: Path) -> list[str]:
+def train_argv(args: argparse.Namespace, run_dir: Path, launcher: bool = True) -> list[str]:
+    """`tui-gan train --headless` with `args` in `run_dir`; through torchrun when `args` ask for
+    several processes, unless `launcher` is False (the command each of those processes runs)."""
+    from tui_gan.launch import launcher_flags
+
     argv = [sys.executable, "-m", "tui_gan", "train", "--headless", "--run-dir", str(run_dir)]
+    if launcher and getattr(args, "nproc_per_node", None):
+        argv += launcher_flags(args)
     for flag, value in (("--preset", args.preset), ("--config", args.config), ("--max-steps", args.max_steps),
                         ("--epochs", args.epochs), ("--device", args.device), ("--seed", args.seed),
                         ("--resume", args.resume)):
@@ -215,8 +221,9 @@ def _train_argv(args: argparse.Namespace, run_dir: Path) -> list[str]:
     return argv
 
 
-def _detached_run_dir(args: argparse.Namespace) -> Path:
-    """The run directory the background training will use, decided here so it can be printed."""
+def resolve_run_dir(args: argparse.Namespace) -> Path:
+    """The run directory a training in other processes will use, decided here so it can be printed
+    (and so the processes of a distributed run all get the same one)."""
     from tui_gan.cli import build_config, build_trainer
 
     if args.run_dir:
@@ -231,14 +238,14 @@ def start_detached(args: argparse.Namespace) -> int:
     to watch it. Its output goes to RUN_DIR/train.log."""
     from core.rundir import lock_held, read_status
 
-    run_dir = _detached_run_dir(args).resolve()
+    run_dir = resolve_run_dir(args).resolve()
     if lock_held(run_dir):
         raise UserError(f"{run_dir}: in use by a running trainer; `tui-gan watch {run_dir}` attaches to it")
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "train.log"
     with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
         proc = subprocess.Popen(
-            _train_argv(args, run_dir), stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
+            train_argv(args, run_dir), stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True,  # its own session: no terminal to lose, no SIGHUP
         )
     deadline = time.monotonic() + DETACH_WAIT_S
