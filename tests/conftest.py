@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 
 # Overrides that make any image preset train in well under a second a step on the CPU.
-TINY = dict(width=4, batch_size=8, subset=16, max_steps=2, n_samples=4, device="cpu",
-            sample_every=0, checkpoint_every=0)
+TINY = {
+    "width": 4,
+    "batch_size": 8,
+    "subset": 16,
+    "max_steps": 2,
+    "n_samples": 4,
+    "device": "cpu",
+    "sample_every": 0,
+    "checkpoint_every": 0,
+}
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -41,8 +49,11 @@ def write_cifar10(root: Path, per_batch: int = 8, seed: int = 0) -> np.ndarray:
     parts = []
     for i in range(1, 6):
         data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-        batch = {"batch_label": f"training batch {i} of 5", "data": data,
-                 "labels": rng.integers(0, 10, per_batch).tolist()}
+        batch = {
+            "batch_label": f"training batch {i} of 5",
+            "data": data,
+            "labels": rng.integers(0, 10, per_batch).tolist(),
+        }
         with open(folder / f"data_batch_{i}", "wb") as fh:
             pickle.dump(batch, fh)
         parts.append(data)

@@ -10,11 +10,34 @@ from core.config import FIELDS, TrainConfig, parse_overrides
 from core.errors import ConfigError
 from core.presets import DEFAULT_PRESET, PRESETS
 
-ISSUE_FIELDS = (
-    "dataset data_root download subset image_size channels arch latent_dim batch_size epochs max_steps "
-    "lr_g lr_d beta1 beta2 loss label_smoothing label_noise d_steps seed device sample_every "
-    "checkpoint_every keep_checkpoints on_nan run_dir"
-).split()
+ISSUE_FIELDS = [
+    "dataset",
+    "data_root",
+    "download",
+    "subset",
+    "image_size",
+    "channels",
+    "arch",
+    "latent_dim",
+    "batch_size",
+    "epochs",
+    "max_steps",
+    "lr_g",
+    "lr_d",
+    "beta1",
+    "beta2",
+    "loss",
+    "label_smoothing",
+    "label_noise",
+    "d_steps",
+    "seed",
+    "device",
+    "sample_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "on_nan",
+    "run_dir",
+]
 
 
 def test_every_user_facing_field_exists():
@@ -70,8 +93,16 @@ def test_unknown_key_and_preset_are_named():
 
 
 def test_every_preset_is_valid_and_described():
-    assert {"mnist-dcgan", "cifar10-dcgan32", "cifar10-upsample", "cifar10-dcgan64", "mnist-mlp",
-            "cifar10-mlp", "ring8-mlp", "grid25-mlp"} <= set(PRESETS)
+    assert {
+        "mnist-dcgan",
+        "cifar10-dcgan32",
+        "cifar10-upsample",
+        "cifar10-dcgan64",
+        "mnist-mlp",
+        "cifar10-mlp",
+        "ring8-mlp",
+        "grid25-mlp",
+    } <= set(PRESETS)
     for name, preset in PRESETS.items():
         config = TrainConfig.from_preset(name)
         assert config.preset == name
@@ -99,8 +130,15 @@ def test_replace_validates():
 
 
 def test_toml_round_trip(tmp_path):
-    config = TrainConfig.from_preset("cifar10-dcgan64", run_dir="runs/x", max_steps=7, subset=100,
-                                     download=True, device="cuda:1", lr_g=3.5e-4)
+    config = TrainConfig.from_preset(
+        "cifar10-dcgan64",
+        run_dir="runs/x",
+        max_steps=7,
+        subset=100,
+        download=True,
+        device="cuda:1",
+        lr_g=3.5e-4,
+    )
     path = tmp_path / "config.toml"
     config.save_toml(path)
     assert TrainConfig.from_toml(path) == config
@@ -142,10 +180,26 @@ def test_missing_toml_file(tmp_path):
 
 
 def test_parse_overrides_types_each_value_for_its_field():
-    parsed = parse_overrides(["lr_g=3e-4", "batch_size=1_024", "download=yes", "max_steps=none",
-                              "dataset=ring8", "epochs=2.0", " seed = 7 "])
-    assert parsed == {"lr_g": 3e-4, "batch_size": 1024, "download": True, "max_steps": None,
-                      "dataset": "ring8", "epochs": 2, "seed": 7}
+    parsed = parse_overrides(
+        [
+            "lr_g=3e-4",
+            "batch_size=1_024",
+            "download=yes",
+            "max_steps=none",
+            "dataset=ring8",
+            "epochs=2.0",
+            " seed = 7 ",
+        ]
+    )
+    assert parsed == {
+        "lr_g": 3e-4,
+        "batch_size": 1024,
+        "download": True,
+        "max_steps": None,
+        "dataset": "ring8",
+        "epochs": 2,
+        "seed": 7,
+    }
     assert type(parsed["epochs"]) is int
 
 

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import write_cifar10, write_mnist
 from PIL import Image
 
-from conftest import write_cifar10, write_mnist
 from core.config import TrainConfig
 from core.data import DATASETS, TensorSource, ToySource, load_source, mnist5k_path, toy_modes
 from core.errors import DataError
@@ -24,7 +24,9 @@ def source(**overrides) -> TensorSource | ToySource:
 
 
 def test_registry_names():
-    assert {"mnist5k", "mnist", "fashion-mnist", "cifar10", "folder", "ring8", "grid25"} <= set(DATASETS)
+    assert {"mnist5k", "mnist", "fashion-mnist", "cifar10", "folder", "ring8", "grid25"} <= set(
+        DATASETS
+    )
 
 
 def test_embedded_mnist5k_loads_5000_digits_in_range():
@@ -50,8 +52,14 @@ def test_batches_are_a_seeded_permutation_and_resume_mid_epoch():
     assert len(epoch0) == 5 and all(b.shape == (8, 1, 28, 28) for b in epoch0)
     # every image exactly once per epoch
     seen = torch.cat(epoch0).flatten(1)
-    assert torch.unique(seen, dim=0).shape[0] == torch.unique(src.all_images().flatten(1), dim=0).shape[0]
-    assert all(torch.equal(a, b) for a, b in zip(epoch0, source(subset=40, batch_size=8, seed=3).batches(0)))
+    assert (
+        torch.unique(seen, dim=0).shape[0]
+        == torch.unique(src.all_images().flatten(1), dim=0).shape[0]
+    )
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(epoch0, source(subset=40, batch_size=8, seed=3).batches(0))
+    )
     assert all(torch.equal(a, b) for a, b in zip(epoch0[2:], src.batches(0, start=2)))
     assert not torch.equal(epoch0[0], next(src.batches(1)))
 
@@ -112,7 +120,9 @@ def test_folder_of_pngs(tmp_path):
     images = src.all_images()
     assert images.shape == (11, 3, 16, 16)
     assert (images == 1.0).all(dim=(1, 2, 3)).sum() == 1  # the white one, scaled to exactly 1
-    grey = source(dataset="folder", data_root=str(folder), image_size=8, channels=1, batch_size=4, subset=5)
+    grey = source(
+        dataset="folder", data_root=str(folder), image_size=8, channels=1, batch_size=4, subset=5
+    )
     assert grey.all_images().shape == (5, 1, 8, 8)
 
 
@@ -138,15 +148,17 @@ def test_toy_sources(name):
     nearest = torch.cdist(batch, means).min(1).values
     assert (nearest < 6 * std).all()  # every point sits on one of the modes
     assert len(means) == (8 if name == "ring8" else 25)
-    assert torch.equal(batch, next(source(preset=f"{name}-mlp", subset=512, batch_size=256).batches(0)))
+    assert torch.equal(
+        batch, next(source(preset=f"{name}-mlp", subset=512, batch_size=256).batches(0))
+    )
 
 
 @pytest.mark.parametrize(
     ("overrides", "where"),
     [
-        (dict(dataset="mnist"), "MNIST"),
-        (dict(dataset="fashion-mnist"), "fashion-mnist"),
-        (dict(preset="cifar10-dcgan32"), "cifar-10-batches-py"),
+        ({"dataset": "mnist"}, "MNIST"),
+        ({"dataset": "fashion-mnist"}, "fashion-mnist"),
+        ({"preset": "cifar10-dcgan32"}, "cifar-10-batches-py"),
     ],
 )
 def test_missing_data_set_is_one_clear_error(tmp_path, overrides, where):
