@@ -42,8 +42,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "con
 
 
 def events(run_dir: Path) -> list[dict]:
+    return read_jsonl(run_dir / "events.jsonl")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The whole lines of a JSON-lines file another process is appending to."""
     try:
-        lines = (run_dir / "events.jsonl").read_text().splitlines()
+        lines = path.read_text().splitlines()
     except FileNotFoundError:
         return []
     out = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -19,7 +18,7 @@ from core.checkpoints import load_checkpoint
 from core.data import TensorSource, ToySource
 from core.rundir import lock_held, read_status
 from core.trainer import Trainer
-from tests.runproc import ENV, ROOT, TINY, events, last_step, tui_gan, wait_for
+from tests.runproc import ENV, ROOT, TINY, events, last_step, read_jsonl, tui_gan, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -35,17 +34,7 @@ def free_port() -> int:
 
 def rank_events(out: Path, rank: int, kind: str | None = None) -> list[dict]:
     """What rank `rank`'s own trainer emitted (tests/distributed_worker.py logs it)."""
-    try:
-        lines = (out / f"rank{rank}.jsonl").read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    found = []
-    for line in lines:
-        try:
-            found.append(json.loads(line))
-        except ValueError:
-            pass  # the line being written
-    return [e for e in found if kind is None or e["kind"] == kind]
+    return [e for e in read_jsonl(out / f"rank{rank}.jsonl") if kind is None or e["kind"] == kind]
 
 
 def states(out: Path, rank: int) -> list[tuple[str, int]]:
@@ -65,8 +54,8 @@ def parameters(state: dict) -> dict[str, torch.Tensor]:
 
 def assert_equal_states(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    for key, value in a.items():
+        assert torch.equal(value, b[key]), key
 
 
 def optimizer_tensors(state: dict) -> dict[str, torch.Tensor]:

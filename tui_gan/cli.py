@@ -89,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         return code or run_watch(args.run_dir)
     trainer = build_trainer(args)
-    if args.headless:
+    if args.headless or trainer.world_size > 1:  # under torchrun: `tui-gan watch` attaches to rank 0
         from tui_gan.headless import run_headless
 
         return run_headless(trainer)
