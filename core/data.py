@@ -294,7 +294,7 @@ class ToySource(DataSource):
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         k = len(self.means)
         for b in range(start, self.steps_per_epoch):
-            gen = _order_generator(self.seed, epoch, (b + 1) * self.world + self.rank)  # b + 1 alone
+            gen = _order_generator(self.seed, epoch, (b + 1) * self.world + self.rank)  # b + 1 in one process
             which = torch.randint(k, (self.batch_size,), generator=gen)
             noise = torch.randn(self.batch_size, 2, generator=gen) * self.std
             yield (self.means[which] + noise).to(self.device, non_blocking=True)
