@@ -95,7 +95,7 @@ class DigitJudge:
         return {"fid_digits": frechet_distance(mu, cov, self.mu, self.cov), **class_metrics(probs)}
 
 
-def train_judge(progress: Progress | None = None, seed: int = 0) -> tuple[DigitJudge, float]:
+def train_judge(progress: Progress | None = None, seed: int = 0, epochs: int = EPOCHS) -> tuple[DigitJudge, float]:
     """Train the classifier from scratch on 4,000 digits; returns it and its held-out accuracy."""
     x_train, y_train, x_held, y_held = _split()
     gen = torch.Generator().manual_seed(seed)
@@ -105,7 +105,7 @@ def train_judge(progress: Progress | None = None, seed: int = 0) -> tuple[DigitJ
     torch.set_rng_state(torch_state)  # leave the caller's RNG (a training run's) untouched
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     batches = (len(x_train) + 63) // 64
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         order = torch.randperm(len(x_train), generator=gen)
         net.train()
         for b in range(batches):
@@ -118,7 +118,7 @@ def train_judge(progress: Progress | None = None, seed: int = 0) -> tuple[DigitJ
             loss.backward()
             opt.step()
             if progress:
-                progress("training the digit classifier", (epoch * batches + b + 1) / (EPOCHS * batches))
+                progress("training the digit classifier", (epoch * batches + b + 1) / (epochs * batches))
     net.eval()
     with torch.no_grad():
         accuracy = float((net(x_held).argmax(1) == y_held).float().mean())

@@ -1,0 +1,177 @@
+"""Sample-quality metrics on known distributions, the digit classifier, and evaluation in the trainer."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import events as ev
+from core.checkpoints import list_checkpoints
+from core.config import TrainConfig
+from core.data import ToySource, toy_modes
+from core.metrics import class_metrics, feature_stats, frechet_distance, kernel_inception_distance, toy_mode_metrics
+from core.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def real_points(name: str, n: int = 2500, seed: int = 1) -> torch.Tensor:
+    return next(ToySource(name, n, n, seed, torch.device("cpu")).batches(0))
+
+
+@pytest.mark.parametrize("name, k", [("ring8", 8), ("grid25", 25)])
+def test_real_toy_samples_cover_every_mode_uniformly(name, k):
+    m = toy_mode_metrics(real_points(name), name)
+    assert m["modes"] == k and m["n_modes"] == k
+    # within 3 std of a 2-D Gaussian's mean: 1 - exp(-9/2) = 98.9 % of the mass
+    assert 97.5 < m["high_quality"] < 100
+    assert m["reverse_kl"] < 0.05
+
+
+def test_a_generator_collapsed_on_one_mode_scores_one_mode_and_kl_ln_k():
+    means, std = toy_modes("ring8")
+    collapsed = means[3] + torch.randn(2500, 2, generator=torch.Generator().manual_seed(0)) * std
+    m = toy_mode_metrics(collapsed, "ring8")
+    assert m["modes"] == 1
+    assert m["reverse_kl"] == pytest.approx(math.log(8), abs=1e-9)
+
+
+def test_points_off_every_mode_are_not_high_quality_and_nan_points_are_ignored():
+    far = torch.full((100, 2), 10.0)
+    m = toy_mode_metrics(torch.cat([far, torch.full((5, 2), float("nan"))]), "ring8")
+    assert m["modes"] == 0 and m["high_quality"] == 0 and math.isinf(m["reverse_kl"])
+
+
+def test_frechet_distance_of_known_gaussians():
+    d = 4
+    eye = torch.eye(d, dtype=torch.float64)
+    zero = torch.zeros(d, dtype=torch.float64)
+    assert frechet_distance(zero, eye, zero, eye) == pytest.approx(0, abs=1e-9)
+    # N(0, I) vs N(1, 4I): |mu|² + tr(I + 4I - 2·2I) = d + d
+    assert frechet_distance(zero, eye, zero + 1, 4 * eye) == pytest.approx(2 * d)
+
+
+def test_feature_stats_and_kid_tell_equal_from_shifted_distributions():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2000, 8, generator=gen), torch.randn(2000, 8, generator=gen)
+    mu, cov = feature_stats(a)
+    assert torch.allclose(mu, torch.zeros(8, dtype=torch.float64), atol=0.1)
+    assert torch.allclose(cov, torch.eye(8, dtype=torch.float64), atol=0.15)
+    same = kernel_inception_distance(a, b, subsets=5, subset_size=500)
+    shifted = kernel_inception_distance(a, b + 1, subsets=5, subset_size=500)
+    assert abs(same) < 0.01 < shifted
+
+
+def test_class_metrics_of_uniform_and_single_class_predictions():
+    uniform = torch.eye(10).repeat(50, 1)
+    m = class_metrics(uniform)
+    assert m["classes"] == 10 and m["class_kl"] == pytest.approx(0, abs=1e-12) and m["confidence"] == 1
+    one = class_metrics(torch.eye(10)[[7] * 100] * 0.5 + 0.05)
+    assert one["classes"] == 1 and one["class_kl"] == pytest.approx(math.log(10))
+    assert one["confidence"] == pytest.approx(0.55)
+
+
+@pytest.fixture(scope="module")
+def judge():
+    from core.digits import train_judge
+
+    torch.set_num_threads(1)
+    trained, accuracy = train_judge(epochs=1)
+    assert accuracy > 0.85  # one epoch on 4,000 digits already separates the classes
+    return trained
+
+
+def test_the_digit_classifier_scores_real_digits_near_and_noise_far_from_the_reference(judge):
+    from core.digits import _split
+
+    x_train, y_train, x_held, y_held = _split()
+    ref = judge.reference
+    assert ref["classes"] == 10 and ref["class_kl"] < 0.05
+    real = judge.score(x_train[::4])  # the digits are stored in class order: take every 4th
+    assert real["classes"] == 10 and real["fid_digits"] < 3 * max(ref["fid_digits"], 1.0)
+    noise = judge.score(torch.rand(500, 1, 28, 28) * 2 - 1)
+    assert noise["fid_digits"] > 20 * ref["fid_digits"]
+    ones = judge.score(x_held[y_held == 1])
+    assert ones["classes"] == 1 and ones["class_kl"] > 2
+
+
+def test_the_classifier_is_cached_and_a_damaged_cache_is_retrained(judge, tmp_path, monkeypatch):
+    from core import digits
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+
+    def fake_train(progress=None):
+        calls.append(1)
+        return judge, 0.9
+
+    monkeypatch.setattr(digits, "train_judge", fake_train)
+    first = digits.load_judge()
+    cached = list((tmp_path / "tui-gan").glob("digits-v*.pt"))
+    assert len(cached) == 1 and len(calls) == 1
+    second = digits.load_judge()
+    assert len(calls) == 1 and second.reference == first.reference
+    cached[0].write_bytes(b"garbage")
+    digits.load_judge()
+    assert len(calls) == 2
+
+
+def toy_config(tmp_path: Path, **extra) -> TrainConfig:
+    return TrainConfig.from_preset("ring8-mlp", batch_size=32, subset=320, max_steps=40, device="cpu",
+                                   sample_every=0, checkpoint_every=20, eval_samples=200,
+                                   run_dir=str(tmp_path), **extra)
+
+
+def run(config: TrainConfig) -> list[ev.Event]:
+    trainer = Trainer(config)
+    trainer.serve_control = False
+    events: list[ev.Event] = []
+    trainer.subscribe(events.append)
+    assert trainer.run() == ev.FINISHED
+    return events
+
+
+def test_evaluation_in_the_trainer_emits_metrics_and_leaves_training_unchanged(tmp_path):
+    with_eval = run(toy_config(tmp_path / "a", eval_every=10))
+    without = run(toy_config(tmp_path / "b"))
+    metrics = [e for e in with_eval if isinstance(e, ev.MetricsComputed)]
+    assert [e.step for e in metrics] == [10, 20, 30, 40]
+    assert set(metrics[-1].values) >= {"modes", "high_quality", "reverse_kl"}
+    assert metrics[-1].reference["modes"] == 8
+    losses = [(e.loss_d, e.loss_g) for e in with_eval if isinstance(e, ev.StepMetrics)]
+    assert losses == [(e.loss_d, e.loss_g) for e in without if isinstance(e, ev.StepMetrics)]
+    sidecars = {c.step: c.metrics for c in list_checkpoints(tmp_path / "a") if c.reason == "periodic"}
+    assert sidecars[40] == metrics[-1].values
+
+
+def test_image_data_without_inception_weights_gets_a_note_not_a_hang(tmp_path):
+    from core.evaluate import Evaluator
+    from core.models import build_models
+    from tests.conftest import write_cifar10
+
+    write_cifar10(tmp_path / "data")
+    config = TrainConfig.from_preset("cifar10-dcgan32", width=4, data_root=str(tmp_path / "data"), device="cpu")
+    generator, _ = build_models(config)
+    result = Evaluator(config).evaluate(generator, n=20)
+    assert result.values == {} and "inception_weights" in result.note
+
+
+def test_eval_cli_prints_json_and_a_table(tmp_path):
+    run(toy_config(tmp_path / "run"))
+    out = subprocess.run([sys.executable, "-m", "tui_gan", "eval", str(tmp_path / "run"), "-n", "300", "--json"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["step"] == 40 and data["reference"]["modes"] == 8 and "modes" in data["values"]
+    table = subprocess.run([sys.executable, "-m", "tui_gan", "eval", str(tmp_path / "run"), "-n", "300"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert table.returncode == 0 and "modes covered" in table.stdout and "real data" in table.stdout
+    bad = subprocess.run([sys.executable, "-m", "tui_gan", "eval", str(tmp_path / "nope")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
