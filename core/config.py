@@ -82,6 +82,7 @@ class TrainConfig:
     d_steps: int = _f(Spec(int, 1, 100), 1)
     seed: int = _f(Spec(int, 0, 2**63 - 1), 0)
     device: str = _f(Spec(str, pattern=DEVICE_PATTERN, help="auto, cpu, cuda or cuda:N"), "auto")
+    cpu_threads: int = _f(Spec(int, 0, 1024, help="torch threads on the CPU, 0 = torch's default"), 0)
     n_samples: int = _f(Spec(int, 1, 1024, help="images in the fixed-noise grid"), 64)
     sample_every: int = _f(Spec(int, 0, None, help="steps between sample grids, 0 = at end"), 200)
     checkpoint_every: int = _f(Spec(int, 0, None, help="steps between checkpoints, 0 = at end"), 1000)

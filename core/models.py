@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -45,7 +48,7 @@ class DCGANGenerator(nn.Module):
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(True),
         ]
-        for a, b in zip(widths, widths[1:]):
+        for a, b in itertools.pairwise(widths):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -64,7 +67,7 @@ class DCGANDiscriminator(nn.Module):
         start, k = dcgan_start(image_size)
         widths = [width * 2 ** (i + 1) for i in range(k)]  # e.g. 2w, 4w, 8w
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
-        for a, b in zip(widths, widths[1:]):
+        for a, b in itertools.pairwise(widths):
             layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
         layers += [nn.Conv2d(widths[-1], 1, start, 1, 0, bias=False)]
         self.net = nn.Sequential(*layers)
@@ -88,7 +91,7 @@ class UpsampleGenerator(nn.Module):
             nn.ReLU(True),
         )
         blocks: list[nn.Module] = []
-        for a, b in zip(widths, widths[1:]):
+        for a, b in itertools.pairwise(widths):
             blocks += [
                 nn.Upsample(scale_factor=2, mode="nearest"),
                 nn.Conv2d(a, b, 3, 1, 1, bias=False),
@@ -117,19 +120,20 @@ class Maxout(nn.Module):
         return self.linear(x).view(-1, self.n_out, self.pieces).amax(-1)
 
 
-class MLPGenerator(nn.Module):
-    """The MLP generator of Goodfellow et al. (2014): two ReLU layers, then the data's shape."""
+def _mlp(n_in: int, n_out: int, width: int, depth: int, act: Callable[[], nn.Module]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(n_in if i == 0 else width, width), act()]
+    return nn.Sequential(*layers, nn.Linear(width, n_out))
 
-    def __init__(self, latent_dim: int, out_shape: tuple[int, ...], hidden: int, image: bool) -> None:
+
+class MLPGenerator(nn.Module):
+    """The MLP generator of Goodfellow et al. (2014): two ReLU layers, then a tanh image."""
+
+    def __init__(self, latent_dim: int, out_shape: tuple[int, int, int], hidden: int) -> None:
         super().__init__()
-        out = 1
-        for s in out_shape:
-            out *= s
-        layers: list[nn.Module] = [nn.Linear(latent_dim, hidden), nn.ReLU(True), nn.Linear(hidden, hidden),
-                                   nn.ReLU(True), nn.Linear(hidden, out)]
-        if image:
-            layers.append(nn.Tanh())
-        self.net = nn.Sequential(*layers)
+        c, h, w = out_shape
+        self.net = nn.Sequential(_mlp(latent_dim, c * h * w, hidden, 2, nn.ReLU), nn.Tanh())
         self.out_shape, self.latent_dim = out_shape, latent_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -151,6 +155,29 @@ class MLPDiscriminator(nn.Module):
         return self.net(x.reshape(x.shape[0], -1)).view(-1)
 
 
+class PointGenerator(nn.Module):
+    """Latent → 2-D point: three ReLU layers of `width` units (no output squashing: points are unbounded)."""
+
+    def __init__(self, latent_dim: int, width: int) -> None:
+        super().__init__()
+        self.net = _mlp(latent_dim, 2, width, 3, nn.ReLU)
+        self.latent_dim = latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1))
+
+
+class PointDiscriminator(nn.Module):
+    """2-D point → logit: three leaky-ReLU layers of `width` units."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.net = _mlp(2, 1, width, 3, lambda: nn.LeakyReLU(0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(-1)
+
+
 def sample_shape(config: TrainConfig) -> tuple[int, ...]:
     """Shape of one generated sample: C×H×W for images, (2,) for toy points."""
     from core.data import is_toy
@@ -169,15 +196,13 @@ def build_models(config: TrainConfig, *, seeded: bool = True) -> tuple[nn.Module
     if seeded:
         torch.manual_seed(config.seed)
     shape = sample_shape(config)
+    if config.arch == "mlp" and shape == (2,):
+        return PointGenerator(config.latent_dim, config.width), PointDiscriminator(config.width)
     if config.arch == "mlp":
-        image = len(shape) == 3
-        n_in = 1
-        for s in shape:
-            n_in *= s
+        n_in = shape[0] * shape[1] * shape[2]
         # Goodfellow et al.: G 1200-1200, D 240 maxout units × 5 pieces; `width` scales both.
-        g = MLPGenerator(config.latent_dim, shape, hidden=config.width * 1200 // 64, image=image)
-        d_hidden = max(8, config.width * 240 // 64)
-        d = MLPDiscriminator(n_in, d_hidden, pieces=5 if image else 2, dropout=0.5 if image else 0.0)
+        g = MLPGenerator(config.latent_dim, shape, hidden=config.width * 1200 // 64)
+        d = MLPDiscriminator(n_in, max(8, config.width * 240 // 64), pieces=5, dropout=0.5)
         return g, d
     c, size = config.channels, config.image_size
     g_cls = UpsampleGenerator if config.arch == "upsample" else DCGANGenerator

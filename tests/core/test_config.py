@@ -153,7 +153,7 @@ def test_toml_with_preset_key_starts_from_that_preset(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('preset = "ring8-mlp"\nlr_g = 0.01\n')
     config = TrainConfig.from_toml(path)
-    assert config.dataset == "ring8" and config.lr_g == 0.01 and config.lr_d == 1e-3
+    assert config.dataset == "ring8" and config.lr_g == 0.01 and config.lr_d == PRESETS["ring8-mlp"].overrides["lr_d"]
 
 
 @pytest.mark.parametrize(
