@@ -67,7 +67,7 @@ def main() -> None:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "n_modes")
         print(f"{args.preset} seed {seed}: {shown}  ({minutes:.1f} min)  target {'met' if ok else 'missed'}",
               flush=True)
-    print(f"reference (real data): " + "  ".join(f"{k} {v:.4g}" for k, v in reference.items() if k != "n_modes"))
+    print("reference (real data): " + "  ".join(f"{k} {v:.4g}" for k, v in reference.items() if k != "n_modes"))
     print(f"target met in {met} of {len(args.seeds)} seeds")
 
 

@@ -7,10 +7,11 @@ import json
 import math
 import re
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from core.errors import ConfigError
 

@@ -6,10 +6,10 @@ import gzip
 import math
 import pickle
 import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -17,7 +17,6 @@ import torch.nn.functional as F
 
 from core.config import TrainConfig
 from core.errors import DataError
-
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 PRELOAD_LIMIT_BYTES = 8 << 30  # uint8 images above this are refused with a hint to use `subset`

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -13,7 +13,12 @@ from torch import nn
 from core.config import TrainConfig
 from core.data import ToySource, is_toy, load_source
 from core.errors import ConfigError
-from core.metrics import feature_stats, frechet_distance, kernel_inception_distance, toy_mode_metrics
+from core.metrics import (
+    feature_stats,
+    frechet_distance,
+    kernel_inception_distance,
+    toy_mode_metrics,
+)
 
 DIGIT_DATASETS = ("mnist5k", "mnist")
 EVAL_SEED_OFFSET = 2  # eval noise comes from its own generator: evaluating never moves the training RNG

@@ -7,8 +7,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from core.errors import RunDirError
 from core.events import FINAL_STATES, Event, from_json, to_json

@@ -15,7 +15,13 @@ from core import events as ev
 from core.checkpoints import list_checkpoints
 from core.config import TrainConfig
 from core.data import ToySource, toy_modes
-from core.metrics import class_metrics, feature_stats, frechet_distance, kernel_inception_distance, toy_mode_metrics
+from core.metrics import (
+    class_metrics,
+    feature_stats,
+    frechet_distance,
+    kernel_inception_distance,
+    toy_mode_metrics,
+)
 from core.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
