@@ -337,6 +337,13 @@ def load_source(config: TrainConfig, device: torch.device, channels_last: bool =
     if info.toy:
         return ToySource(config.dataset, config.subset or 10_000, config.batch_size, config.seed, device,
                          rank, world)
-    assert info.load is not None
-    images = prepare_images(info.load(config), config)
-    return TensorSource(images.to(device), config.batch_size, config.seed, channels_last, rank, world)
+    images = load_images(config).to(device)
+    return TensorSource(images, config.batch_size, config.seed, channels_last, rank, world)
+
+
+def load_images(config: TrainConfig) -> torch.Tensor:
+    """The configured image data set as uint8 N×C×H×W on the CPU, subset, resized and adapted."""
+    info = DATASETS[config.dataset]
+    if info.load is None:
+        raise DataError(f"{config.dataset}: is a 2-D point mixture, not an image data set")
+    return prepare_images(info.load(config), config)

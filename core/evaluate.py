@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from core.config import TrainConfig
-from core.data import ToySource, is_toy, load_source
+from core.data import ToySource, is_toy, load_images
 from core.errors import ConfigError
 from core.metrics import (
     feature_stats,
@@ -97,7 +97,7 @@ class Evaluator:
     def _inception_scores(self, samples: torch.Tensor, n: int) -> Evaluation:
         assert self._inception is not None
         if self._real_stats is None:
-            real = load_source(self.config, torch.device("cpu")).all_images()  # type: ignore[attr-defined]
+            real = load_images(self.config).float().div(127.5).sub(1)
             real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[: 2 * n]]
             feats = inception_features(self._inception, real)
             half = len(feats) // 2

@@ -181,3 +181,35 @@ def test_eval_cli_prints_json_and_a_table(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tui_gan", "eval", str(tmp_path / "nope")],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_inception_fid_and_kid_from_a_local_weights_file(tmp_path):
+    from torchvision.models import inception_v3
+
+    from core.evaluate import Evaluator
+    from core.models import build_models
+    from tests.conftest import write_cifar10
+
+    torch.set_num_threads(1)
+    weights = tmp_path / "inception.pth"
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), weights)
+    write_cifar10(tmp_path / "data", per_batch=8)
+    config = TrainConfig.from_preset("cifar10-dcgan32", width=4, data_root=str(tmp_path / "data"), device="cpu",
+                                     inception_weights=str(weights))
+    generator, _ = build_models(config)
+    result = Evaluator(config).evaluate(generator, n=16)
+    assert set(result.values) == {"fid", "kid"} and set(result.reference) == {"fid", "kid"}
+    assert all(math.isfinite(v) for v in [*result.values.values(), *result.reference.values()])
+    assert result.values["fid"] > 0
+
+
+def test_a_bad_inception_weights_file_is_one_clear_error(tmp_path):
+    from core.errors import ConfigError
+    from core.evaluate import load_inception
+
+    bad = tmp_path / "w.pth"
+    torch.save({"not": torch.zeros(1)}, bad)
+    with pytest.raises(ConfigError, match="not an Inception v3 state dict"):
+        load_inception(TrainConfig(inception_weights=str(bad)))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_inception(TrainConfig(inception_weights=str(tmp_path / "missing.pth")))
