@@ -15,7 +15,7 @@ from textual.widgets import Footer, Static
 from core import events as ev
 from tui_gan.gpu import device_summary
 from tui_gan.plotdata import SMOOTHING_STEPS
-from tui_gan.runview import HEADER, HPARAMS, LOG, PLOTS, PROGRESS, SAMPLES, RunView
+from tui_gan.runview import HEADER, LOG, PLOTS, PROGRESS, SAMPLES, RunView
 from tui_gan.widgets.alerts_log import AlertsLog
 from tui_gan.widgets.metric_plot import MetricPlot, Series
 from tui_gan.widgets.progress_panel import ProgressPanel
@@ -32,7 +32,12 @@ D_SERIES = (
 )
 WINDOWS = (None, 1_000, 10_000, 100_000)
 GPU_INTERVAL_S = 2.0
-PLOT_INTERVAL_S = 0.5  # plots are the costly part of a frame: redraw them at most twice a second
+# Plots are the costly part of a frame (plotext builds every cell in Python): redraw them at most once
+# a second, and less often when drawing them takes long, so they use at most PLOT_BUDGET of one core.
+PLOT_INTERVAL_S = 1.0
+PLOT_BUDGET = 0.02
+# Step counters, speed and losses: four updates a second read as live; state changes show at once.
+PROGRESS_INTERVAL_S = 0.25
 
 
 class DashboardScreen(Screen):
@@ -57,7 +62,9 @@ class DashboardScreen(Screen):
         self.view = RunView()
         self._log_seen = 0
         self._plots_dirty = False
-        self._plotted_at = 0.0
+        self._next_plot_at = 0.0
+        self._progress_dirty = False
+        self._next_progress_at = 0.0
         self._gpu_timer: Timer | None = None
         self.ready = False
         self._pending: set[str] = set()
@@ -104,7 +111,7 @@ class DashboardScreen(Screen):
     def ingest(self, events: list[ev.Event]) -> None:
         """Fold new events in and redraw only the parts they changed."""
         if not events:
-            if self._plots_dirty:
+            if self._plots_dirty or self._progress_dirty:
                 self.redraw(set())
             return
         self.redraw(self.view.apply(events))
@@ -122,7 +129,12 @@ class DashboardScreen(Screen):
                 parts = parts | {PROGRESS}
                 if view.device.startswith("cuda") and self._gpu_timer is None:
                     self._gpu_timer = self.set_interval(GPU_INTERVAL_S, self.refresh_gpu)
-        if PROGRESS in parts or HPARAMS in parts:
+        if PROGRESS in parts:
+            self._progress_dirty = True
+        now = time.monotonic()
+        if self._progress_dirty and (now >= self._next_progress_at or not parts <= {PROGRESS, PLOTS}):
+            self._progress_dirty = False
+            self._next_progress_at = now + PROGRESS_INTERVAL_S
             self.query_one(ProgressPanel).update_from(view)
         if SAMPLES in parts:
             tile = None
@@ -131,7 +143,7 @@ class DashboardScreen(Screen):
             self.query_one(SampleImage).show(view.sample_path, tile=tile,
                                              message="waiting for the first samples")
             caption = f"samples at step {view.sample_step:,}" if view.sample_path else ""
-            self.query_one("#samples-caption", Static).update(caption)
+            self.query_one("#samples-caption", Static).update(caption, layout=False)  # one fixed row
         if LOG in parts:
             lines = view.log_since(self._log_seen)
             self._log_seen = view.log_total
@@ -142,7 +154,12 @@ class DashboardScreen(Screen):
                     self.app.notify(line.text, severity=severity, timeout=6)
         if PLOTS in parts:
             self._plots_dirty = True
-        if self._plots_dirty and (time.monotonic() - self._plotted_at >= PLOT_INTERVAL_S or view.final):
+        # Hidden behind another screen the plots wait; on_screen_resume draws them when they show again.
+        if self._plots_dirty and self.is_current and (time.monotonic() >= self._next_plot_at or view.final):
+            self.replot()
+
+    def on_screen_resume(self) -> None:
+        if self.ready and self._plots_dirty:
             self.replot()
 
     def refresh_gpu(self) -> None:
@@ -153,14 +170,16 @@ class DashboardScreen(Screen):
         if not self.ready:
             return
         self._plots_dirty = False
-        if len(self.view.history):  # the first points show at once; later ones at most every 0.5 s
-            self._plotted_at = time.monotonic()
-        for plot in self.query(MetricPlot):
+        plots = list(self.query(MetricPlot))
+        if len(self.view.history):  # the first points show at once, later ones paced by what plots cost
+            cost = sum(plot.cost for plot in plots)
+            self._next_plot_at = time.monotonic() + max(PLOT_INTERVAL_S, cost / PLOT_BUDGET)
+        for plot in plots:
             plot.history = self.view.history
             plot.replot()
         loss = self.query_one("#loss-plot", MetricPlot)
         self.query_one("#plot-status", Static).update(
-            f"{loss.describe()}  [dim]l log · w window · +/- smoothing[/]")
+            f"{loss.describe()}  [dim]l log · w window · +/- smoothing[/]", layout=False)  # one fixed row
 
     # -- plot actions ------------------------------------------------------------------------------
 

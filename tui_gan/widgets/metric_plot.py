@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
+from rich.console import RenderableType
 from textual_plotext import PlotextPlot
 
 from tui_gan.history import MetricHistory
@@ -37,15 +39,28 @@ class MetricPlot(PlotextPlot):
         self.show_raw = True
         self.allow_log = True
         self.points = 0  # points drawn at the last replot (for tests and the bench)
+        self.cost = 0.0  # seconds the last replot and its render took (the dashboard paces plots by it)
+        self._prepare_s = 0.0
+        self._generation = 0  # bumped by replot(): a render with the same data and size reuses the last one
+        self._rendered: tuple[tuple[int, int, int, str], RenderableType] | None = None
 
     def on_resize(self) -> None:
         self.replot()
+
+    def render(self) -> RenderableType:
+        key = (self._generation, self.size.width, self.size.height, self.app.theme)
+        if self._rendered is None or self._rendered[0] != key:
+            started = time.perf_counter()
+            self._rendered = key, super().render()
+            self.cost = self._prepare_s + time.perf_counter() - started
+        return self._rendered[1]
 
     def buckets(self) -> int:
         return max(self.size.width - AXIS_COLUMNS, 10)
 
     def replot(self) -> None:
         """Redraw from the history: O(history) numpy work plus O(width) points for plotext."""
+        started = time.perf_counter()
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -75,6 +90,8 @@ class MetricPlot(PlotextPlot):
             plt.xticks(ticks, [f"{t:,.0f}" for t in ticks])
         if self.points == 0:
             plt.text("waiting for the first steps…", 0.5, 0.5, alignment="center")
+        self._generation += 1
+        self._prepare_s = time.perf_counter() - started
         self.refresh()
 
     def describe(self) -> str:
