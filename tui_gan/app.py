@@ -119,6 +119,8 @@ class GanApp(App[int]):
             ("Sample now", "n: draw the fixed-noise grid", self.action_sample_now),
             ("Toggle log scale", "l", self.dashboard.action_log_scale),
             ("Cycle plot window", "w: whole run / last N steps", self.dashboard.action_window),
+            ("Next quality metric", "m: which sample-quality metric the small plot shows",
+             self.dashboard.action_cycle_metric),
             ("Quit", "q: stop the run (optionally saving a checkpoint) and exit", self.action_request_quit),
         ):
             yield SystemCommand(title, help_text, action)

@@ -7,11 +7,7 @@ import json
 import math
 import sys
 
-LABELS = {
-    "modes": "modes covered", "high_quality": "high-quality samples (%)", "reverse_kl": "reverse KL (modes)",
-    "fid_digits": "FID (digits)", "classes": "classes covered", "class_kl": "KL (classes)",
-    "confidence": "top-class confidence", "fid": "FID (Inception)", "kid": "KID (Inception)",
-}
+from tui_gan.metricnames import LABELS
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:

@@ -12,8 +12,9 @@ COLUMNS = ("step", "loss_d", "loss_g", "d_x", "d_g_z")
 class MetricHistory:
     """Per-step metrics kept as one float64 array per column; appends are amortised O(1)."""
 
-    def __init__(self, capacity: int = 1024) -> None:
-        self._data = np.empty((len(COLUMNS), max(capacity, 16)), np.float64)
+    def __init__(self, capacity: int = 1024, columns: tuple[str, ...] = COLUMNS) -> None:
+        self.columns = tuple(columns)
+        self._data = np.empty((len(self.columns), max(capacity, 16)), np.float64)
         self._n = 0
         self.version = 0  # bumped on every change, so views redraw only when it moved
 
@@ -27,13 +28,13 @@ class MetricHistory:
             return
         while capacity < need:
             capacity *= 2
-        grown = np.empty((len(COLUMNS), capacity), np.float64)
+        grown = np.empty((len(self.columns), capacity), np.float64)
         grown[:, : self._n] = self._data[:, : self._n]
         self._data = grown
 
     def extend(self, rows: np.ndarray) -> None:
-        """Append an (n, 5) array of rows in COLUMNS order."""
-        rows = np.asarray(rows, np.float64).reshape(-1, len(COLUMNS))
+        """Append an (n, len(columns)) array of rows in column order."""
+        rows = np.asarray(rows, np.float64).reshape(-1, len(self.columns))
         if not len(rows):
             return
         self._reserve(len(rows))
@@ -47,9 +48,17 @@ class MetricHistory:
         if rows:
             self.extend(np.array(rows, np.float64))
 
+    def append(self, row: dict[str, float]) -> None:
+        """Append one row given by name; a new name becomes a column (NaN in the earlier rows), a missing one NaN."""
+        for name in row:
+            if name not in self.columns:
+                self.columns += (name,)
+                self._data = np.vstack([self._data, np.full((1, self._data.shape[1]), np.nan)])
+        self.extend(np.array([float(row.get(name, np.nan)) for name in self.columns], np.float64))
+
     def column(self, name: str) -> np.ndarray:
         """A read-only view of one column (no copy)."""
-        view = self._data[COLUMNS.index(name), : self._n]
+        view = self._data[self.columns.index(name), : self._n]
         view.flags.writeable = False
         return view
 

@@ -8,7 +8,8 @@ from core.config import FIELDS, _check, parse_value  # _check: the one source of
 from core.errors import ConfigError
 
 # What the form edits live, in the order shown.
-EDITABLE = ("lr_g", "lr_d", "beta1", "beta2", "sample_every", "checkpoint_every")
+EDITABLE = ("lr_g", "lr_d", "beta1", "beta2", "sample_every", "checkpoint_every", "eval_every")
+INTERVALS = ("sample_every", "checkpoint_every", "eval_every")  # steps between events, 0 = off
 # Shown read-only: changing them needs new models or new data.
 RESTART_ONLY = ("batch_size", "width", "latent_dim", "loss", "dataset", "arch")
 # The config allows any step count; a form value beyond this is a typo, not a plan.
@@ -21,7 +22,7 @@ def check_value(key: str, text: str) -> Any:
         raise ConfigError(f"{key}: a value is required")
     value = parse_value(key, text)
     value = _check(key, FIELDS[key], value)
-    if key in ("sample_every", "checkpoint_every") and value > MAX_INTERVAL:
+    if key in INTERVALS and value > MAX_INTERVAL:
         raise ConfigError(f"{key}: {value} is too large; at most {MAX_INTERVAL:,} steps")
     return value
 

@@ -13,6 +13,7 @@ from tui_gan.history import MetricHistory
 LOG_LIMIT = 500
 # Parts of the dashboard an event can change; the screen redraws only those.
 HEADER, PROGRESS, SAMPLES, LOG, PLOTS, HPARAMS = "header", "progress", "samples", "log", "plots", "hparams"
+METRICS = "metrics"
 
 
 @dataclass
@@ -54,6 +55,12 @@ class RunView:
     error: str | None = None
     finished_seconds: float | None = None
     history: MetricHistory = field(default_factory=MetricHistory)
+    # Sample-quality metrics, one row per evaluation (every eval_every steps), and the latest ones.
+    metrics: MetricHistory = field(default_factory=lambda: MetricHistory(64, columns=("step",)))
+    metrics_values: dict[str, float] = field(default_factory=dict)
+    metrics_reference: dict[str, float] = field(default_factory=dict)
+    metrics_step: int = 0
+    metrics_note: str = ""
     log: list[LogLine] = field(default_factory=list)
     log_total: int = 0  # lines ever logged; `log` keeps only the last LOG_LIMIT
 
@@ -108,6 +115,17 @@ class RunView:
             self._log("info", f"epoch {e.epoch} done in {format_duration(e.seconds)}: "
                               f"loss_d {e.loss_d:.4f} loss_g {e.loss_g:.4f}", e.step)
             return {LOG}
+        if isinstance(e, ev.MetricsComputed):
+            changed = {METRICS}
+            if e.values:
+                self.metrics.append({"step": float(e.step), **e.values})
+                self.metrics_values, self.metrics_step = dict(e.values), e.step
+                self.metrics_reference = dict(e.reference) or self.metrics_reference
+            if e.note and e.note != self.metrics_note:  # a note repeats at every evaluation: log it once
+                self._log("info", e.note, e.step)
+                changed.add(LOG)
+            self.metrics_note = e.note
+            return changed
         if isinstance(e, ev.SamplesSaved):
             self.sample_path, self.sample_step = e.path, e.step
             return {SAMPLES}
@@ -157,6 +175,10 @@ class RunView:
     @property
     def name(self) -> str:
         return Path(self.run_dir).name if self.run_dir else "starting…"
+
+    @property
+    def eval_every(self) -> int:
+        return int(self.config.get("eval_every", 0) or 0)
 
     @property
     def final(self) -> bool:

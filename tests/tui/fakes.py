@@ -20,7 +20,7 @@ CONFIG = {
     "epochs": 25, "max_steps": None, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999,
     "loss": "bce", "label_smoothing": 0.0, "label_noise": 0.0, "d_steps": 1, "seed": 0, "device": "cpu",
     "n_samples": 64, "sample_every": 200, "checkpoint_every": 1000, "keep_checkpoints": 5,
-    "on_nan": "pause", "run_dir": None,
+    "on_nan": "pause", "run_dir": None, "eval_every": 0, "eval_samples": 2500,
 }
 
 
@@ -109,3 +109,17 @@ def mid_training(run_dir: Path, upto: int = 400) -> list[ev.Event]:
                            time=T0 + 1 + upto * 0.05),
         ev.EpochEnded(5, 390, 0.71, 2.3, 19.5, time=T0 + 1 + 390 * 0.05),
     ]
+
+
+TOY_REFERENCE = {"modes": 8.0, "high_quality": 99.6, "reverse_kl": 0.002, "n_modes": 8.0}
+
+
+def toy_metrics(first: int, last: int, every: int = 100) -> list[ev.Event]:
+    """MetricsComputed of a ring8 run every `every` steps: modes climbing to 8, quality towards the reference."""
+    out = []
+    for s in range(every * max(1, -(-first // every)), last + 1, every):
+        modes = min(8.0, 2.0 + s // every)
+        values = {"modes": modes, "high_quality": min(97.0, 40.0 + s / 10), "reverse_kl": 1.5 / (1 + s / 50),
+                  "n_modes": 8.0}
+        out.append(ev.MetricsComputed(s, s // 78 + 1, values, dict(TOY_REFERENCE), "", 0.4, time=T0 + 1 + s * 0.05))
+    return out

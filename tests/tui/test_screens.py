@@ -22,7 +22,8 @@ from tui_gan.widgets.sample_image import SampleImage
 SIZE = (80, 24)
 
 
-def fake_checkpoint(run_dir: Path, step: int, reason: str = "periodic", readable: bool = True) -> Path:
+def fake_checkpoint(run_dir: Path, step: int, reason: str = "periodic", readable: bool = True,
+                    metrics: dict[str, float] | None = None) -> Path:
     """A checkpoint file with a sidecar the browser lists (its tensors are never loaded here)."""
     folder = run_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
@@ -33,7 +34,7 @@ def fake_checkpoint(run_dir: Path, step: int, reason: str = "periodic", readable
     if readable:
         meta = {"path": str(path), "step": step, "epoch": step // 78 + 1, "time": T0 + step, "reason": reason,
                 "size": 1000 + step, "loss_d": 0.5 + step / 10_000, "loss_g": 2.0 - step / 10_000,
-                "format_version": 1}
+                "format_version": 1, "metrics": metrics or {}}
         (folder / f"{name}{META_SUFFIX}").write_text(json.dumps(meta))
     return path
 
@@ -56,6 +57,7 @@ async def open_form(app, pilot) -> HyperparamsForm:
 @pytest.mark.parametrize("key,text", [
     ("lr_g", "abc"), ("lr_g", "-1"), ("lr_g", "0"), ("lr_g", "nan"), ("lr_g", "inf"), ("lr_d", "1e300"),
     ("beta1", "1"), ("beta2", "-0.1"), ("sample_every", "2.5"), ("checkpoint_every", "1e30"), ("lr_d", ""),
+    ("eval_every", "-100"), ("eval_every", "2.5"), ("eval_every", "often"), ("eval_every", "1e30"),
 ])
 async def test_invalid_values_show_why_and_never_send(session, key, text):
     app = GanApp(session)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.fakes import FakeSession, mid_training
+from tests.tui.fakes import TOY_REFERENCE, FakeSession, mid_training, started, toy_metrics
 from tests.tui.test_screens import fake_checkpoint
 from tui_gan.app import GanApp
 
@@ -39,6 +39,12 @@ def test_dashboard_wide_snapshot(snap_compare, fixed_run):
     assert snap_compare(make_app(fixed_run), terminal_size=(120, 36), run_before=polled)
 
 
+def test_dashboard_with_metrics_snapshot(snap_compare, fixed_run):
+    events = started(fixed_run, eval_every=100) + mid_training(fixed_run)[3:] + toy_metrics(1, 400)
+    app = GanApp(FakeSession(fixed_run, events))
+    assert snap_compare(app, terminal_size=SIZE, run_before=polled)
+
+
 def test_hyperparams_form_snapshot(snap_compare, fixed_run):
     async def open_form(pilot) -> None:
         await polled(pilot)
@@ -50,7 +56,7 @@ def test_hyperparams_form_snapshot(snap_compare, fixed_run):
 
 def test_checkpoint_browser_snapshot(snap_compare, fixed_run, fake_sampler):
     fake_checkpoint(fixed_run, 200)
-    fake_checkpoint(fixed_run, 400, "manual")
+    fake_checkpoint(fixed_run, 400, "manual", metrics={**TOY_REFERENCE, "modes": 7.0, "high_quality": 91.5})
     fake_checkpoint(fixed_run, 600, readable=False)
 
     async def open_browser(pilot) -> None:

@@ -17,11 +17,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.errors import UserError
+from tui_gan.metricnames import SHORT, format_metric, main_key, shown_keys
 from tui_gan.runview import format_size
 from tui_gan.screens.dialogs import ConfirmDialog
 from tui_gan.widgets.sample_image import SampleImage
 
 PREVIEW_SEED = 0  # the same picture every time a checkpoint is selected
+COLUMNS = ("step", "epoch", "time", "loss D", "loss G", "size", "made")
+TABLE_WIDTH = 63  # what the columns need; the preview takes the rest
 
 
 def _loss(value: float | None) -> str:
@@ -61,6 +64,7 @@ class CheckpointsScreen(Screen):
         self.previews: dict[str, str] = {}
         self.preview_dir = Path(preview_dir or tempfile.mkdtemp(prefix="tui-gan-previews-"))
         self.tile: int | None = None
+        self.metric: str | None = None  # the metric given a column of its own (the main one the checkpoints have)
 
     def compose(self) -> ComposeResult:
         yield Static(f"Checkpoints of {self.run_dir.name}", id="ckpt-title")
@@ -74,13 +78,12 @@ class CheckpointsScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("step", "epoch", "time", "loss D", "loss G", "size", "made")
+        table.add_columns(*COLUMNS)
         table.loading = True
         self.list_checkpoints()
 
     def on_resize(self) -> None:
-        # The table needs about 60 columns; the preview takes what is left (at least 20).
-        self.query_one("#ckpt-side").styles.width = max(20, self.size.width - 62)
+        self.query_one("#ckpt-side").styles.width = max(17, self.size.width - TABLE_WIDTH)
 
     # -- listing -----------------------------------------------------------------------------------
 
@@ -96,8 +99,14 @@ class CheckpointsScreen(Screen):
     def on_checkpoints_screen_listed(self, message: Listed) -> None:
         table = self.query_one(DataTable)
         table.loading = False
-        table.clear()
         self.infos = message.infos
+        self.metric = main_key(sorted({k for info in self.infos for k in info.metrics}))
+        table.clear(columns=True)
+        names = list(COLUMNS)
+        if self.metric:  # one metric takes the epoch's place (the detail pane has both, and all metrics)
+            names[1:5] = [*names[2:5], SHORT.get(self.metric, self.metric)]
+        table.add_columns(*names)
+        self.on_resize()
         for info in self.infos:
             when = time.strftime("%m-%d %H:%M", time.localtime(info.time))
             if info.readable:
@@ -106,6 +115,9 @@ class CheckpointsScreen(Screen):
             else:
                 row = (f"{info.step:,}" if info.step >= 0 else "?", "?", when, "--", "--",
                        format_size(info.size), Text("unreadable", style="bold red"))
+            if self.metric:
+                value = info.metrics.get(self.metric) if info.readable else None
+                row = (row[0], *row[2:5], format_metric(self.metric, value, info.metrics), *row[5:])
             table.add_row(*row, key=info.path)
         if message.error:
             self.query_one("#ckpt-detail", Static).update(f"[red]{message.error}[/]")
@@ -143,7 +155,11 @@ class CheckpointsScreen(Screen):
             detail.update(f"[b]{name}[/]\n[red]{info.problem}[/]\nd: delete")
             self.query_one(SampleImage).show(None, message="unreadable checkpoint")
             return
-        detail.update(f"[b]{name}[/]  step {info.step:,} · epoch {info.epoch}\n"
+        metrics = " · ".join(f"{SHORT.get(k, k)} {format_metric(k, info.metrics[k], info.metrics)}"
+                             for k in shown_keys(info.metrics))
+        if metrics:
+            metrics = "\n" + metrics
+        detail.update(f"[b]{name}[/]  step {info.step:,} · epoch {info.epoch}{metrics}\n"
                       "r resume · x export samples · d delete")
         if info.path in self.previews:
             self.query_one(SampleImage).show(self.previews[info.path], tile=self.tile)

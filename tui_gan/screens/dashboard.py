@@ -15,9 +15,10 @@ from textual.widgets import Footer, Static
 from core import events as ev
 from tui_gan.gpu import device_summary
 from tui_gan.plotdata import SMOOTHING_STEPS
-from tui_gan.runview import HEADER, LOG, PLOTS, PROGRESS, SAMPLES, RunView
+from tui_gan.runview import HEADER, HPARAMS, LOG, METRICS, PLOTS, PROGRESS, SAMPLES, RunView
 from tui_gan.widgets.alerts_log import AlertsLog
-from tui_gan.widgets.metric_plot import MetricPlot, Series
+from tui_gan.widgets.metric_plot import MetricPlot, QualityPlot, Series
+from tui_gan.widgets.metrics_table import MetricsTable
 from tui_gan.widgets.progress_panel import ProgressPanel
 from tui_gan.widgets.run_header import RunHeader
 from tui_gan.widgets.sample_image import SampleImage
@@ -52,6 +53,7 @@ class DashboardScreen(Screen):
         Binding("n", "app.sample_now", "Sample"),
         Binding("l", "log_scale", "Log"),
         Binding("w", "window", "Window", show=False),
+        Binding("m", "cycle_metric", "Metric", show=False),
         Binding("plus,equals_sign", "smoothing(1)", "Smooth+", show=False),
         Binding("minus", "smoothing(-1)", "Smooth-", show=False),
         Binding("q", "app.request_quit", "Quit"),
@@ -74,12 +76,15 @@ class DashboardScreen(Screen):
         with Horizontal(id="body"):
             with Vertical(id="plots"):
                 yield MetricPlot("Loss_D / Loss_G", LOSS_SERIES, id="loss-plot")
-                yield MetricPlot("D(x) / D(G(z))", D_SERIES, id="d-plot")
+                with Horizontal(id="lower-plots"):
+                    yield MetricPlot("D(x) / D(G(z))", D_SERIES, id="d-plot")
+                    yield QualityPlot(id="quality-plot")  # shown once the run computes metrics
                 yield Static(id="plot-status")
             with Vertical(id="side"):
                 yield SampleImage(id="samples")
                 yield Static(id="samples-caption")
                 yield ProgressPanel(id="progress")
+                yield MetricsTable(id="metrics-table")
         yield AlertsLog(id="log")
         yield Footer(compact=True)
 
@@ -93,7 +98,7 @@ class DashboardScreen(Screen):
             return
         self.query_one("#d-plot", MetricPlot).allow_log = False  # probabilities: a log axis hides what matters
         self.ready = True
-        self.redraw({HEADER, PROGRESS, SAMPLES, LOG, PLOTS} | self._pending)
+        self.redraw({HEADER, PROGRESS, SAMPLES, LOG, PLOTS, METRICS} | self._pending)
         self.replot()
 
     # -- feeding -------------------------------------------------------------------------------------
@@ -103,9 +108,7 @@ class DashboardScreen(Screen):
         self.view = RunView()
         self._log_seen = 0
         self.query_one(AlertsLog).clear()
-        for plot in self.query(MetricPlot):
-            plot.history = self.view.history
-        self.redraw({HEADER, PROGRESS, SAMPLES, PLOTS})
+        self.redraw({HEADER, PROGRESS, SAMPLES, PLOTS, METRICS})
         self.replot()
 
     def ingest(self, events: list[ev.Event]) -> None:
@@ -125,7 +128,8 @@ class DashboardScreen(Screen):
             self.query_one(RunHeader).update_from(view)
             self.sub_title = view.state
             if view.device:
-                self.query_one(ProgressPanel).device_line = device_summary(view.device)
+                line = device_summary(view.device)  # GPU memory and load; plain "CPU" is in the header already
+                self.query_one(ProgressPanel).device_line = "" if line == "CPU" else line
                 parts = parts | {PROGRESS}
                 if view.device.startswith("cuda") and self._gpu_timer is None:
                     self._gpu_timer = self.set_interval(GPU_INTERVAL_S, self.refresh_gpu)
@@ -152,7 +156,9 @@ class DashboardScreen(Screen):
                 if line.notify:
                     severity = {"warning": "warning", "error": "error"}.get(line.level, "information")
                     self.app.notify(line.text, severity=severity, timeout=6)
-        if PLOTS in parts:
+        if METRICS in parts or HPARAMS in parts:
+            self.show_metrics()
+        if PLOTS in parts or METRICS in parts:
             self._plots_dirty = True
         # Hidden behind another screen the plots wait; on_screen_resume draws them when they show again.
         if self._plots_dirty and self.is_current and (time.monotonic() >= self._next_plot_at or view.final):
@@ -174,12 +180,30 @@ class DashboardScreen(Screen):
         if len(self.view.history):  # the first points show at once, later ones paced by what plots cost
             cost = sum(plot.cost for plot in plots)
             self._next_plot_at = time.monotonic() + max(PLOT_INTERVAL_S, cost / PLOT_BUDGET)
+        quality = self.query_one(QualityPlot)
+        quality.history, quality.reference = self.view.metrics, self.view.metrics_reference
         for plot in plots:
-            plot.history = self.view.history
+            if plot is not quality:
+                plot.history = self.view.history
             plot.replot()
         loss = self.query_one("#loss-plot", MetricPlot)
-        self.query_one("#plot-status", Static).update(
-            f"{loss.describe()}  [dim]l log · w window · +/- smoothing[/]", layout=False)  # one fixed row
+        keys = "l log · w window · +/- smoothing" + (" · m metric" if self.has_class("metrics") else "")
+        self.query_one("#plot-status", Static).update(f"{loss.describe()}  [dim]{keys}[/]", layout=False)  # one row
+
+    def show_metrics(self) -> None:
+        """The metrics plot and table appear while the run computes metrics (or has computed some)."""
+        view = self.view
+        on = bool(view.eval_every or len(view.metrics) or view.metrics_note)
+        if on != self.has_class("metrics"):
+            self.set_class(on, "metrics")
+        quality = self.query_one(QualityPlot)
+        if view.metrics_note and not len(view.metrics):
+            quality.waiting = "no metrics: see the log"
+        elif view.eval_every:
+            quality.waiting = f"metrics every {view.eval_every:,} steps…"
+        else:
+            quality.waiting = "metrics are off (eval_every = 0)"
+        self.query_one(MetricsTable).update_from(view.metrics_values, view.metrics_reference, view.metrics_step)
 
     # -- plot actions ------------------------------------------------------------------------------
 
@@ -193,6 +217,14 @@ class DashboardScreen(Screen):
         index = WINDOWS.index(loss.window) if loss.window in WINDOWS else 0
         for plot in self.query(MetricPlot):
             plot.window = WINDOWS[(index + 1) % len(WINDOWS)]
+        self.replot()
+
+    def action_cycle_metric(self) -> None:
+        """Plot the next sample-quality metric."""
+        quality = self.query_one(QualityPlot)
+        if quality.cycle() is None:
+            self.app.notify("no metrics yet: set eval_every (h) to compute them during training", timeout=4)
+            return
         self.replot()
 
     def action_smoothing(self, direction: int) -> None:

@@ -6,10 +6,12 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from rich.console import RenderableType
 from textual_plotext import PlotextPlot
 
 from tui_gan.history import MetricHistory
+from tui_gan.metricnames import LABELS, SHORT, shown_keys
 from tui_gan.plotdata import downsample, ema
 
 AXIS_COLUMNS = 10  # room plotext takes for the y tick labels
@@ -39,6 +41,7 @@ class MetricPlot(PlotextPlot):
         self.show_raw = True
         self.allow_log = True
         self.points = 0  # points drawn at the last replot (for tests and the bench)
+        self.waiting = "waiting for the first steps…"  # shown while there is nothing to draw
         self.cost = 0.0  # seconds the last replot and its render took (the dashboard paces plots by it)
         self._prepare_s = 0.0
         self._generation = 0  # bumped by replot(): a render with the same data and size reuses the last one
@@ -73,8 +76,21 @@ class MetricPlot(PlotextPlot):
             rows = self.history.since_step(last - self.window + 1)
         steps = self.history.column("step")[rows]
         buckets = self.buckets()
+        self.points = self.draw(steps, rows, buckets, log)
+        if len(steps):
+            ticks = nice_ticks(float(steps[0]), float(steps[-1]))
+            plt.xticks(ticks, [f"{t:,.0f}" for t in ticks])
+        if self.points == 0:
+            plt.text(self.waiting, 0.5, 0.5, alignment="center")
+        self._generation += 1
+        self._prepare_s = time.perf_counter() - started
+        self.refresh()
+
+    def draw(self, steps: np.ndarray, rows: slice, buckets: int, log: bool) -> int:
+        """Plot the series (raw and smoothed) of `rows`; returns the number of points drawn."""
+        plt = self.plt
         per_point = max(len(steps) / buckets, 1.0)
-        self.points = 0
+        points = 0
         for s in self.series:
             x, y = downsample(steps, self.history.column(s.column)[rows], buckets, log=log)
             if not len(x):
@@ -84,21 +100,60 @@ class MetricPlot(PlotextPlot):
             smooth = ema(y, self.smoothing, per_point)
             label = s.label if self.smoothing <= 0 else f"{s.label} (ema)"
             plt.plot(x.tolist(), smooth.tolist(), color=s.color, label=label, marker="braille")
-            self.points += len(x) * (2 if self.show_raw and self.smoothing > 0 else 1)
-        if len(steps):
-            ticks = nice_ticks(float(steps[0]), float(steps[-1]))
-            plt.xticks(ticks, [f"{t:,.0f}" for t in ticks])
-        if self.points == 0:
-            plt.text("waiting for the first steps…", 0.5, 0.5, alignment="center")
-        self._generation += 1
-        self._prepare_s = time.perf_counter() - started
-        self.refresh()
+            points += len(x) * (2 if self.show_raw and self.smoothing > 0 else 1)
+        return points
 
     def describe(self) -> str:
         window = f"last {self.window:,} steps" if self.window else "whole run"
         scale = "log" if self.log_scale and self.allow_log else "linear"
         smooth = f"ema {self.smoothing:g}" if self.smoothing else "raw"
         return f"{window} · {scale} · {smooth}"
+
+
+class QualityPlot(MetricPlot):
+    """One sample-quality metric over steps (unsmoothed: one point per evaluation) and its real-data value."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("metrics", (), id=id)
+        self.history = MetricHistory(columns=("step",))
+        self.key: str | None = None  # the metric shown; None: the main one of what arrived
+        self.reference: dict[str, float] = {}
+        self.waiting = "metrics are off (eval_every = 0)"
+
+    def shown_key(self) -> str | None:
+        keys = shown_keys(list(self.history.columns[1:]))
+        return self.key if self.key in keys else (keys[0] if keys else None)
+
+    def cycle(self) -> str | None:
+        """Show the next metric; returns its key."""
+        keys = shown_keys(list(self.history.columns[1:]))
+        if keys:
+            current = self.shown_key()
+            self.key = keys[(keys.index(current) + 1) % len(keys)] if current in keys else keys[0]
+        return self.key
+
+    def draw(self, steps: np.ndarray, rows: slice, buckets: int, log: bool) -> int:
+        key = self.shown_key()
+        if key is None:
+            return 0
+        label = LABELS.get(key, key)
+        if self.size.width < 2 * len(label):
+            label = SHORT.get(key, key)
+        if self.size.width >= 2 * len(label) + 22:
+            label += " · gray: real data"
+        self.plt.title(label)
+        x, y = downsample(steps, self.history.column(key)[rows], buckets, log=log)
+        if not len(x):
+            return 0
+        ref = self.reference.get(key)
+        if ref is not None and math.isfinite(ref) and (ref > 0 or not log):
+            # Two points of a flat line: it draws the real-data value across the plot and into its y range.
+            self.plt.plot([float(x[0]), float(x[-1])], [ref, ref], color="gray", marker="braille")
+        self.plt.plot(x.tolist(), y.tolist(), color="yellow", marker="braille")
+        return len(x)
+
+    def describe(self) -> str:
+        return ""
 
 
 

@@ -68,7 +68,8 @@ class ProgressPanel(Static):
             Text.assemble(("betas ", "bold"), f"{format_number(c.get('beta1', '--'))} / "
                                               f"{format_number(c.get('beta2', '--'))}"),
             Text.assemble(("every ", "bold"), f"sample {c.get('sample_every', '--')} · "
-                                              f"ckpt {c.get('checkpoint_every', '--')}"),
+                                              f"ckpt {c.get('checkpoint_every', '--')}"
+                                              + (f" · eval {c['eval_every']}" if c.get("eval_every") else "")),
         ]
         if self.device_line:
             lines.append(Text(self.device_line, style="dim"))
