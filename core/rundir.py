@@ -18,6 +18,16 @@ CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE = "config.toml", "events.jsonl"
 CRASHED = "crashed"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files 0600; written files get the mode a plain open() would give them instead.
+FILE_MODE = 0o666 & ~_read_umask()
+
+
 def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a part.
 
@@ -28,6 +38,7 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), FILE_MODE)
             fh.write(data)
             fh.flush()
             if durable:
