@@ -15,6 +15,7 @@ run: $(STAMP)
 	$(BIN)/tui-gan $(ARGS)
 
 test: $(STAMP)
+	$(BIN)/ruff check core tui_gan tests bench
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -7,7 +7,8 @@ import queue
 import signal
 import sys
 import time
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from core import commands as cmd
 from core import events as ev
@@ -160,7 +161,14 @@ def _run_with_lines(trainer: Trainer, out: TextIO) -> None:
 
 def _run_with_progress(trainer: Trainer, out: TextIO) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(file=out)
     progress = Progress(
