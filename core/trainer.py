@@ -210,9 +210,8 @@ class Trainer:
         except UserError as exc:
             self._fail(str(exc))
         except Exception as exc:
-            traceback.print_exc()
             lost = self.cluster.describe_failure(exc, self.step) if self.cluster else None
-            self._fail(lost or f"{type(exc).__name__}: {exc}")
+            self._fail(lost or f"{type(exc).__name__}: {exc}{self._save_traceback()}")
         finally:
             if self.control is not None:
                 self.control.close()  # after the final events, so attached clients receive them
@@ -220,7 +219,8 @@ class Trainer:
                 self._log.close()
             if locked:
                 lock.release()
-            if fresh and self._state == ev.FAILED and not hasattr(self, "g"):
+            bug = (self.run_dir.path / "traceback.txt").exists()
+            if fresh and self._state == ev.FAILED and not hasattr(self, "g") and not bug:
                 shutil.rmtree(self.run_dir.path, ignore_errors=True)
             if self.cluster is not None:
                 self.cluster.close()
@@ -248,6 +248,15 @@ class Trainer:
             self.control = serve(self)
         except (OSError, UserError) as exc:
             self._alert("warning", f"no control endpoint (watch/ctl cannot attach): {exc}")
+
+    def _save_traceback(self) -> str:
+        """Keep a bug's traceback in the run directory (printing it would garble the app's screen)."""
+        path = self.run_dir.path / "traceback.txt"
+        try:
+            path.write_text(traceback.format_exc(), encoding="utf-8")
+        except OSError:
+            return ""
+        return f" (traceback in {path})"
 
     def _fail(self, message: str) -> None:
         self.error = message

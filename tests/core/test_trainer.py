@@ -265,3 +265,17 @@ def test_missing_data_fails_cleanly_and_leaves_no_run_dir(tmp_path):
     assert "cifar10: not found under" in trainer.error
     assert rec.of(ev.RunFailed)[0].message == trainer.error
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bug_in_training_fails_the_run_and_keeps_its_traceback_in_the_run_directory(tmp_path, monkeypatch):
+    trainer, rec = make(tmp_path)
+
+    def broken(self, real):
+        raise RuntimeError("shape mismatch in a layer")
+
+    monkeypatch.setattr(Trainer, "_train_step", broken)
+    finish(trainer)
+    assert trainer.state == ev.FAILED
+    saved = tmp_path / "run" / "traceback.txt"
+    assert "RuntimeError: shape mismatch in a layer" in trainer.error and str(saved) in trainer.error
+    assert "Traceback" in saved.read_text() and "broken" in saved.read_text()
