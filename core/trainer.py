@@ -404,9 +404,7 @@ class Trainer:
                        "lower the learning rates or resume from an earlier checkpoint")
             self._alert("error", message)
             if self.config.on_nan == "stop":
-                self.error = message
-                self._emit(ev.RunFailed(message, self.step))
-                self._set_state(ev.FAILED, message)
+                self._fail(message)
                 return
             self._set_state(ev.PAUSED, "non-finite loss")
         config = self.config
@@ -502,10 +500,7 @@ class Trainer:
             self._alert("warning", f"refused set_hyperparams: {exc}")
             return
         self.config = new
-        for group in self.opt_g.param_groups:
-            group["lr"], group["betas"] = new.lr_g, (new.beta1, new.beta2)
-        for group in self.opt_d.param_groups:
-            group["lr"], group["betas"] = new.lr_d, (new.beta1, new.beta2)
+        self._set_optimizer_groups()
         try:
             self._write_config()
         except OSError as exc:
