@@ -190,7 +190,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: refused: {_unpickling_problem(str(exc))}") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError,
             AttributeError, TypeError, IndexError, UnicodeDecodeError, MemoryError) as exc:
-        detail = str(exc).strip().splitlines()[0].split(". ")[0][:160] if str(exc).strip() else type(exc).__name__
+        detail = first_line(exc).split(". ")[0][:160]
         raise CheckpointError(f"{path}: truncated or corrupted checkpoint ({detail})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tui-gan checkpoint (a plain state_dict or another program's file)")

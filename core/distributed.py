@@ -14,6 +14,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from core.errors import first_line
+
 # A dead rank is noticed at once (its sockets close); the timeout only ends waits on a hung one,
 # so it must outlast anything rank 0 does alone while the others wait (a checkpoint, an evaluation).
 COLLECTIVE_TIMEOUT_S = float(os.environ.get("TUI_GAN_COLLECTIVE_TIMEOUT", "300"))
@@ -134,8 +136,8 @@ class Cluster:
             return f"{names} died at step {step}; the run cannot go on without it"
         text = str(exc)
         if "gloo" in text or "Connection" in text or isinstance(exc, dist.DistError):
-            first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
-            return f"lost contact with another rank at step {step} ({first}); torchrun's log names the rank"
+            return (f"lost contact with another rank at step {step} ({first_line(exc)}); "
+                    "torchrun's log names the rank")
         return None
 
 

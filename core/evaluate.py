@@ -64,6 +64,7 @@ class Evaluator:
         self._inception: nn.Module | None = None
         self._real_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._inception_reference: dict[str, float] = {}
+        self._toy_reference: dict[int, dict[str, float]] = {}
 
     def prepare(self) -> None:
         """Load (or train once) what the metrics need, so later evaluations are quick."""
@@ -83,8 +84,9 @@ class Evaluator:
         device = device or next(generator.parameters()).device
         samples = generate(generator, n, config.latent_dim, config.seed + EVAL_SEED_OFFSET, device)
         if self.kind == "toy":
-            reference = toy_mode_metrics(_real_toy_points(config, n), config.dataset)
-            return Evaluation(toy_mode_metrics(samples, config.dataset), reference)
+            if n not in self._toy_reference:  # depends only on data set, seed and n: score real points once
+                self._toy_reference[n] = toy_mode_metrics(_real_toy_points(config, n), config.dataset)
+            return Evaluation(toy_mode_metrics(samples, config.dataset), dict(self._toy_reference[n]))
         self.prepare()
         if self.kind == "digits":
             assert self._judge is not None

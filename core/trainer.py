@@ -28,7 +28,7 @@ from core.checkpoints import (
 from core.config import FIELDS, TrainConfig
 from core.data import DataSource, load_source
 from core.distributed import Cluster
-from core.errors import ConfigError, UserError
+from core.errors import ConfigError, UserError, first_line
 from core.grids import samples_picture, save_png
 from core.losses import d_loss, g_loss
 from core.models import build_models
@@ -593,8 +593,7 @@ class Trainer:
             self.opt_g.load_state_dict(payload["opt_g"])
             self.opt_d.load_state_dict(payload["opt_d"])
         except (RuntimeError, KeyError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0][:200]
-            raise UserError(f"{self.resume_from}: does not fit this configuration ({first})") from None
+            raise UserError(f"{self.resume_from}: does not fit this configuration ({first_line(exc)})") from None
         self.fixed_noise = payload["fixed_noise"].to(self.device)
         self.step, self.epoch, self.batch = int(payload["step"]), int(payload["epoch"]), int(payload["batch"])
         self._last_stats = dict(payload.get("losses", {}))
