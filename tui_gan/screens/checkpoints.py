@@ -63,7 +63,6 @@ class CheckpointsScreen(Screen):
         self.infos: list[Any] = []
         self.previews: dict[str, str] = {}
         self.preview_dir = Path(preview_dir or tempfile.mkdtemp(prefix="tui-gan-previews-"))
-        self.tile: int | None = None
         self.metric: str | None = None  # the metric given a column of its own (the main one the checkpoints have)
 
     def compose(self) -> ComposeResult:
@@ -162,7 +161,7 @@ class CheckpointsScreen(Screen):
         detail.update(f"[b]{name}[/]  step {info.step:,} · epoch {info.epoch}{metrics}\n"
                       "r resume · x export samples · d delete")
         if info.path in self.previews:
-            self.query_one(SampleImage).show(self.previews[info.path], tile=self.tile)
+            self.query_one(SampleImage).show(self.previews[info.path])
         else:
             self.query_one(SampleImage).show(None, message="drawing samples…")
             self.preview(info.path)
@@ -185,7 +184,7 @@ class CheckpointsScreen(Screen):
         if current is None or current.path != message.checkpoint:
             return
         if message.image:
-            self.query_one(SampleImage).show(message.image, tile=self.tile)
+            self.query_one(SampleImage).show(message.image)
         else:
             self.query_one(SampleImage).show(None, message="no preview")
             self.query_one("#ckpt-detail", Static).update(f"[red]{message.error}[/]")

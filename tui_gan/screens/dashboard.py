@@ -127,7 +127,7 @@ class DashboardScreen(Screen):
         if HEADER in parts:
             self.query_one(RunHeader).update_from(view)
             self.sub_title = view.state
-            if view.device:
+            if view.device and self._gpu_timer is None:  # then the GPU timer keeps the line fresh
                 line = device_summary(view.device)  # GPU memory and load; plain "CPU" is in the header already
                 self.query_one(ProgressPanel).device_line = "" if line == "CPU" else line
                 parts = parts | {PROGRESS}
