@@ -8,27 +8,23 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
 from tui_gan.app import GanApp
 from tui_gan.remote import RemoteSession
+from tui_gan.screens.dialogs import ChoiceDialog
 
 DETACH, STOP = "detach", "stop"
 
 
-class DetachDialog(ModalScreen[str | None]):
+class DetachDialog(ChoiceDialog):
     """Asks whether to leave the run training (the default) or stop it; dismisses with the choice."""
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape", "dismiss(None)", "Cancel"),
         Binding("d,q", "dismiss('detach')", "Detach"),
         Binding("s", "choose('stop')", "Stop the run"),
     ]
-
-    def __init__(self, running: bool) -> None:
-        super().__init__()
-        self.running = running
+    ENDED = DETACH
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -46,12 +42,6 @@ class DetachDialog(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one(f"#{DETACH}", Button).focus()  # Enter detaches: the safe choice
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss({DETACH: DETACH, STOP: STOP}.get(event.button.id or ""))
-
-    def action_choose(self, choice: str) -> None:
-        self.dismiss(choice if self.running else DETACH)
 
 
 class WatchApp(GanApp):

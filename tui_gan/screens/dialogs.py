@@ -13,18 +13,32 @@ from textual.widgets import Button, Label, Static
 SAVE_AND_QUIT, QUIT, CANCEL = "save", "quit", None
 
 
-class QuitDialog(ModalScreen[str | None]):
-    """Asks whether to save a checkpoint before stopping; dismisses with "save", "quit" or None."""
+class ChoiceDialog(ModalScreen[str | None]):
+    """A choice about a run: each button's id is its answer, Cancel (or escape) answers None, and
+    once the run has ended every key gives `ENDED`, the one choice left."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Cancel"),
-        Binding("s,y", "choose('save')", "Save & quit"),
-        Binding("n,q", "choose('quit')", "Quit, no save"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+    ENDED: ClassVar[str]
 
     def __init__(self, running: bool) -> None:
         super().__init__()
         self.running = running
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice if self.running else self.ENDED)
+
+
+class QuitDialog(ChoiceDialog):
+    """Asks whether to save a checkpoint before stopping; dismisses with "save", "quit" or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s,y", "choose('save')", "Save & quit"),
+        Binding("n,q", "choose('quit')", "Quit, no save"),
+    ]
+    ENDED = QUIT
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -39,14 +53,6 @@ class QuitDialog(ModalScreen[str | None]):
                     yield Button("Save & quit (s)", id="save", variant="primary")
                 yield Button("Quit (q)" if self.running else "Quit", id="quit", variant="error")
                 yield Button("Cancel (esc)", id="cancel")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss({"save": SAVE_AND_QUIT, "quit": QUIT}.get(event.button.id or ""))
-
-    def action_choose(self, choice: str) -> None:
-        if choice == SAVE_AND_QUIT and not self.running:
-            choice = QUIT
-        self.dismiss(choice)
 
 
 class ConfirmDialog(ModalScreen[bool]):
