@@ -78,7 +78,9 @@ class MetricPlot(PlotextPlot):
         buckets = self.buckets()
         self.points = self.draw(steps, rows, buckets, log)
         if len(steps):
-            ticks = nice_ticks(float(steps[0]), float(steps[-1]))
+            # No more labels than fit: plotext drops colliding ones in an order that varies run to run.
+            width = len(f"{float(steps[-1]):,.0f}") + 2
+            ticks = nice_ticks(float(steps[0]), float(steps[-1]), count=max(2, min(4, buckets // width)))
             plt.xticks(ticks, [f"{t:,.0f}" for t in ticks])
         if self.points == 0:
             plt.text(self.waiting, 0.5, 0.5, alignment="center")
