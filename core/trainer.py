@@ -420,29 +420,19 @@ class Trainer:
     # -- commands ------------------------------------------------------------------------------------
 
     def _handle_commands(self) -> bool:
-        """Apply queued commands; while paused, wait here. False when the run must end."""
-        if self.cluster is not None:
-            return self._handle_shared_commands()
-        while True:
-            try:
-                timeout = PAUSE_POLL_S if self._state == ev.PAUSED else None
-                command = self._commands.get(timeout=timeout) if timeout else self._commands.get_nowait()
-            except queue.Empty:
-                if self._state == ev.PAUSED:
-                    continue
-                return True
-            self._apply(command)
-            if self._stop is not None:
-                return False
+        """Apply queued commands; while paused, wait here. False when the run must end.
 
-    def _handle_shared_commands(self) -> bool:
-        """Every rank applies rank 0's commands at the same step. While paused, rank 0 sends an
-        empty list every PAUSE_POLL_S: a heartbeat that keeps the ranks in step, never timing out."""
-        assert self.cluster is not None
+        In a cluster every rank applies rank 0's commands at the same step; while paused, rank 0
+        sends an empty list every PAUSE_POLL_S: a heartbeat that keeps the ranks in step, never
+        timing out."""
         while True:
-            mine = [cmd.to_json(c) for c in self._drain_commands()] if self.rank == 0 else []
-            for data in self.cluster.share_commands(mine):
-                self._apply(cmd.from_json(data))
+            if self.cluster is None:
+                commands = self._drain_commands()
+            else:
+                mine = [cmd.to_json(c) for c in self._drain_commands()] if self.rank == 0 else []
+                commands = [cmd.from_json(data) for data in self.cluster.share_commands(mine)]
+            for command in commands:
+                self._apply(command)
                 if self._stop is not None:
                     return False
             if self._state != ev.PAUSED:
