@@ -281,21 +281,27 @@ def run_dir_of(checkpoint: str | Path) -> Path | None:
 
 
 
+def load_checkpoint_config(path: str | Path) -> tuple[dict[str, Any], Any]:
+    """(payload, its TrainConfig) of a checkpoint; a config that no longer validates is a CheckpointError."""
+    from core.config import TrainConfig
+    from core.errors import ConfigError
+
+    payload = load_checkpoint(path)
+    try:
+        return payload, TrainConfig.from_dict(payload["config"])
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{path}: its config cannot be used ({first_line(exc)})") from None
+
+
 def load_generator(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
     """(generator in eval mode on the CPU, its TrainConfig, the checkpoint payload) of a checkpoint.
 
     Built on the meta device and filled from the file, so the global RNG — possibly a live
     trainer's in this process — is never touched.
     """
-    from core.config import TrainConfig
-    from core.errors import ConfigError
     from core.models import build_models
 
-    payload = load_checkpoint(path)
-    try:
-        config = TrainConfig.from_dict(payload["config"])
-    except (ConfigError, TypeError) as exc:
-        raise CheckpointError(f"{path}: its config cannot be used ({first_line(exc)})") from None
+    payload, config = load_checkpoint_config(path)
     with torch.device("meta"):
         generator, _ = build_models(config, seeded=False)
     try:

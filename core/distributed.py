@@ -79,26 +79,21 @@ class Cluster:
     # -- what the ranks share ------------------------------------------------------------------
 
     def share_text(self, text: str) -> str:
-        """Rank 0's `text` on every rank."""
+        """Rank 0's `text` on every rank; an empty text costs one tiny broadcast."""
         data = text.encode()
         size = torch.tensor([len(data)], dtype=torch.int64)
         dist.broadcast(size, 0, group=self._control)
-        return self._share_bytes(data, int(size.item()))
-
-    def share_commands(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Rank 0's commands (JSON objects) on every rank; an empty list costs one tiny broadcast."""
-        data = json.dumps(commands).encode() if commands else b""
-        size = torch.tensor([len(data)], dtype=torch.int64)
-        dist.broadcast(size, 0, group=self._control)
         if not size.item():
-            return []
-        return json.loads(self._share_bytes(data, int(size.item())))
-
-    def _share_bytes(self, data: bytes, size: int) -> str:
+            return ""
         buffer = torch.frombuffer(bytearray(data), dtype=torch.uint8) if self.rank == 0 else \
-            torch.empty(size, dtype=torch.uint8)
+            torch.empty(int(size.item()), dtype=torch.uint8)
         dist.broadcast(buffer, 0, group=self._control)
         return buffer.numpy().tobytes().decode()
+
+    def share_commands(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rank 0's commands (JSON objects) on every rank."""
+        text = self.share_text(json.dumps(commands) if commands else "")
+        return json.loads(text) if text else []
 
     def mean(self, values: list[float]) -> list[float]:
         """The mean of `values` over the ranks (so every rank sees the same losses and NaN checks)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from core.errors import CheckpointError, ExportError, first_line
+from core.errors import ExportError
 from core.events import SamplesSaved
 from core.rundir import EVENTS_FILE, RunDir, atomic_write, read_events
 
@@ -131,9 +131,9 @@ def export_weights(checkpoint: str | Path, out_dir: str | Path | None = None) ->
     """
     import torch
 
-    from core.checkpoints import run_dir_of
+    from core.checkpoints import load_checkpoint_config, run_dir_of
 
-    payload, _ = _load(checkpoint)
+    payload, _ = load_checkpoint_config(checkpoint)
     if out_dir is None:
         run_dir = run_dir_of(checkpoint)
         base = RunDir(run_dir).exports if run_dir else Path(checkpoint).resolve().parent
@@ -169,18 +169,6 @@ def _need_grids(run_dir: str | Path) -> list[SampleGrid]:
         raise ExportError(f"{run_dir}: no sample grids yet in {RunDir(run_dir).samples} "
                           "(they appear every sample_every steps)")
     return grids
-
-
-def _load(checkpoint: str | Path):  # -> (payload, TrainConfig)
-    from core.checkpoints import load_checkpoint
-    from core.config import TrainConfig
-    from core.errors import ConfigError
-
-    payload = load_checkpoint(checkpoint)
-    try:
-        return payload, TrainConfig.from_dict(payload["config"])
-    except (ConfigError, TypeError) as exc:
-        raise CheckpointError(f"{checkpoint}: its config cannot be used ({first_line(exc)})") from None
 
 
 def _out_path(out: str | Path | None, default: Path, suffix: str) -> Path:
