@@ -31,7 +31,7 @@ from typing import Any
 from core import commands as cmd
 from core.errors import UserError
 from core.events import FINAL_STATES
-from core.rundir import CONFIG_FILE, EVENTS_FILE, STATUS_FILE, lock_held, read_status
+from core.rundir import EVENTS_FILE, is_run_dir, lock_held, read_status
 
 PROTOCOL = 1
 CONTROL_DIR = ".control"  # mode 0700: only the owner can reach the socket inside
@@ -510,7 +510,7 @@ def serve(trainer: Any) -> ControlServer:
 def describe_unreachable(run_dir: str | Path) -> str:
     """Why a run cannot be attached to, as one line."""
     path = Path(run_dir)
-    if not path.is_dir() or not any((path / name).exists() for name in (CONFIG_FILE, EVENTS_FILE, STATUS_FILE)):
+    if not is_run_dir(path):
         return f"no such run: {run_dir}"
     status = read_status(path) or {}
     if not lock_held(path):

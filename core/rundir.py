@@ -179,6 +179,11 @@ def read_events(path: str | Path) -> Iterator[Event]:
                 continue  # a line cut by a crash or written by a newer version
 
 
+def is_run_dir(path: Path) -> bool:
+    """Whether `path` is a run directory: it holds a config, an event log or a status."""
+    return path.is_dir() and any((path / name).is_file() for name in (CONFIG_FILE, EVENTS_FILE, STATUS_FILE))
+
+
 def write_status(run_dir: Path, state: str, step: int, epoch: int, **extra: Any) -> None:
     """Record the run's state for readers that do not follow the event log."""
     data = {"state": state, "pid": os.getpid(), "step": step, "epoch": epoch, "time": time.time(), **extra}

@@ -9,7 +9,14 @@ from pathlib import Path
 import tomllib
 
 from core.control import socket_path
-from core.rundir import CONFIG_FILE, CRASHED, EVENTS_FILE, STATUS_FILE, lock_held, read_status
+from core.rundir import (
+    CONFIG_FILE,
+    CRASHED,
+    EVENTS_FILE,
+    is_run_dir,
+    lock_held,
+    read_status,
+)
 
 
 @dataclass(frozen=True)
@@ -26,10 +33,6 @@ class RunSummary:
     loss_g: float | None
     started: float | None  # wall-clock time of the first event
     attachable: bool
-
-
-def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / name).is_file() for name in (CONFIG_FILE, EVENTS_FILE, STATUS_FILE))
 
 
 def _preset(path: Path) -> str:
