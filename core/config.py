@@ -54,6 +54,7 @@ def _f(spec: Spec, default: Any) -> Any:
 
 DEVICE_PATTERN = r"auto|cpu|cuda|cuda:\d+"
 ARCHS = ("dcgan", "upsample", "mlp")
+LR_DECAYS = ("none", "cosine")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class TrainConfig:
     max_steps: int | None = _f(Spec(int, 1, None, optional=True), None)
     lr_g: float = _f(Spec(float, 0, 10, low_open=True), 2e-4)
     lr_d: float = _f(Spec(float, 0, 10, low_open=True), 2e-4)
+    lr_decay: str = _f(Spec(str, choices=LR_DECAYS, help="cosine: lr falls to 5 % of lr_g/lr_d by the last step"),
+                       "none")
     beta1: float = _f(Spec(float, 0, 1, high_open=True), 0.5)
     beta2: float = _f(Spec(float, 0, 1, high_open=True), 0.999)
     loss: str = _f(Spec(str, choices=("bce", "hinge")), "bce")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import shutil
 import threading
@@ -36,6 +37,7 @@ from core.rundir import EventLog, RunDir, RunLock, atomic_write, write_status
 
 Subscriber = Callable[[ev.Event], None]
 
+COSINE_FLOOR = 0.05  # lr_decay=cosine ends at this share of the configured lr
 # Fields a running trainer can change at the next step; anything else needs a rebuild.
 LIVE_FIELDS = frozenset({
     "lr_g", "lr_d", "beta1", "beta2", "label_smoothing", "label_noise", "d_steps",
@@ -342,6 +344,8 @@ class Trainer:
             for real in self.data.batches(self.epoch, self.batch):
                 if not self._handle_commands() or self.step >= self.planned_steps:
                     return
+                if self.config.lr_decay != "none":
+                    self._set_optimizer_groups()
                 t0 = time.perf_counter()
                 stats = self._train_step(real)
                 if self.cluster is not None:
@@ -601,7 +605,18 @@ class Trainer:
         self._set_optimizer_groups()
 
     def _set_optimizer_groups(self) -> None:
+        """The config's lr (times the decay factor of this step) and betas into both optimizers."""
         c = self.config
+        factor = lr_factor(c.lr_decay, self.step, self.planned_steps)
         for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
             for group in opt.param_groups:
-                group["lr"], group["betas"] = lr, (c.beta1, c.beta2)
+                group["lr"], group["betas"] = lr * factor, (c.beta1, c.beta2)
+
+
+def lr_factor(decay: str, step: int, planned_steps: int) -> float:
+    """The share of the configured lr in force at `step`: a function of the step alone, so a live lr
+    change rescales the whole schedule and a resumed run continues it exactly."""
+    if decay == "none":
+        return 1.0
+    progress = min(step / max(planned_steps, 1), 1.0)
+    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -74,6 +74,23 @@ def test_half_resume_half_is_bit_identical_to_straight(tmp_path: Path, preset: s
     assert [s for s, _, _ in losses(tmp_path / "split")] == list(range(1, total + 1))
 
 
+def test_a_stopped_cosine_schedule_resumes_exactly(tmp_path: Path) -> None:
+    # The decay follows the step and the planned total, so a run stopped at step 6 of 12 and
+    # resumed must land on the same weights and lr as one that never stopped.
+    total = 12
+    straight = run(Trainer(tiny("mnist-mlp", tmp_path / "straight", max_steps=total, lr_decay="cosine")))
+    first = Trainer(tiny("mnist-mlp", tmp_path / "split", max_steps=total, lr_decay="cosine"))
+    first.subscribe(lambda e: first.send(cmd.Stop(checkpoint=True))
+                    if isinstance(e, ev.StepMetrics) and e.step == total // 2 else None)
+    assert first.run() == ev.STOPPED
+    assert first.step == total // 2
+    resumed = run(Trainer.from_checkpoint(latest_checkpoint(tmp_path / "split")))
+
+    assert_same_state(straight, resumed)
+    assert losses(tmp_path / "split") == losses(tmp_path / "straight")
+    assert resumed.opt_g.param_groups[0]["lr"] == straight.opt_g.param_groups[0]["lr"] < 2e-4
+
+
 def test_resume_continues_in_the_same_run_dir_and_appends_events(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run(Trainer(tiny("mnist-dcgan", run_dir, max_steps=3)))

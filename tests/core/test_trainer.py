@@ -159,6 +159,19 @@ def test_lr_change_applies_at_the_very_next_step(tmp_path):
     assert [s.step for s in rec.of(ev.SamplesSaved)] == [3, 4]  # sample_every=3 took effect too
 
 
+def test_cosine_lr_decay_falls_to_its_floor_and_a_live_change_rescales_it(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10, lr_g=1e-3, lr_d=2e-3, lr_decay="cosine")
+    rec.at_step[5] = lambda: trainer.send(cmd.SetHyperparams(lr_g=4e-3))
+    finish(trainer)
+    steps = rec.of(ev.StepMetrics)
+    factors = [0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * i / 10)) for i in range(10)]  # before step i+1
+    assert [s.lr_d for s in steps] == pytest.approx([2e-3 * f for f in factors], rel=1e-12)
+    assert [s.lr_g for s in steps] == pytest.approx([(1e-3 if i < 5 else 4e-3) * f for i, f in enumerate(factors)],
+                                                    rel=1e-12)
+    assert steps[0].lr_d == 2e-3 and steps[-1].lr_d < 0.1 * 2e-3
+    assert "lr_g = 0.004" in (tmp_path / "run" / "config.toml").read_text()  # the base lr, not the decayed one
+
+
 @pytest.mark.parametrize(
     ("changes", "words"),
     [
