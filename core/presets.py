@@ -50,14 +50,14 @@ PRESETS: dict[str, Preset] = {
     ),
     "ring8-mlp": Preset(
         "MLP GAN on 8 Gaussians on a ring: a fast mode-collapse check",
-        dict(dataset="ring8", arch="mlp", width=256, latent_dim=2, batch_size=512, subset=51_200, epochs=70,
-             lr_g=5e-4, lr_d=5e-4, beta1=0.5, beta2=0.999, n_samples=512, sample_every=250, eval_every=500,
-             cpu_threads=1),
+        dict(dataset="ring8", arch="mlp", width=128, latent_dim=2, batch_size=512, subset=51_200, epochs=160,
+             lr_g=5e-4, lr_d=1e-3, lr_decay="cosine", beta1=0.5, beta2=0.9, n_samples=512, sample_every=500,
+             eval_every=1000, cpu_threads=1),
     ),
     "grid25-mlp": Preset(
         "MLP GAN on 25 Gaussians on a 5×5 grid: a harder mode-coverage check",
-        dict(dataset="grid25", arch="mlp", width=256, latent_dim=2, batch_size=512, subset=51_200, epochs=100,
-             lr_g=5e-4, lr_d=5e-4, beta1=0.5, beta2=0.999, n_samples=512, sample_every=250, eval_every=500,
-             cpu_threads=1),
+        dict(dataset="grid25", arch="mlp", width=256, latent_dim=2, batch_size=512, subset=51_200, epochs=120,
+             lr_g=5e-4, lr_d=5e-4, lr_decay="cosine", beta1=0.5, beta2=0.999, n_samples=512, sample_every=500,
+             eval_every=1000, cpu_threads=2),
     ),
 }
