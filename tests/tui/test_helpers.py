@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from core import events as ev
+from core.config import FIELDS
 from core.errors import ConfigError
 from tests.tui.fakes import CONFIG, T0, sample_png, started, steps
 from tui_gan.halfblock import fit_size, halfblock_lines
@@ -154,3 +155,8 @@ def test_headless_modules_do_not_import_textual():
             + "assert 'textual' not in sys.modules, 'textual imported'\n"
             )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_fake_run_config_has_every_config_field():
+    # The UI tests replay this config; a field missing here would go untested in the forms.
+    assert set(CONFIG) == set(FIELDS)

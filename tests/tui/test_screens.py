@@ -105,6 +105,8 @@ async def test_restart_fields_are_read_only(session):
         form = await open_form(app, pilot)
         assert form.query_one("#ro-batch_size", Input).disabled
         assert form.query_one("#ro-batch_size", Input).value == "64"
+        # the decay is shown so that an lr in force below the form's value makes sense
+        assert form.query_one("#ro-lr_decay", Input).disabled
 
 
 async def test_checkpoint_browser_lists_previews_and_marks_unreadable(session, run_dir, fake_sampler):
