@@ -9,14 +9,7 @@ from pathlib import Path
 import tomllib
 
 from core.control import socket_path
-from core.rundir import (
-    CONFIG_FILE,
-    CRASHED,
-    EVENTS_FILE,
-    is_run_dir,
-    lock_held,
-    read_status,
-)
+from core.rundir import CONFIG_FILE, CRASHED, EVENTS_FILE, is_run_dir, lock_held, read_status
 
 
 @dataclass(frozen=True)
