@@ -1,4 +1,4 @@
-"""GAN objectives: the non-saturating BCE loss with label smoothing/noise, and the hinge loss."""
+"""GAN objectives: the non-saturating BCE loss with label smoothing/noise, the hinge loss, the R1 penalty."""
 
 from __future__ import annotations
 
@@ -44,3 +44,13 @@ def g_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     if kind == "hinge":
         return -fake_logits.mean()
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of D's gradient at the real inputs (Mescheder et al., 2018).
+
+    `real` must require grad. The gradient is taken out of place with create_graph, so under
+    DistributedDataParallel it stays local and only the final backward all-reduces.
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()

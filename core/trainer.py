@@ -31,7 +31,7 @@ from core.data import DataSource, load_source
 from core.distributed import Cluster
 from core.errors import ConfigError, UserError, first_line
 from core.grids import samples_picture, save_png
-from core.losses import d_loss, g_loss
+from core.losses import d_loss, g_loss, r1_penalty
 from core.models import build_models
 from core.rundir import EventLog, RunDir, RunLock, atomic_write, write_status
 
@@ -40,7 +40,7 @@ Subscriber = Callable[[ev.Event], None]
 COSINE_FLOOR = 0.05  # lr_decay=cosine ends at this share of the configured lr
 # Fields a running trainer can change at the next step; anything else needs a rebuild.
 LIVE_FIELDS = frozenset({
-    "lr_g", "lr_d", "beta1", "beta2", "label_smoothing", "label_noise", "d_steps",
+    "lr_g", "lr_d", "beta1", "beta2", "label_smoothing", "label_noise", "d_steps", "r1_gamma",
     "sample_every", "checkpoint_every", "keep_checkpoints", "on_nan", "max_steps", "epochs",
     "eval_every", "eval_samples",
 })
@@ -377,10 +377,13 @@ class Trainer:
                 with torch.no_grad():
                     fake = self.train_g(z)
             self.opt_d.zero_grad(set_to_none=True)
-            real_logits = self.train_d(real)
+            real_in = real.detach().requires_grad_(True) if config.r1_gamma > 0 else real
+            real_logits = self.train_d(real_in)
             fake_logits = self.train_d(fake.detach())
             loss_d = d_loss(config.loss, real_logits, fake_logits, config.label_smoothing, config.label_noise)
-            loss_d.backward()
+            # The reported loss_d stays the adversarial part alone.
+            penalty = config.r1_gamma / 2 * r1_penalty(real_logits, real_in) if config.r1_gamma > 0 else 0.0
+            (loss_d + penalty).backward()
             self.opt_d.step()
         self.opt_g.zero_grad(set_to_none=True)
         with self.d_no_sync():  # D's gradients from G's loss are dropped: never all-reduce them

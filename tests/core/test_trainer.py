@@ -293,3 +293,14 @@ def test_a_bug_in_training_fails_the_run_and_keeps_its_traceback_in_the_run_dire
     saved = tmp_path / "run" / "traceback.txt"
     assert "RuntimeError: shape mismatch in a layer" in trainer.error and str(saved) in trainer.error
     assert "Traceback" in saved.read_text() and "broken" in saved.read_text()
+
+
+def test_r1_penalty_flattens_the_discriminator_at_real_data(tmp_path):
+    def grad_at_real(where: str, gamma: float) -> float:
+        trainer, _ = make(tmp_path / where, max_steps=30, width=16, batch_size=64, subset=256, r1_gamma=gamma)
+        finish(trainer)
+        real = next(trainer.data.batches(0)).clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(trainer.d(real).sum(), real)
+        return float(grad.pow(2).sum(1).mean())
+
+    assert grad_at_real("with", 10.0) < 0.5 * grad_at_real("without", 0.0)
