@@ -56,8 +56,8 @@ PRESETS: dict[str, Preset] = {
     ),
     "grid25-mlp": Preset(
         "MLP GAN on 25 Gaussians on a 5×5 grid: a harder mode-coverage check",
-        dict(dataset="grid25", arch="mlp", width=256, latent_dim=2, batch_size=512, subset=51_200, epochs=160,
-             loss="hinge", lr_g=5e-4, lr_d=5e-4, lr_decay="cosine", beta1=0.5, beta2=0.999, n_samples=512,
-             sample_every=500, eval_every=1000, cpu_threads=2),
+        dict(dataset="grid25", arch="mlp", width=128, latent_dim=2, batch_size=512, subset=51_200, epochs=240,
+             loss="hinge", r1_gamma=1.0, lr_g=5e-4, lr_d=5e-4, lr_decay="cosine", beta1=0.5, beta2=0.999, n_samples=512,
+             sample_every=500, eval_every=1000, cpu_threads=1),
     ),
 }
