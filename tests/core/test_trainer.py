@@ -304,3 +304,12 @@ def test_r1_penalty_flattens_the_discriminator_at_real_data(tmp_path):
         return float(grad.pow(2).sum(1).mean())
 
     assert grad_at_real("with", 10.0) < 0.5 * grad_at_real("without", 0.0)
+
+
+def test_r1_gamma_changes_live_at_the_next_step(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=4)
+    rec.at_step[2] = lambda: trainer.send(cmd.SetHyperparams(r1_gamma=5.0))
+    finish(trainer)
+    assert [(e.changes, e.step) for e in rec.of(ev.HparamsChanged)] == [({"r1_gamma": 5.0}, 2)]
+    assert trainer.config.r1_gamma == 5.0
+    assert "r1_gamma = 5.0" in (tmp_path / "run" / "config.toml").read_text()
