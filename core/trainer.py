@@ -377,12 +377,13 @@ class Trainer:
                 with torch.no_grad():
                     fake = self.train_g(z)
             self.opt_d.zero_grad(set_to_none=True)
-            real_in = real.detach().requires_grad_(True) if config.r1_gamma > 0 else real
+            penalize = config.r1_gamma > 0
+            real_in = real.detach().requires_grad_(True) if penalize else real
             real_logits = self.train_d(real_in)
             fake_logits = self.train_d(fake.detach())
             loss_d = d_loss(config.loss, real_logits, fake_logits, config.label_smoothing, config.label_noise)
             # The reported loss_d stays the adversarial part alone.
-            penalty = config.r1_gamma / 2 * r1_penalty(real_logits, real_in) if config.r1_gamma > 0 else 0.0
+            penalty = config.r1_gamma / 2 * r1_penalty(real_logits, real_in) if penalize else 0.0
             (loss_d + penalty).backward()
             self.opt_d.step()
         self.opt_g.zero_grad(set_to_none=True)
