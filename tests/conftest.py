@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, share the cores among the workers instead of each taking all of them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
 
 # Overrides that make any image preset train in well under a second a step on the CPU.
 TINY = {
