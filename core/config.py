@@ -84,6 +84,7 @@ class TrainConfig:
     label_smoothing: float = _f(Spec(float, 0, 0.5, high_open=True), 0.0)
     label_noise: float = _f(Spec(float, 0, 0.5, high_open=True), 0.0)
     d_steps: int = _f(Spec(int, 1, 100), 1)
+    spectral_norm: bool = _f(Spec(bool, help="spectral norm on every D layer, in place of its batch norm"), False)
     r1_gamma: float = _f(Spec(float, 0, 1e6, help="R1 penalty γ/2·E‖∇D(real)‖² on D, 0 = off"), 0.0)
     seed: int = _f(Spec(int, 0, 2**63 - 1), 0)
     device: str = _f(Spec(str, pattern=DEVICE_PATTERN, help="auto, cpu, cuda or cuda:N"), "auto")

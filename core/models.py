@@ -62,14 +62,17 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """Image → stride-2 convolutions (mirror of the generator) → one logit."""
 
-    def __init__(self, channels: int, image_size: int, width: int) -> None:
+    def __init__(self, channels: int, image_size: int, width: int, batch_norm: bool = True) -> None:
         super().__init__()
         start, k = dcgan_start(image_size)
         widths = [width * 2 ** (i + 1) for i in range(k)]  # e.g. 2w, 4w, 8w
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        bias = not batch_norm  # a batch norm's shift makes a bias redundant
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=bias), nn.LeakyReLU(0.2, True)]
         for a, b in itertools.pairwise(widths):
-            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
-        layers += [nn.Conv2d(widths[-1], 1, start, 1, 0, bias=False)]
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=bias)]
+            layers += [nn.BatchNorm2d(b)] if batch_norm else []
+            layers += [nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(widths[-1], 1, start, 1, 0, bias=bias)]
         self.net = nn.Sequential(*layers)
         self.apply(_init_dcgan)
 
@@ -178,6 +181,13 @@ class PointDiscriminator(nn.Module):
         return self.net(x).view(-1)
 
 
+def spectral_normalise(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) on every convolution and linear layer of `module`."""
+    for layer in [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]:
+        nn.utils.parametrizations.spectral_norm(layer)
+    return module
+
+
 def sample_shape(config: TrainConfig) -> tuple[int, ...]:
     """Shape of one generated sample: C×H×W for images, (2,) for toy points."""
     from core.data import is_toy
@@ -196,14 +206,21 @@ def build_models(config: TrainConfig, *, seeded: bool = True) -> tuple[nn.Module
     if seeded:
         torch.manual_seed(config.seed)
     shape = sample_shape(config)
+    g: nn.Module
+    d: nn.Module
     if config.arch == "mlp" and shape == (2,):
-        return PointGenerator(config.latent_dim, config.width), PointDiscriminator(config.width)
-    if config.arch == "mlp":
+        g, d = PointGenerator(config.latent_dim, config.width), PointDiscriminator(config.width)
+    elif config.arch == "mlp":
         n_in = shape[0] * shape[1] * shape[2]
         # Goodfellow et al.: G 1200-1200, D 240 maxout units × 5 pieces; `width` scales both.
         g = MLPGenerator(config.latent_dim, shape, hidden=config.width * 1200 // 64)
         d = MLPDiscriminator(n_in, max(8, config.width * 240 // 64), pieces=5, dropout=0.5)
-        return g, d
-    c, size = config.channels, config.image_size
-    g_cls = UpsampleGenerator if config.arch == "upsample" else DCGANGenerator
-    return g_cls(config.latent_dim, c, size, config.width), DCGANDiscriminator(c, size, config.width)
+    else:
+        c, size = config.channels, config.image_size
+        g_cls = UpsampleGenerator if config.arch == "upsample" else DCGANGenerator
+        g = g_cls(config.latent_dim, c, size, config.width)
+        # Spectral norm replaces the batch norm: D then judges each image on its own.
+        d = DCGANDiscriminator(c, size, config.width, batch_norm=not config.spectral_norm)
+    if config.spectral_norm:
+        spectral_normalise(d)
+    return g, d

@@ -93,7 +93,9 @@ def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tm
     run_dir, out = tmp_path / "run", tmp_path / "out"
     argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
             str(free_port()), str(WORKER), str(out), *TINY, "--run-dir", str(run_dir),
-            "--set", "r1_gamma=1"]  # R1's double backward must all-reduce like any other gradient
+            # R1's double backward must all-reduce like any other gradient, and the spectral
+            # norm's power-iteration vectors must stay the same on both ranks.
+            "--set", "r1_gamma=1", "--set", "spectral_norm=true"]
     with open(tmp_path / "torchrun.log", "w") as log:
         proc = subprocess.Popen(argv, env=ENV, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:

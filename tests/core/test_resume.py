@@ -56,13 +56,15 @@ def assert_same_state(a: Trainer, b: Trainer) -> None:
             assert torch.equal(sa[key], sb[key]), f"{name}.{key} differs"
 
 
-@pytest.mark.parametrize(("preset", "total"), [
-    ("mnist-mlp", 12),    # halves at step 6, mid-epoch; the second half crosses the epoch boundary
-    ("mnist-dcgan", 16),  # halves exactly at the end of epoch 1 (BatchNorm buffers included)
+@pytest.mark.parametrize(("preset", "total", "changes"), [
+    ("mnist-mlp", 12, {}),    # halves at step 6, mid-epoch; the second half crosses the epoch boundary
+    ("mnist-dcgan", 16, {}),  # halves exactly at the end of epoch 1 (BatchNorm buffers included)
+    ("mnist-dcgan", 12, {"spectral_norm": True}),  # the power iteration's vectors included
 ])
-def test_half_resume_half_is_bit_identical_to_straight(tmp_path: Path, preset: str, total: int) -> None:
-    straight = run(Trainer(tiny(preset, tmp_path / "straight", max_steps=total)))
-    run(Trainer(tiny(preset, tmp_path / "split", max_steps=total // 2)))
+def test_half_resume_half_is_bit_identical_to_straight(tmp_path: Path, preset: str, total: int,
+                                                        changes: dict) -> None:
+    straight = run(Trainer(tiny(preset, tmp_path / "straight", max_steps=total, **changes)))
+    run(Trainer(tiny(preset, tmp_path / "split", max_steps=total // 2, **changes)))
     checkpoint = latest_checkpoint(tmp_path / "split")
     assert load_checkpoint(checkpoint)["step"] == total // 2
     resumed = run(Trainer.from_checkpoint(checkpoint, max_steps=total))
