@@ -231,10 +231,12 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_number(value: Any) -> str:
-    """Numbers the way a person types them: 0.0002 → 2e-04, 0.5 → 0.5, 200 → 200."""
+    """Values the way a person types them: 0.0002 → 2e-04, 0.5 → 0.5, 200 → 200, True → true."""
     if value is None:
         return "--"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if not isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, int):
         return str(value)

@@ -115,7 +115,7 @@ def test_formatting():
     assert format_duration(65) == "1m05s" and format_duration(3725) == "1h02m"
     assert format_duration(None) == "--" and format_duration(float("inf")) == "--"
     assert format_number(2e-4) == "2e-04" and format_number(0.5) == "0.5" and format_number(200) == "200"
-    assert format_number(None) == "--"
+    assert format_number(None) == "--" and format_number(True) == "true" and format_number(False) == "false"
 
 
 def test_halfblock_fits_and_keeps_aspect():
