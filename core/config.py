@@ -144,7 +144,8 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
-        """Load a TOML file written by `to_toml` or by hand (a `preset` key starts from that preset)."""
+        """Load a TOML file written by `to_toml` or by hand: it starts from its `preset` key's preset,
+        or the default preset without one, as the command line does."""
         path = Path(path)
         try:
             values = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -158,8 +159,9 @@ class TrainConfig:
         if nested:
             raise ConfigError(f"{path}: unexpected table [{nested[0]}]; the config is flat key = value")
         try:
-            preset = values.pop("preset", None)
-            return cls.from_preset(preset, **values) if preset else cls.from_dict(values)
+            from core.presets import DEFAULT_PRESET
+
+            return cls.from_preset(values.pop("preset", DEFAULT_PRESET), **values)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
 

@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # One torch thread each: the box has 2 shared cores; more threads only fight.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
        "COLUMNS": "200", "TERM": "xterm-256color"}
+# A constant, known lr whatever the preset's tuning: the tests read exact lr values from the events.
 TINY = ["--preset", "mnist-dcgan", "--set", "width=4", "--set", "batch_size=8", "--set", "subset=64",
         "--set", "n_samples=4", "--set", "sample_every=0", "--set", "checkpoint_every=0",
+        "--set", "lr_g=2e-4", "--set", "lr_d=2e-4", "--set", "lr_decay=none",
         "--device", "cpu", "--epochs", "100000"]
 
 

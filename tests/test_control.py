@@ -282,7 +282,7 @@ def tiny_trainer(run_dir: Path):
 
     config = TrainConfig.from_preset("mnist-dcgan", width=4, batch_size=8, subset=64, n_samples=4, device="cpu",
                                      sample_every=0, checkpoint_every=0, max_steps=100_000, epochs=100_000,
-                                     run_dir=str(run_dir))
+                                     lr_decay="none", run_dir=str(run_dir))  # lr values are read back exactly
     return Trainer(config)
 
 

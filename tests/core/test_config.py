@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from core.config import FIELDS, TrainConfig, parse_overrides
 from core.errors import ConfigError
+from core.models import build_models
 from core.presets import DEFAULT_PRESET, PRESETS
 
 ISSUE_FIELDS = [
@@ -45,9 +47,23 @@ def test_every_user_facing_field_exists():
     assert set(ISSUE_FIELDS) <= names
 
 
-def test_defaults_are_the_default_preset():
-    assert TrainConfig() == TrainConfig.from_preset(DEFAULT_PRESET)
+def test_a_config_file_without_a_preset_starts_from_the_default_preset(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("epochs = 3\n")
+    assert TrainConfig.from_toml(path) == TrainConfig.from_preset(DEFAULT_PRESET, epochs=3)
     assert DEFAULT_PRESET == "mnist-dcgan"
+
+
+def test_a_stored_config_that_predates_a_field_keeps_its_meaning():
+    # Checkpoints and config.toml files of earlier versions lack the newer fields: each field's
+    # default is the behaviour from before it existed, so such a run resumes into the same models.
+    stored = TrainConfig.from_preset("mnist-dcgan").to_dict()
+    for key in ("spectral_norm", "lr_decay", "r1_gamma"):
+        del stored[key]
+    config = TrainConfig.from_dict(stored)
+    assert (config.spectral_norm, config.lr_decay, config.r1_gamma) == (False, "none", 0.0)
+    _, d = build_models(config)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
 
 
 @pytest.mark.parametrize(
