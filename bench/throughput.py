@@ -38,7 +38,8 @@ from core.trainer import Trainer, resolve_device
 
 
 def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:
-    """One step of a hand-written GAN loop (BCE, Adam) over the same preloaded data, per call."""
+    """One step of a hand-written GAN loop (the config's BCE or hinge loss, Adam) over the same
+    preloaded data, per call."""
     device = resolve_device(config.device)
     data = load_source(config, device, channels_last)
     g, d = build_models(config)
@@ -49,6 +50,7 @@ def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:
     opt_d = torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
     n = config.batch_size
     ones, zeros = torch.ones(n, device=device), torch.zeros(n, device=device)
+    hinge = config.loss == "hinge"
 
     def batches() -> Iterator[torch.Tensor]:
         epoch = 0
@@ -62,13 +64,17 @@ def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:
         real = next(source)
         fake = g(torch.randn(n, config.latent_dim, device=device))
         opt_d.zero_grad(set_to_none=True)
-        loss_d = F.binary_cross_entropy_with_logits(
-            d(real), ones
-        ) + F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
+        real_logits, fake_logits = d(real), d(fake.detach())
+        if hinge:
+            loss_d = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        else:
+            loss_d = F.binary_cross_entropy_with_logits(real_logits, ones) + \
+                F.binary_cross_entropy_with_logits(fake_logits, zeros)
         loss_d.backward()
         opt_d.step()
         opt_g.zero_grad(set_to_none=True)
-        loss_g = F.binary_cross_entropy_with_logits(d(fake), ones)
+        fake_logits = d(fake)
+        loss_g = -fake_logits.mean() if hinge else F.binary_cross_entropy_with_logits(fake_logits, ones)
         loss_g.backward()
         opt_g.step()
         torch.stack([loss_d.detach(), loss_g.detach()]).tolist()  # what a loop logs each step
