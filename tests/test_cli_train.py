@@ -107,8 +107,9 @@ def test_tiny_headless_run_writes_the_run_directory(tmp_path):
     assert "Traceback" not in out.stderr
     # plain log lines, since stdout is not a terminal
     assert "step 3/3" in out.stdout and "finished: 3 steps" in out.stdout
-    # the quality metrics beside their real-data reference, e.g. "modes covered 3/8 (real 8/8)"
-    assert re.search(r"metrics at step 2: modes covered \d/8 \(real 8/8\); high-quality samples", out.stdout)
+    # the quality metrics beside their real-data reference, e.g. "modes covered: 3/8 (real data 8/8)"
+    assert re.search(r"metrics at step 2: modes covered: \d/8 \(real data 8/8\); high-quality samples",
+                     out.stdout)
     config = (run / "config.toml").read_text()
     assert 'preset = "ring8-mlp"' in config and "max_steps = 3" in config and "seed = 4" in config
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from core import commands as cmd
 from core import events as ev
 from core.trainer import Trainer
-from tui_gan.metricnames import LABELS, format_metric, shown_keys
+from tui_gan.metricnames import beside_reference, shown_keys
 
 LOG_INTERVAL_S = 10.0
 EXIT_CODES = {ev.FINISHED: 0, ev.STOPPED: 0, ev.FAILED: 1}
@@ -36,17 +36,9 @@ def describe(event: ev.Event) -> str | None:
     if isinstance(event, ev.RunFinished):
         return f"finished: {event.step} steps in {event.seconds / 60:.1f} min"
     if isinstance(event, ev.MetricsComputed):
-        parts = [_metric_text(event, key) for key in shown_keys(event.values)]
+        parts = [beside_reference(key, event.values, event.reference) for key in shown_keys(event.values)]
         return f"metrics at step {event.step}: " + "; ".join(parts + ([event.note] if event.note else []))
     return None
-
-
-def _metric_text(event: ev.MetricsComputed, key: str) -> str:
-    """`FID (digits) 73.5 (real 2.48)`: a value beside the same metric on real data, when known."""
-    text = f"{LABELS.get(key, key)} {format_metric(key, event.values[key], event.values)}"
-    if key in event.reference:
-        text += f" (real {format_metric(key, event.reference[key], event.reference)})"
-    return text
 
 
 def step_line(e: ev.StepMetrics, planned: int) -> str:

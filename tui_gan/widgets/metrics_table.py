@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from tui_gan.metricnames import LABELS, SHORT, format_metric, shown_keys
+from tui_gan.metricnames import SHORT, beside_reference, format_metric, shown_keys
 
 
 class MetricsTable(Static):
@@ -32,6 +32,5 @@ class MetricsTable(Static):
         grid.add_row(Text(f"@{step:,}", style="dim"), *(Text(SHORT.get(k, k), style="bold") for k in keys))
         grid.add_row("now", *(format_metric(k, values[k], values) for k in keys))
         grid.add_row("real", *(format_metric(k, reference.get(k), reference) for k in keys))
-        self.tooltip = "\n".join(f"{LABELS.get(k, k)}: {format_metric(k, values[k], values)} "
-                                 f"(real data {format_metric(k, reference.get(k), reference)})" for k in keys)
+        self.tooltip = "\n".join(beside_reference(k, values, reference) for k in keys)
         self.update(grid)
