@@ -294,7 +294,8 @@ def load_checkpoint_config(path: str | Path) -> tuple[dict[str, Any], Any]:
 
 
 def load_generator(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
-    """(generator in eval mode on the CPU, its TrainConfig, the checkpoint payload) of a checkpoint.
+    """(generator in eval mode on the CPU, its TrainConfig, the checkpoint payload) of a checkpoint:
+    the moving average of G's weights when the run kept one (g_ema), else G.
 
     Built on the meta device and filled from the file, so the global RNG — possibly a live
     trainer's in this process — is never touched.
@@ -305,7 +306,7 @@ def load_generator(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, An
     with torch.device("meta"):
         generator, _ = build_models(config, seeded=False)
     try:
-        generator.load_state_dict(payload["generator"], assign=True)
+        generator.load_state_dict(payload.get("generator_ema", payload["generator"]), assign=True)
     except (RuntimeError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: generator does not fit its config ({first_line(exc)})") from None
     return generator.eval(), config, payload

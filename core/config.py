@@ -86,6 +86,9 @@ class TrainConfig:
     d_steps: int = _f(Spec(int, 1, 100), 1)
     spectral_norm: bool = _f(Spec(bool, help="spectral norm on every D layer, in place of its batch norm"), False)
     r1_gamma: float = _f(Spec(float, 0, 1e6, help="R1 penalty γ/2·E‖∇D(real)‖² on D, 0 = off"), 0.0)
+    g_ema: float = _f(Spec(float, 0, 1, high_open=True,
+                           help="decay of a moving average of G's weights that draws samples, metrics and "
+                                "exports, 0 = off"), 0.0)
     seed: int = _f(Spec(int, 0, 2**63 - 1), 0)
     device: str = _f(Spec(str, pattern=DEVICE_PATTERN, help="auto, cpu, cuda or cuda:N"), "auto")
     cpu_threads: int = _f(Spec(int, 0, 1024, help="torch threads on the CPU, 0 = torch's default"), 0)

@@ -124,7 +124,8 @@ def sample_from_checkpoint(checkpoint: str | Path, n: int = 64, seed: int | None
 
 
 def export_weights(checkpoint: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    """Plain `generator.pth` and `discriminator.pth` state dicts and `config.json` for other code.
+    """Plain `generator.pth` and `discriminator.pth` state dicts (and `generator_ema.pth`, the moving
+    average of G, when the run kept one) and `config.json` for other code.
 
     The state dicts load with `torch.load(path, weights_only=True)` into the models that
     `core.models.build_models(TrainConfig.from_dict(json.load(config.json)))` builds.
@@ -142,7 +143,9 @@ def export_weights(checkpoint: str | Path, out_dir: str | Path | None = None) ->
     if folder.exists() and not folder.is_dir():
         raise ExportError(f"{folder}: exists and is not a directory")
     written = []
-    for name in ("generator", "discriminator"):
+    for name in ("generator", "discriminator", "generator_ema"):
+        if name not in payload:
+            continue
         buffer = io.BytesIO()
         torch.save(payload[name], buffer)
         written.append(_write(folder / f"{name}.pth", buffer.getvalue()))

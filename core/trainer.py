@@ -29,6 +29,7 @@ from core.checkpoints import (
 from core.config import FIELDS, TrainConfig
 from core.data import DataSource, load_source
 from core.distributed import Cluster
+from core.ema import MovingAverage
 from core.errors import ConfigError, UserError, first_line
 from core.grids import samples_picture, save_png
 from core.losses import d_loss, g_loss, r1_penalty
@@ -299,6 +300,7 @@ class Trainer:
         self.d.to(self.device, memory_format=memory_format)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
+        self.ema = MovingAverage(self.g, config.g_ema) if config.g_ema else None
         noise_gen = torch.Generator().manual_seed(config.seed + 1)  # keeps the training RNG untouched
         self.fixed_noise = torch.randn(config.n_samples, config.latent_dim, generator=noise_gen).to(self.device)
         if self.resume_from is not None:
@@ -352,6 +354,8 @@ class Trainer:
                     stats = self.cluster.mean(stats)  # one verdict on NaN for all ranks
                 self.step += 1
                 self.batch += 1
+                if self.ema is not None:
+                    self.ema.update(self.g, self.step)
                 trained += 1
                 dt = time.perf_counter() - t0
                 rate = batch_size / dt if rate == 0.0 else 0.9 * rate + 0.1 * (batch_size / dt)
@@ -507,17 +511,23 @@ class Trainer:
 
     # -- samples and checkpoints -------------------------------------------------------------------
 
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator that draws samples and is scored: the moving average when g_ema is on."""
+        return self.ema.model if self.ema is not None else self.g
+
     def _save_samples(self) -> None:
         if not hasattr(self, "g") or self._sampled_step == self.step or not self.writes:
             return
         self._sampled_step = self.step
-        was_training = self.g.training
-        self.g.eval()  # eval: BN uses running stats and no buffer changes, so sampling never alters training
+        sampler = self.sampler
+        was_training = sampler.training
+        sampler.eval()  # eval: BN uses running stats and no buffer changes, so sampling never alters training
         try:
             with torch.no_grad():
-                samples = self.g(self.fixed_noise)
+                samples = sampler(self.fixed_noise)
         finally:
-            self.g.train(was_training)
+            sampler.train(was_training)
         path = self.run_dir.samples / f"step_{self.step:08d}.png"
         try:
             save_png(samples_picture(samples, self.config.dataset), path)
@@ -537,7 +547,7 @@ class Trainer:
                 if self._evaluator.kind == "digits":
                     self._alert("info", "preparing metrics: the digit classifier trains once, then is cached")
             self._evaluator.config = self.config  # eval_samples may have changed live
-            result = self._evaluator.evaluate(self.g, device=self.device)
+            result = self._evaluator.evaluate(self.sampler, device=self.device)
         except UserError as exc:
             self._alert("warning", f"metrics off: {exc}")
             self.config = self.config.replace(eval_every=0)
@@ -557,6 +567,7 @@ class Trainer:
             "batch": self.batch,
             "generator": cpu(self.g.state_dict()),
             "discriminator": cpu(self.d.state_dict()),
+            **({"generator_ema": cpu(self.ema.model.state_dict())} if self.ema is not None else {}),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "fixed_noise": self.fixed_noise.detach().cpu().clone(),
@@ -587,6 +598,8 @@ class Trainer:
     def _restore(self, payload: dict[str, Any]) -> None:
         try:
             self.g.load_state_dict(payload["generator"])
+            if self.ema is not None:  # a checkpoint from before g_ema was on starts the average at G
+                self.ema.model.load_state_dict(payload.get("generator_ema", payload["generator"]))
             self.d.load_state_dict(payload["discriminator"])
             self.opt_g.load_state_dict(payload["opt_g"])
             self.opt_d.load_state_dict(payload["opt_d"])

@@ -164,14 +164,14 @@ def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tm
 
 def test_a_two_process_run_resumes_exactly_and_onto_one_process_with_a_warning(tmp_path: Path) -> None:
     straight = tui_gan("train", "--nproc-per-node", "2", "--headless", *SHORT, "--max-steps", "8",
-                       "--set", "checkpoint_every=4", "--run-dir", tmp_path / "a", timeout=150)
+                       "--set", "checkpoint_every=4", "--set", "g_ema=0.9", "--run-dir", tmp_path / "a", timeout=150)
     assert straight.returncode == 0, straight.stderr
     half = tmp_path / "a" / "checkpoints" / "step_00000004.pt"
     resumed = tui_gan("train", "--nproc-per-node", "2", "--headless", "--resume", half, "--max-steps", "8",
                       "--run-dir", tmp_path / "b", timeout=150)
     assert resumed.returncode == 0, resumed.stderr
     a, b = (load_checkpoint(tmp_path / d / "checkpoints" / "step_00000008-final.pt") for d in "ab")
-    for name in ("generator", "discriminator"):
+    for name in ("generator", "discriminator", "generator_ema"):
         assert_equal_states(a[name], b[name])
     for name in ("opt_g", "opt_d"):
         assert_equal_states(optimizer_tensors(a[name]), optimizer_tensors(b[name]))

@@ -9,14 +9,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY
+from PIL import Image
 from torch.nn.utils import parametrize
 
 from core import commands as cmd
 from core import events as ev
+from core.checkpoints import load_checkpoint, load_generator
 from core.config import TrainConfig
+from core.evaluate import Evaluator
+from core.grids import samples_picture
 from core.models import build_models
 from core.presets import PRESETS
 from core.rundir import read_events
@@ -331,3 +336,37 @@ def test_spectral_norm_holds_every_d_layer_to_unit_gain_in_place_of_batch_norm(t
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.d.modules())
     _, plain_d = build_models(TrainConfig.from_preset("mnist-dcgan", spectral_norm=False))
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain_d.modules())
+
+
+def test_g_ema_draws_the_samples_and_the_metrics_and_is_the_checkpoints_generator(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=12, eval_every=12, eval_samples=200, g_ema=0.9)
+    finish(trainer)
+    assert trainer.state == ev.FINISHED, trainer.error
+    average = trainer.ema.model
+    assert trainer.sampler is average
+    assert any(not torch.equal(a, g) for a, g in zip(average.parameters(), trainer.g.parameters()))
+
+    with torch.no_grad():
+        drawn = samples_picture(average(trainer.fixed_noise), trainer.config.dataset)
+    (saved,) = [e for e in rec.of(ev.SamplesSaved) if e.step == 12]
+    assert np.array_equal(np.asarray(Image.open(saved.path).convert("RGB")), drawn)
+    (metrics,) = rec.of(ev.MetricsComputed)
+    assert metrics.values == Evaluator(trainer.config).evaluate(average).values
+
+    checkpoint = rec.of(ev.CheckpointSaved)[-1].path
+    generator, _, payload = load_generator(checkpoint)
+    assert payload["generator_ema"].keys() == payload["generator"].keys()
+    for name, tensor in generator.state_dict().items():
+        assert torch.equal(tensor, average.state_dict()[name]), name
+
+
+def test_g_ema_turned_on_at_resume_starts_from_the_checkpoints_generator(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=4)
+    finish(trainer)
+    checkpoint = rec.of(ev.CheckpointSaved)[-1].path
+    assert "generator_ema" not in load_checkpoint(checkpoint)
+
+    resumed = Trainer.from_checkpoint(checkpoint, g_ema=0.99)
+    resumed._setup()  # builds and restores, as the training thread does before its first step
+    for average, g in zip(resumed.ema.model.state_dict().values(), resumed.g.state_dict().values()):
+        assert torch.equal(average, g)
