@@ -85,6 +85,8 @@ class TrainConfig:
     label_noise: float = _f(Spec(float, 0, 0.5, high_open=True), 0.0)
     d_steps: int = _f(Spec(int, 1, 100), 1)
     spectral_norm: bool = _f(Spec(bool, help="spectral norm on every D layer, in place of its batch norm"), False)
+    g_output_conv: bool = _f(Spec(bool, help="dcgan G: a last full-size layer of width maps, then a 3×3 "
+                                             "convolution to the image"), False)
     r1_gamma: float = _f(Spec(float, 0, 1e6, help="R1 penalty γ/2·E‖∇D(real)‖² on D, 0 = off"), 0.0)
     g_ema: float = _f(Spec(float, 0, 1, high_open=True,
                            help="decay of a moving average of G's weights that draws samples, metrics and "
@@ -117,6 +119,8 @@ class TrainConfig:
             )
         if is_toy(self.dataset) and self.arch != "mlp":
             raise ConfigError(f"arch: {self.arch!r} cannot model 2-D points of {self.dataset!r}; use arch=mlp")
+        if self.g_output_conv and self.arch != "dcgan":
+            raise ConfigError(f"g_output_conv: only the dcgan generator has it, not arch={self.arch!r}")
         if self.channels == 2:
             raise ConfigError("channels: 2 is not an image format; use 1 (grey) or 3 (colour)")
         if self.arch == "dcgan":

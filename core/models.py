@@ -37,9 +37,14 @@ def _init_dcgan(module: nn.Module) -> None:
 
 
 class DCGANGenerator(nn.Module):
-    """Latent vector → start×start map → stride-2 transposed convolutions → tanh image."""
+    """Latent vector → start×start map → stride-2 transposed convolutions → tanh image.
 
-    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int) -> None:
+    With `output_conv` the last transposed convolution makes `width` maps at full size (batch norm,
+    ReLU) and a 3×3 convolution draws the image from them, instead of going straight to pixels.
+    """
+
+    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int,
+                 output_conv: bool = False) -> None:
         super().__init__()
         start, k = dcgan_start(image_size)
         widths = [width * 2 ** (k - i) for i in range(k)]  # e.g. 8w, 4w, 2w
@@ -50,8 +55,12 @@ class DCGANGenerator(nn.Module):
         ]
         for a, b in itertools.pairwise(widths):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        if output_conv:
+            layers += [nn.ConvTranspose2d(widths[-1], width, 4, 2, 1, bias=False), nn.BatchNorm2d(width),
+                       nn.ReLU(True), nn.Conv2d(width, channels, 3, 1, 1)]
+        else:
+            layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False)]
+        self.net = nn.Sequential(*layers, nn.Tanh())
         self.latent_dim = latent_dim
         self.apply(_init_dcgan)
 
@@ -217,8 +226,10 @@ def build_models(config: TrainConfig, *, seeded: bool = True) -> tuple[nn.Module
         d = MLPDiscriminator(n_in, max(8, config.width * 240 // 64), pieces=5, dropout=0.5)
     else:
         c, size = config.channels, config.image_size
-        g_cls = UpsampleGenerator if config.arch == "upsample" else DCGANGenerator
-        g = g_cls(config.latent_dim, c, size, config.width)
+        if config.arch == "upsample":
+            g = UpsampleGenerator(config.latent_dim, c, size, config.width)
+        else:
+            g = DCGANGenerator(config.latent_dim, c, size, config.width, output_conv=config.g_output_conv)
         # Spectral norm replaces the batch norm: D then judges each image on its own.
         d = DCGANDiscriminator(c, size, config.width, batch_norm=not config.spectral_norm)
     if config.spectral_norm:

@@ -58,12 +58,14 @@ def test_a_stored_config_that_predates_a_field_keeps_its_meaning():
     # Checkpoints and config.toml files of earlier versions lack the newer fields: each field's
     # default is the behaviour from before it existed, so such a run resumes into the same models.
     stored = TrainConfig.from_preset("mnist-dcgan").to_dict()
-    for key in ("spectral_norm", "lr_decay", "r1_gamma"):
+    for key in ("spectral_norm", "lr_decay", "r1_gamma", "g_ema", "g_output_conv"):
         del stored[key]
     config = TrainConfig.from_dict(stored)
-    assert (config.spectral_norm, config.lr_decay, config.r1_gamma) == (False, "none", 0.0)
-    _, d = build_models(config)
+    assert (config.spectral_norm, config.lr_decay, config.r1_gamma, config.g_ema, config.g_output_conv) == (
+        False, "none", 0.0, 0.0, False)
+    g, d = build_models(config)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    assert not any(type(m) is torch.nn.Conv2d for m in g.modules())
 
 
 @pytest.mark.parametrize(
@@ -97,6 +99,8 @@ def test_cross_field_checks():
         TrainConfig(dataset="ring8", arch="dcgan")
     with pytest.raises(ConfigError, match="channels: 2"):
         TrainConfig(channels=2)
+    with pytest.raises(ConfigError, match="g_output_conv: only the dcgan generator has it, not arch='upsample'"):
+        TrainConfig(arch="upsample", g_output_conv=True)
     with pytest.raises(ConfigError, match="unknown data set 'imagenet'.*known: cifar10"):
         TrainConfig(dataset="imagenet")
 

@@ -63,7 +63,7 @@ def assert_same_state(a: Trainer, b: Trainer) -> None:
     ("mnist-mlp", 12, {}),    # halves at step 6, mid-epoch; the second half crosses the epoch boundary
     ("mnist-dcgan", 16, {"spectral_norm": False}),  # halves at the end of epoch 1; BatchNorm buffers
     ("mnist-dcgan", 12, {}),  # the preset's spectral norm: its power-iteration vectors included
-    ("mnist-dcgan", 12, {"g_ema": 0.9}),  # the moving average of G and its warm-up
+    ("mnist-dcgan", 12, {"g_ema": 0.9, "g_output_conv": True}),  # the moving average of G and its warm-up
 ])
 def test_half_resume_half_is_bit_identical_to_straight(tmp_path: Path, preset: str, total: int,
                                                         changes: dict) -> None:
