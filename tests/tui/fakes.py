@@ -19,7 +19,7 @@ CONFIG = {
     "image_size": 28, "channels": 1, "arch": "dcgan", "width": 64, "latent_dim": 100, "batch_size": 64,
     "epochs": 25, "max_steps": None, "lr_g": 2e-4, "lr_d": 2e-4, "lr_decay": "none", "beta1": 0.5, "beta2": 0.999,
     "loss": "bce", "label_smoothing": 0.0, "label_noise": 0.0, "d_steps": 1, "spectral_norm": False,
-    "r1_gamma": 0.0, "seed": 0, "device": "cpu",
+    "g_output_conv": False, "g_ema": 0.999, "r1_gamma": 0.0, "seed": 0, "device": "cpu",
     "n_samples": 64, "sample_every": 200, "checkpoint_every": 1000, "keep_checkpoints": 5,
     "on_nan": "pause", "run_dir": None, "eval_every": 0, "eval_samples": 2500, "cpu_threads": 0,
     "inception_weights": None,

@@ -107,6 +107,9 @@ async def test_restart_fields_are_read_only(session):
         assert form.query_one("#ro-batch_size", Input).value == "64"
         # the decay is shown so that an lr in force below the form's value makes sense
         assert form.query_one("#ro-lr_decay", Input).disabled
+        # the generator's shape and its moving average are fixed for the run
+        assert form.query_one("#ro-g_ema", Input).disabled and form.query_one("#ro-g_ema", Input).value == "0.999"
+        assert form.query_one("#ro-g_output_conv", Input).value == "false"
 
 
 async def test_checkpoint_browser_lists_previews_and_marks_unreadable(session, run_dir, fake_sampler):
