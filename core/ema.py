@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 WARMUP = 10  # the average's reach grows with the step, so early samples are not the initial weights
+STAT_BATCHES = 16  # batches of fixed noise that estimate the average's batch-norm statistics
 
 
 def average_decay(decay: float, step: int) -> float:
@@ -17,22 +18,54 @@ def average_decay(decay: float, step: int) -> float:
 
 
 class MovingAverage:
-    """An exponential moving average of `model`'s parameters; its buffers (batch-norm statistics) are
-    the model's own, copied at each update.
+    """An exponential moving average of `model`'s parameters.
+
+    Its batch-norm statistics are its own: estimated from STAT_BATCHES batches of fixed noise run
+    through the averaged weights when it is next used (BigGAN's "standing statistics"). The live
+    model's statistics belong to its own weights and, copied, make the average's samples worse.
 
     Not `torch.optim.swa_utils.AveragedModel`: its averaging function sees the update count only as a
     tensor, and a warm-up from it would cost a host sync per step on a GPU.
     """
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    def __init__(self, model: nn.Module, decay: float, noise: torch.Tensor) -> None:
         self.decay = decay
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.noise = noise  # STAT_BATCHES × batch × latent
+        self._model = copy.deepcopy(model).eval().requires_grad_(False)
+        self._norms = [m for m in self._model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self._stale = bool(self._norms)
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         """Move the average towards `model` after its `step`-th update."""
         weight = 1.0 - average_decay(self.decay, step)
-        for mine, theirs in zip(self.model.parameters(), model.parameters(), strict=True):
+        for mine, theirs in zip(self._model.parameters(), model.parameters(), strict=True):
             mine.lerp_(theirs, weight)
-        for mine, theirs in zip(self.model.buffers(), model.buffers(), strict=True):
-            mine.copy_(theirs)
+        self._stale = bool(self._norms)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self._model.load_state_dict(state)
+        self._stale = bool(self._norms)
+
+    @property
+    def model(self) -> nn.Module:
+        """The averaged model in eval mode, its batch-norm statistics those of its current weights."""
+        if self._stale:
+            self._standing_statistics()
+        return self._model
+
+    @torch.no_grad()
+    def _standing_statistics(self) -> None:
+        momenta = [m.momentum for m in self._norms]
+        for m in self._norms:
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the batches, not a decaying one
+        self._model.train()
+        try:
+            for z in self.noise:
+                self._model(z)
+        finally:
+            self._model.eval()
+            for m, momentum in zip(self._norms, momenta, strict=True):
+                m.momentum = momentum
+        self._stale = False

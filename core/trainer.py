@@ -29,7 +29,7 @@ from core.checkpoints import (
 from core.config import FIELDS, TrainConfig
 from core.data import DataSource, load_source
 from core.distributed import Cluster
-from core.ema import MovingAverage
+from core.ema import STAT_BATCHES, MovingAverage
 from core.errors import ConfigError, UserError, first_line
 from core.grids import samples_picture, save_png
 from core.losses import d_loss, g_loss, r1_penalty
@@ -300,9 +300,12 @@ class Trainer:
         self.d.to(self.device, memory_format=memory_format)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
-        self.ema = MovingAverage(self.g, config.g_ema) if config.g_ema else None
         noise_gen = torch.Generator().manual_seed(config.seed + 1)  # keeps the training RNG untouched
         self.fixed_noise = torch.randn(config.n_samples, config.latent_dim, generator=noise_gen).to(self.device)
+        self.ema = None
+        if config.g_ema:
+            stat_noise = torch.randn(STAT_BATCHES, config.batch_size, config.latent_dim, generator=noise_gen)
+            self.ema = MovingAverage(self.g, config.g_ema, stat_noise.to(self.device))
         if self.resume_from is not None:
             payload = self._resume_payload or load_checkpoint(self.resume_from)
             self._resume_payload = None  # the tensors are copied into the models; free the host copy
@@ -599,7 +602,7 @@ class Trainer:
         try:
             self.g.load_state_dict(payload["generator"])
             if self.ema is not None:  # a checkpoint from before g_ema was on starts the average at G
-                self.ema.model.load_state_dict(payload.get("generator_ema", payload["generator"]))
+                self.ema.load_state_dict(payload.get("generator_ema", payload["generator"]))
             self.d.load_state_dict(payload["discriminator"])
             self.opt_g.load_state_dict(payload["opt_g"])
             self.opt_d.load_state_dict(payload["opt_d"])

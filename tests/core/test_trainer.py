@@ -368,5 +368,5 @@ def test_g_ema_turned_on_at_resume_starts_from_the_checkpoints_generator(tmp_pat
 
     resumed = Trainer.from_checkpoint(checkpoint, g_ema=0.99)
     resumed._setup()  # builds and restores, as the training thread does before its first step
-    for average, g in zip(resumed.ema.model.state_dict().values(), resumed.g.state_dict().values()):
+    for average, g in zip(resumed.ema.model.parameters(), resumed.g.parameters(), strict=True):
         assert torch.equal(average, g)
