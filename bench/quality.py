@@ -4,8 +4,9 @@
     python bench/quality.py mnist-dcgan --seeds 0 --set epochs=10
 
 Each seed runs the real Trainer (headless, in this process) from scratch in a temporary run
-directory, then evaluates its final generator with the metrics of `tui-gan eval`; the table
-shows the values per seed, the wall-clock minutes, and whether issue 7's target is met.
+directory, then evaluates its final generator (the moving average when g_ema is on) with the
+metrics of `tui-gan eval`; the table shows the values per seed, the wall-clock minutes, and
+whether issue 7's target is met.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def run_seed(preset: str, seed: int, overrides: dict, n: int) -> tuple[dict, dic
         minutes = (time.monotonic() - started) / 60
         if trainer.state != ev.FINISHED:
             raise SystemExit(f"seed {seed}: run ended {trainer.state}: {trainer.error}")
-        result = Evaluator(trainer.config).evaluate(trainer.g, n)
+        result = Evaluator(trainer.config).evaluate(trainer.sampler, n)
     return result.values, result.reference, minutes
 
 
