@@ -15,6 +15,7 @@ uses them, as they are faster on this CPU too.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import tempfile
@@ -38,8 +39,8 @@ from core.trainer import Trainer, resolve_device
 
 
 def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:
-    """One step of a hand-written GAN loop (the config's BCE or hinge loss, Adam) over the same
-    preloaded data, per call."""
+    """One step of a hand-written GAN loop (the config's BCE or hinge loss, Adam, and a moving
+    average of G when g_ema is on) over the same preloaded data, per call."""
     device = resolve_device(config.device)
     data = load_source(config, device, channels_last)
     g, d = build_models(config)
@@ -48,6 +49,7 @@ def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:
     d.to(device, memory_format=fmt)
     opt_g = torch.optim.Adam(g.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
+    average = copy.deepcopy(g).requires_grad_(False) if config.g_ema else None
     n = config.batch_size
     ones, zeros = torch.ones(n, device=device), torch.zeros(n, device=device)
     hinge = config.loss == "hinge"
@@ -77,6 +79,10 @@ def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:
         loss_g = -fake_logits.mean() if hinge else F.binary_cross_entropy_with_logits(fake_logits, ones)
         loss_g.backward()
         opt_g.step()
+        if average is not None:
+            with torch.no_grad():
+                for a, p in zip(average.parameters(), g.parameters()):
+                    a.lerp_(p, 1 - config.g_ema)
         torch.stack([loss_d.detach(), loss_g.detach()]).tolist()  # what a loop logs each step
 
     return step
