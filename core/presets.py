@@ -18,11 +18,11 @@ DEFAULT_PRESET = "mnist-dcgan"
 
 PRESETS: dict[str, Preset] = {
     "mnist-dcgan": Preset(
-        "DCGAN, 28×28 MNIST from a 7×7 start, spectral-norm D, hinge loss, on the 5,000 embedded "
-        "digits (default)",
+        "DCGAN, 28×28 MNIST from a 7×7 start with a 3×3 output convolution, spectral-norm D, hinge "
+        "loss, averaged G, on the 5,000 embedded digits (default)",
         dict(dataset="mnist5k", image_size=28, channels=1, arch="dcgan", width=32, latent_dim=100,
-             batch_size=64, epochs=200, loss="hinge", spectral_norm=True, lr_g=4e-4, lr_d=4e-4,
-             lr_decay="cosine", beta1=0.5, beta2=0.999),
+             g_output_conv=True, g_ema=0.999, batch_size=64, epochs=300, loss="hinge", spectral_norm=True,
+             lr_g=4e-4, lr_d=4e-4, lr_decay="cosine", beta1=0.5, beta2=0.999),
     ),
     "cifar10-dcgan32": Preset(
         "DCGAN, 32×32 CIFAR-10 from a 4×4 start, widths 224/112/56",

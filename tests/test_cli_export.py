@@ -57,8 +57,10 @@ def test_export_without_outputs_writes_both_into_exports(run_dir: Path, capsys) 
 
 def test_export_weights(run_dir: Path, tmp_path: Path, capsys) -> None:
     assert main(["export-weights", str(run_dir), "--out", str(tmp_path / "w")]) == 0
-    assert [p.name for p in printed_paths(capsys)] == ["generator.pth", "discriminator.pth", "config.json"]
+    assert [p.name for p in printed_paths(capsys)] == [
+        "generator.pth", "discriminator.pth", "generator_ema.pth", "config.json"]  # the preset averages G
     assert torch.load(tmp_path / "w" / "generator.pth", weights_only=True)
+    assert torch.load(tmp_path / "w" / "generator_ema.pth", weights_only=True)
 
 
 class RunsCode:

@@ -120,29 +120,28 @@ def test_sample_from_a_toy_checkpoint_is_a_scatter(tmp_path: Path) -> None:
 def test_export_weights_loads_into_plain_models(run_dir: Path, tmp_path: Path) -> None:
     checkpoint = latest_checkpoint(run_dir)
     written = export.export_weights(checkpoint, tmp_path / "w")
-    assert [p.name for p in written] == ["generator.pth", "discriminator.pth", "config.json"]
+    # the preset keeps a moving average of G (g_ema): it is exported beside the live G
+    assert [p.name for p in written] == ["generator.pth", "discriminator.pth", "generator_ema.pth", "config.json"]
     config = TrainConfig.from_dict(json.loads((tmp_path / "w" / "config.json").read_text()))
     g, d = build_models(config)
+    average, _ = build_models(config)
     g.load_state_dict(torch.load(tmp_path / "w" / "generator.pth", weights_only=True))
     d.load_state_dict(torch.load(tmp_path / "w" / "discriminator.pth", weights_only=True))
-    saved = load_checkpoint(checkpoint)["generator"]
-    assert all(torch.equal(v, saved[k]) for k, v in g.state_dict().items())
+    average.load_state_dict(torch.load(tmp_path / "w" / "generator_ema.pth", weights_only=True))
+    saved = load_checkpoint(checkpoint)
+    assert all(torch.equal(v, saved["generator"][k]) for k, v in g.state_dict().items())
+    assert all(torch.equal(v, saved["generator_ema"][k]) for k, v in average.state_dict().items())
+    assert not all(torch.equal(v, saved["generator"][k]) for k, v in average.state_dict().items())
     default = export.export_weights(checkpoint)
     assert default[0].parent == run_dir / "exports" / "weights-step_00000008"
 
 
-def test_export_weights_adds_the_moving_average_of_g_when_the_run_kept_one(tmp_path: Path) -> None:
-    config = TrainConfig.from_preset("mnist-dcgan", width=4, batch_size=8, subset=16, device="cpu", max_steps=3,
-                                     sample_every=0, g_ema=0.9, run_dir=str(tmp_path / "run"))
+def test_export_weights_without_a_moving_average_writes_g_and_d(tmp_path: Path) -> None:
+    config = TrainConfig.from_preset("mnist-dcgan", width=4, batch_size=8, subset=16, device="cpu", max_steps=2,
+                                     sample_every=0, g_ema=0.0, run_dir=str(tmp_path / "run"))
     assert Trainer(config).run() == ev.FINISHED
-    checkpoint = latest_checkpoint(tmp_path / "run")
-    written = export.export_weights(checkpoint, tmp_path / "w")
-    assert [p.name for p in written] == ["generator.pth", "discriminator.pth", "generator_ema.pth", "config.json"]
-    g, _ = build_models(config)
-    g.load_state_dict(torch.load(tmp_path / "w" / "generator_ema.pth", weights_only=True))
-    saved = load_checkpoint(checkpoint)
-    assert all(torch.equal(v, saved["generator_ema"][k]) for k, v in g.state_dict().items())
-    assert not all(torch.equal(v, saved["generator"][k]) for k, v in g.state_dict().items())
+    written = export.export_weights(latest_checkpoint(tmp_path / "run"), tmp_path / "w")
+    assert [p.name for p in written] == ["generator.pth", "discriminator.pth", "config.json"]
 
 
 def _bad_call(case: str, run_dir: Path, tmp_path: Path):
