@@ -33,7 +33,7 @@ class MovingAverage:
         self.noise = noise  # STAT_BATCHES × batch × latent
         self._model = copy.deepcopy(model).eval().requires_grad_(False)
         self._norms = [m for m in self._model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        self._stale = bool(self._norms)
+        self._stale = True
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
@@ -41,16 +41,16 @@ class MovingAverage:
         weight = 1.0 - average_decay(self.decay, step)
         for mine, theirs in zip(self._model.parameters(), model.parameters(), strict=True):
             mine.lerp_(theirs, weight)
-        self._stale = bool(self._norms)
+        self._stale = True
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self._model.load_state_dict(state)
-        self._stale = bool(self._norms)
+        self._stale = True
 
     @property
     def model(self) -> nn.Module:
         """The averaged model in eval mode, its batch-norm statistics those of its current weights."""
-        if self._stale:
+        if self._stale and self._norms:
             self._standing_statistics()
         return self._model
 

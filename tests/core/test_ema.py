@@ -1,4 +1,5 @@
-"""The moving average of G: the recurrence it promises, its warm-up, and the buffers it copies."""
+"""The moving average of G: the recurrence it promises, its warm-up, and the batch-norm statistics
+it measures."""
 
 from __future__ import annotations
 
