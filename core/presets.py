@@ -21,7 +21,7 @@ PRESETS: dict[str, Preset] = {
         "DCGAN, 28×28 MNIST from a 7×7 start with a 3×3 output convolution, spectral-norm D, hinge "
         "loss, averaged G, on the 5,000 embedded digits (default)",
         dict(dataset="mnist5k", image_size=28, channels=1, arch="dcgan", width=32, latent_dim=100,
-             g_output_conv=True, g_ema=0.999, batch_size=64, epochs=300, loss="hinge", spectral_norm=True,
+             g_output_conv=True, g_ema=0.999, batch_size=64, epochs=400, loss="hinge", spectral_norm=True,
              lr_g=4e-4, lr_d=4e-4, lr_decay="cosine", beta1=0.5, beta2=0.999),
     ),
     "cifar10-dcgan32": Preset(
