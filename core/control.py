@@ -38,7 +38,7 @@ from typing import Any
 from core import commands as cmd
 from core.errors import UserError
 from core.events import FINAL_STATES
-from core.rundir import EVENTS_FILE, is_run_dir, lock_held, read_status
+from core.rundir import EVENTS_FILE, is_run_dir, lock_held, read_regular, read_status
 
 PROTOCOL = 1
 CONTROL_DIR = ".control"  # mode 0700: only the owner can reach the socket inside
@@ -130,9 +130,9 @@ def socket_path(run_dir: str | Path) -> Path | None:
             return local
     except OSError:
         pass
-    try:
-        target = Path((control / POINTER_NAME).read_text().strip())
-    except OSError:
+    try:  # bounded and non-blocking: `tui-gan runs` asks this of every run, damaged or not
+        target = Path(read_regular(control / POINTER_NAME, 4096).decode().strip())
+    except (OSError, ValueError):
         return None
     return target if target.is_absolute() else None
 

@@ -184,7 +184,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs under {root}")
         return 0
-    colours = {"running": "green", "paused": "yellow", "crashed": "bold red", "failed": "red", "finished": "cyan"}
+    colours = {"running": "green", "paused": "yellow", "crashed": "bold red", "failed": "red", "finished": "cyan",
+               "unreadable": "bold red"}
     table = Table(title=f"runs under {root}")
     for column in ("name", "preset", "state", "step", "epoch", "loss D", "loss G", "started", "attachable"):
         table.add_column(column, justify="right" if column in ("step", "epoch", "loss D", "loss G") else "left")
@@ -196,7 +197,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "" if run.loss_d is None else f"{run.loss_d:.4f}", "" if run.loss_g is None else f"{run.loss_g:.4f}",
             _ago(run.started), "yes" if run.attachable else "no",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for run in runs:
+        if run.problem:
+            console.print(f"{run.name}: unreadable: {run.problem}", markup=False, highlight=False)
     return 0
 
 
