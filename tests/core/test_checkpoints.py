@@ -241,6 +241,54 @@ def test_unusable_files_give_one_clear_line_naming_the_file(trained: Path, tmp_p
     assert len(message) < 300
 
 
+def _crafted(payload: dict, case: str) -> dict:
+    """A payload that passes the format and version checks but is wrong inside."""
+    crafted = dict(payload)
+    if case == "step-string":
+        crafted["step"] = "abc"
+    elif case == "no-rng":
+        del crafted["rng"]
+    elif case == "version-string":
+        crafted["version"] = "1"
+    elif case == "bad-config":
+        crafted["config"] = {**payload["config"], "width": -3}
+    elif case == "unknown-config-key":
+        crafted["config"] = {**payload["config"], "nonsense": 1}
+    elif case == "rng-inside":
+        crafted["rng"] = {**payload["rng"], "python": {**payload["rng"]["python"], "state": "x"}}
+    elif case == "generator-not-tensors":
+        crafted["generator"] = {"main.0.weight": [1.0, 2.0]}
+    elif case == "negative-epoch":
+        crafted["epoch"] = -1
+    elif case == "world-without-ranks":
+        crafted["world_size"] = 2
+    return crafted
+
+
+CRAFTED = {
+    "step-string": "field step is str, expected a whole number",
+    "no-rng": "missing rng",
+    "version-string": "field version is str, expected int",
+    "bad-config": "its config cannot be used (width",
+    "unknown-config-key": "its config cannot be used (unknown config key 'nonsense'",
+    "rng-inside": "field rng.python.state is str, expected a list",
+    "generator-not-tensors": "field generator.main.0.weight is list, expected Tensor",
+    "negative-epoch": "field epoch is int, expected a whole number ≥ 0",
+    "world-without-ranks": "rank_rng does not hold the RNG state of each of its 2 processes",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_a_crafted_payload_is_refused_on_load_naming_file_and_field(trained: Path, tmp_path: Path,
+                                                                     case: str) -> None:
+    path = tmp_path / f"{case}.pt"
+    torch.save(_crafted(payload_of(trained), case), path)
+    with pytest.raises(CheckpointError) as info:
+        ck.load_checkpoint(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and CRAFTED[case] in message and "\n" not in message, message
+
+
 def test_a_truncated_checkpoint_lists_as_unreadable_and_is_skipped_as_newest(run_copy: Path) -> None:
     newest = ck.latest_checkpoint(run_copy)
     newest.write_bytes(newest.read_bytes()[:100])
