@@ -9,6 +9,7 @@ import random
 import re
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -401,14 +402,29 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
     return Path(readable[-1].path)
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file as given, or the newest readable one of a run directory."""
+def resolve_checkpoint(path: str | Path, on_skip: Callable[[str], None] | None = None) -> Path:
+    """A checkpoint file as given, or the newest one of a run directory that loads: newer ones that
+    do not (a file damaged after its sidecar was written) are skipped, each told to `on_skip`."""
     path = Path(path)
-    if path.is_dir():
-        return latest_checkpoint(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint file or run directory")
-    return path
+    if not path.is_dir():
+        if not path.exists():
+            raise CheckpointError(f"{path}: no such checkpoint file or run directory")
+        return path
+    readable = [Path(c.path) for c in reversed(list_checkpoints(path)) if c.readable]
+    problems = []
+    for candidate in readable:
+        try:
+            load_checkpoint(candidate)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        for problem in problems:
+            if on_skip is not None:
+                on_skip(f"skipped {problem}")
+        return candidate
+    if problems:
+        raise CheckpointError(f"{path}: no checkpoint that loads; the newest: {problems[0]}")
+    raise CheckpointError(f"{path}: no readable checkpoint in {RunDir(path).checkpoints}")
 
 
 def run_dir_of(checkpoint: str | Path) -> Path | None:

@@ -301,6 +301,38 @@ def test_a_truncated_checkpoint_lists_as_unreadable_and_is_skipped_as_newest(run
     assert not foreign.readable and "no metadata" in foreign.problem
 
 
+def _damage_keeping_size(path: Path) -> None:
+    """Zero the zip's central directory: the sidecar still matches, the file no longer loads."""
+    data = bytearray(path.read_bytes())
+    data[-200:] = bytes(200)
+    path.write_bytes(bytes(data))
+
+
+def test_resolve_falls_back_to_the_newest_checkpoint_that_loads(run_copy: Path) -> None:
+    newest = ck.latest_checkpoint(run_copy)
+    _damage_keeping_size(newest)
+    notes: list[str] = []
+    chosen = ck.resolve_checkpoint(run_copy, on_skip=notes.append)
+    assert chosen != newest and ck.load_checkpoint(chosen)["step"] == 4
+    assert len(notes) == 1 and str(newest) in notes[0] and "truncated or corrupted" in notes[0]
+    for info in ck.list_checkpoints(run_copy):
+        _damage_keeping_size(Path(info.path))
+    with pytest.raises(CheckpointError, match="no checkpoint that loads; the newest: .*step_00000004-final"):
+        ck.resolve_checkpoint(run_copy)
+
+
+def test_resume_of_a_run_whose_newest_checkpoint_is_damaged_continues_with_a_note(run_copy: Path,
+                                                                                    capsys) -> None:
+    from tui_gan.cli import main
+
+    newest = ck.latest_checkpoint(run_copy)
+    _damage_keeping_size(newest)
+    assert main(["train", "--headless", "--resume", str(run_copy), "--max-steps", "6"]) == 0
+    err = capsys.readouterr().err
+    assert f"tui-gan: skipped {newest}: truncated or corrupted" in err, err
+    assert ck.load_checkpoint(ck.latest_checkpoint(run_copy))["step"] == 6
+
+
 # -- listing speed and retention -----------------------------------------------------------------
 
 
