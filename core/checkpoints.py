@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import CheckpointError, first_line
+from core.errors import CheckpointError, detail_line, first_line
 from core.rundir import RunDir, atomic_write
 
 FORMAT = "tui-gan-checkpoint"
@@ -466,10 +466,7 @@ def models_of(path: str | Path, payload: dict[str, Any], config: Any) -> tuple[t
         try:
             model.load_state_dict(payload[name], assign=True)
         except (RuntimeError, KeyError, ValueError) as exc:
-            # torch's first line only says "Error(s) in loading state_dict"; the second says which.
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            detail = (lines[1] if len(lines) > 1 else first_line(exc))[:160]
-            raise CheckpointError(f"{path}: {name} does not fit its config ({detail})") from None
+            raise CheckpointError(f"{path}: {name} does not fit its config ({detail_line(exc)})") from None
     if "generator_ema" not in payload:
         generator = spare
     return generator, discriminator

@@ -34,11 +34,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
 # -- ctl -----------------------------------------------------------------------------------------
 
 
+def _seconds(text: str) -> float:
+    """A --timeout: a finite number of seconds above 0 (0 would call a command that ran unanswered)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def add_ctl_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory of a running training")
     p.add_argument("action", choices=CTL_ACTIONS, help="what to do (stop saves a checkpoint first)")
     p.add_argument("changes", nargs="*", metavar="KEY=VALUE", help="for set: the hyperparameters to change")
-    p.add_argument("--timeout", type=float, metavar="S",
+    p.add_argument("--timeout", type=_seconds, metavar="S",
                    help=f"seconds to wait for the run to confirm (default {CONFIRM_TIMEOUT_S:g}, stop {STOP_TIMEOUT_S:g})")
 
 
