@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import pickle
 import random
 import re
@@ -18,13 +19,14 @@ import numpy as np
 import torch
 
 from core.errors import CheckpointError, detail_line, first_line
-from core.rundir import RunDir, atomic_write
+from core.rundir import RunDir, atomic_write, read_regular
 
 FORMAT = "tui-gan-checkpoint"
 FORMAT_VERSION = 1
 SUFFIX, META_SUFFIX = ".pt", ".meta.json"
 REASONS = ("periodic", "manual", "final", "stop")
 ZIP_MAGIC = b"PK\x03\x04"
+MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few hundred bytes (more metrics: a few kB)
 _NAME = re.compile(r"^step_(\d+)(?:-([a-z]+))?\.pt$")
 
 
@@ -175,6 +177,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    if not path.is_file():  # a FIFO or a device would block the read or never end
+        raise CheckpointError(f"{path}: not a regular file, not a checkpoint")
     try:
         with path.open("rb") as fh:
             head = fh.read(4)
@@ -354,6 +358,13 @@ def _unpickling_problem(message: str) -> str:
     return f"not plain data, so it was not unpickled ({detail[:120]})"
 
 
+def _number(value: Any) -> Any:
+    """A loss or metric of a sidecar: a number (NaN included: losses diverge) or None."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"{str(value)[:20]!r} is not a number")
+
+
 def _info_from_sidecar(path: Path) -> CheckpointInfo:
     match = _NAME.match(path.name)
     step = int(match.group(1)) if match else -1
@@ -363,20 +374,25 @@ def _info_from_sidecar(path: Path) -> CheckpointInfo:
     except OSError:
         size = 0
     try:
-        meta = json.loads(meta_path(path).read_text())
+        meta = json.loads(read_regular(meta_path(path), MAX_SIDECAR_BYTES))
+        if not isinstance(meta, dict):
+            raise ValueError("the metadata is not a JSON object")
+        if not math.isfinite(meta.get("time", 0.0)) or not 0 <= meta.get("time", 0.0) < 2**36:
+            raise ValueError(f"time {meta.get('time')} is no time a clock gave")
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ValueError(f"format {meta.get('format_version')} is newer than this tui-gan reads")
         if meta.get("size") != size:
             raise ValueError(f"size {size} differs from the {meta.get('size')} bytes written")
         return CheckpointInfo(
             path=str(path), step=int(meta["step"]), epoch=int(meta["epoch"]), time=float(meta["time"]),
-            reason=str(meta["reason"]), size=size, loss_d=meta.get("loss_d"), loss_g=meta.get("loss_g"),
-            metrics=dict(meta.get("metrics") or {}),
+            reason=str(meta["reason"])[:20], size=size, loss_d=_number(meta.get("loss_d")),
+            loss_g=_number(meta.get("loss_g")),
+            metrics={str(k): _number(v) for k, v in dict(meta.get("metrics") or {}).items()},
         )
     except FileNotFoundError:
         problem = "no metadata (not written by tui-gan?)"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        problem = f"unreadable: {exc}"
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+        problem = f"unreadable: {str(exc)[:200]}"
     try:
         mtime = path.stat().st_mtime
     except OSError:

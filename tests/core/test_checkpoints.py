@@ -301,6 +301,30 @@ def test_a_truncated_checkpoint_lists_as_unreadable_and_is_skipped_as_newest(run
     assert not foreign.readable and "no metadata" in foreign.problem
 
 
+@pytest.mark.parametrize(("sidecar", "problem"), [
+    ('{"step": 4, "epoch": 1, "time": 1e999, "reason": "final", "size": SIZE}', "no time a clock gave"),
+    ('{"step": 1e999, "epoch": 1, "time": 1.0, "reason": "final", "size": SIZE}', "cannot convert float infinity"),
+    ('{"step": 4, "epoch": 1, "time": 1.0, "reason": "final", "size": SIZE, "loss_d": "x"}', "'x' is not a number"),
+    ("[1, 2]", "not a JSON object"),
+    ("[" * 100_000, "unreadable"),
+    ("FIFO", "not a regular file"),
+])
+def test_a_damaged_sidecar_lists_as_unreadable_and_never_blocks(run_copy: Path, sidecar: str, problem: str) -> None:
+    newest = ck.latest_checkpoint(run_copy)
+    meta = ck.meta_path(newest)
+    meta.unlink()
+    if sidecar == "FIFO":
+        os.mkfifo(meta)
+    else:
+        meta.write_text(sidecar.replace("SIZE", str(newest.stat().st_size)))
+    info = next(c for c in ck.list_checkpoints(run_copy) if c.path == str(newest))
+    assert not info.readable and problem in info.problem, info.problem
+    os.unlink(newest)
+    os.mkfifo(newest)
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        ck.load_checkpoint(newest)
+
+
 def _damage_keeping_size(path: Path) -> None:
     """Zero the zip's central directory: the sidecar still matches, the file no longer loads."""
     data = bytearray(path.read_bytes())
