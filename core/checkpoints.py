@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import pickle
 import random
 import re
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,14 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import CheckpointError, first_line
-from core.rundir import RunDir, atomic_write
+from core.errors import CheckpointError, detail_line, first_line
+from core.rundir import RunDir, atomic_write, read_regular
 
 FORMAT = "tui-gan-checkpoint"
 FORMAT_VERSION = 1
 SUFFIX, META_SUFFIX = ".pt", ".meta.json"
 REASONS = ("periodic", "manual", "final", "stop")
 ZIP_MAGIC = b"PK\x03\x04"
+MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few hundred bytes (more metrics: a few kB)
 _NAME = re.compile(r"^step_(\d+)(?:-([a-z]+))?\.pt$")
 
 
@@ -174,6 +177,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.is_dir():
         raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    if not path.is_file():  # a FIFO or a device would block the read or never end
+        raise CheckpointError(f"{path}: not a regular file, not a checkpoint")
     try:
         with path.open("rb") as fh:
             head = fh.read(4)
@@ -195,14 +200,151 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a tui-gan checkpoint (a plain state_dict or another program's file)")
     version = payload.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if _is_int(version) and version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format {version} is newer than this tui-gan reads ({FORMAT_VERSION}); upgrade tui-gan"
         )
-    missing = [k for k in ("config", "generator", "discriminator", "step", "epoch") if k not in payload]
+    missing = [k for k, (_, required) in PAYLOAD.items() if required and k not in payload]
     if missing:
         raise CheckpointError(f"{path}: damaged checkpoint, missing {', '.join(missing)}")
+    problem = _payload_problem(payload)
+    if problem:
+        raise CheckpointError(f"{path}: damaged checkpoint: {problem}")
+    _checked_config(path, payload)
     return payload
+
+
+# -- the payload's schema: every field tui-gan writes, with its type ----------------------------------
+#
+# Checked once on load, so that no later `int(payload["step"])` or `payload["rng"]` can fail on a
+# crafted or damaged file: a spec is a type (or tuple of types), a _Seq/_Map of specs, or a dict of
+# field name -> (spec, required).
+
+
+@dataclass(frozen=True)
+class _Seq:
+    item: Any
+
+
+@dataclass(frozen=True)
+class _Map:
+    value: Any
+    keys: Any = str
+
+
+_COUNT = "count"  # a whole number in [0, 2**63)
+_NUMBER = (int, float)
+_RNG = {
+    "torch": (torch.Tensor, True),
+    "cuda": (_Seq(torch.Tensor), True),
+    "numpy": ({"bit_generator": (str, True), "key": (torch.Tensor, True), "pos": (int, True),
+               "has_gauss": (int, True), "gauss": (_NUMBER, True)}, True),
+    "python": ({"version": (int, True), "state": (_Seq(int), True), "gauss": ((*_NUMBER, type(None)), True)}, True),
+}
+_OPTIMIZER = {"state": (_Map(_Map(object), keys=(int, str)), True), "param_groups": (_Seq(_Map(object)), True)}
+PAYLOAD: dict[str, tuple[Any, bool]] = {
+    "format": (str, True),
+    "version": (int, True),
+    "config": (_Map(object), True),
+    "step": (_COUNT, True),
+    "epoch": (_COUNT, True),
+    "batch": (_COUNT, True),
+    "generator": (_Map(torch.Tensor), True),
+    "discriminator": (_Map(torch.Tensor), True),
+    "generator_ema": (_Map(torch.Tensor), False),
+    "opt_g": (_OPTIMIZER, True),
+    "opt_d": (_OPTIMIZER, True),
+    "fixed_noise": (torch.Tensor, True),
+    "rng": (_RNG, True),
+    "rank_rng": (_Seq(_RNG), False),
+    "world_size": (_COUNT, False),
+    "losses": (_Map(_NUMBER), False),
+    "metrics": (_Map(_NUMBER), False),
+    "reason": (str, False),
+    "time": (_NUMBER, False),
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _type_name(spec: Any) -> str:
+    if spec == _COUNT:
+        return "a whole number ≥ 0"
+    if isinstance(spec, _Seq):
+        return "a list"
+    if isinstance(spec, (_Map, dict)):
+        return "a dict"
+    names = [t.__name__ for t in (spec if isinstance(spec, tuple) else (spec,))]
+    return " or ".join("None" if n == "NoneType" else n for n in names)
+
+
+def _problem(value: Any, spec: Any, where: str) -> str | None:
+    """What is wrong with `value` as `spec`, naming the field; None when it fits."""
+    if spec == _COUNT:
+        ok = _is_int(value) and 0 <= value < 2**63
+    elif isinstance(spec, _Seq):
+        if not isinstance(value, (list, tuple)):
+            ok = False
+        else:
+            return next((p for i, v in enumerate(value) if (p := _problem(v, spec.item, f"{where}[{i}]"))), None)
+    elif isinstance(spec, _Map):
+        if not isinstance(value, dict):
+            ok = False
+        else:
+            for key, item in value.items():
+                if not isinstance(key, spec.keys) or isinstance(key, bool):
+                    return f"field {where} has a key {str(key)[:40]!r} of type {type(key).__name__}"
+                found = _problem(item, spec.value, f"{where}.{key}")
+                if found:
+                    return found
+            return None
+    elif isinstance(spec, dict):
+        if not isinstance(value, dict):
+            ok = False
+        else:
+            return _fields_problem(value, spec, f"{where}.")
+    else:
+        types = spec if isinstance(spec, tuple) else (spec,)
+        ok = isinstance(value, types) and not (isinstance(value, bool) and int in types)  # True is no count
+    if ok:
+        return None
+    return f"field {where} is {type(value).__name__}, expected {_type_name(spec)}"
+
+
+def _fields_problem(record: dict[str, Any], specs: dict[str, tuple[Any, bool]], prefix: str = "") -> str | None:
+    for name, (spec, required) in specs.items():
+        if name not in record:
+            if required:
+                return f"field {prefix}{name} is missing"
+            continue
+        found = _problem(record[name], spec, prefix + name)
+        if found:
+            return found
+    return None
+
+
+def _payload_problem(payload: dict[str, Any]) -> str | None:
+    """The first field of a checkpoint payload that is missing or of the wrong type, as words."""
+    found = _fields_problem(payload, PAYLOAD)
+    if found:
+        return found
+    world = payload.get("world_size", 1)
+    if world > 1 and len(payload.get("rank_rng", ())) != world:
+        return f"field rank_rng does not hold the RNG state of each of its {world} processes"
+    return None
+
+
+def _checked_config(path: Path, payload: dict[str, Any]) -> Any:
+    """The payload's TrainConfig; a config that does not validate is a CheckpointError naming the file."""
+    from core.config import TrainConfig
+    from core.errors import ConfigError
+
+    try:
+        return TrainConfig.from_dict(payload["config"])
+    except (ConfigError, TypeError, ValueError, OverflowError) as exc:
+        raise CheckpointError(f"{path}: its config cannot be used ({first_line(exc)})") from None
 
 
 def _unpickling_problem(message: str) -> str:
@@ -216,6 +358,13 @@ def _unpickling_problem(message: str) -> str:
     return f"not plain data, so it was not unpickled ({detail[:120]})"
 
 
+def _number(value: Any) -> Any:
+    """A loss or metric of a sidecar: a number (NaN included: losses diverge) or None."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"{str(value)[:20]!r} is not a number")
+
+
 def _info_from_sidecar(path: Path) -> CheckpointInfo:
     match = _NAME.match(path.name)
     step = int(match.group(1)) if match else -1
@@ -225,20 +374,25 @@ def _info_from_sidecar(path: Path) -> CheckpointInfo:
     except OSError:
         size = 0
     try:
-        meta = json.loads(meta_path(path).read_text())
+        meta = json.loads(read_regular(meta_path(path), MAX_SIDECAR_BYTES))
+        if not isinstance(meta, dict):
+            raise ValueError("the metadata is not a JSON object")
+        if not math.isfinite(meta.get("time", 0.0)) or not 0 <= meta.get("time", 0.0) < 2**36:
+            raise ValueError(f"time {meta.get('time')} is no time a clock gave")
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ValueError(f"format {meta.get('format_version')} is newer than this tui-gan reads")
         if meta.get("size") != size:
             raise ValueError(f"size {size} differs from the {meta.get('size')} bytes written")
         return CheckpointInfo(
             path=str(path), step=int(meta["step"]), epoch=int(meta["epoch"]), time=float(meta["time"]),
-            reason=str(meta["reason"]), size=size, loss_d=meta.get("loss_d"), loss_g=meta.get("loss_g"),
-            metrics=dict(meta.get("metrics") or {}),
+            reason=str(meta["reason"])[:20], size=size, loss_d=_number(meta.get("loss_d")),
+            loss_g=_number(meta.get("loss_g")),
+            metrics={str(k): _number(v) for k, v in dict(meta.get("metrics") or {}).items()},
         )
     except FileNotFoundError:
         problem = "no metadata (not written by tui-gan?)"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        problem = f"unreadable: {exc}"
+    except (OSError, ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+        problem = f"unreadable: {str(exc)[:200]}"
     try:
         mtime = path.stat().st_mtime
     except OSError:
@@ -264,14 +418,29 @@ def latest_checkpoint(run_dir: str | Path) -> Path:
     return Path(readable[-1].path)
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file as given, or the newest readable one of a run directory."""
+def resolve_checkpoint(path: str | Path, on_skip: Callable[[str], None] | None = None) -> Path:
+    """A checkpoint file as given, or the newest one of a run directory that loads: newer ones that
+    do not (a file damaged after its sidecar was written) are skipped, each told to `on_skip`."""
     path = Path(path)
-    if path.is_dir():
-        return latest_checkpoint(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint file or run directory")
-    return path
+    if not path.is_dir():
+        if not path.exists():
+            raise CheckpointError(f"{path}: no such checkpoint file or run directory")
+        return path
+    readable = [Path(c.path) for c in reversed(list_checkpoints(path)) if c.readable]
+    problems = []
+    for candidate in readable:
+        try:
+            load_checkpoint(candidate)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            continue
+        for problem in problems:
+            if on_skip is not None:
+                on_skip(f"skipped {problem}")
+        return candidate
+    if problems:
+        raise CheckpointError(f"{path}: no checkpoint that loads; the newest: {problems[0]}")
+    raise CheckpointError(f"{path}: no readable checkpoint in {RunDir(path).checkpoints}")
 
 
 def run_dir_of(checkpoint: str | Path) -> Path | None:
@@ -283,14 +452,8 @@ def run_dir_of(checkpoint: str | Path) -> Path | None:
 
 def load_checkpoint_config(path: str | Path) -> tuple[dict[str, Any], Any]:
     """(payload, its TrainConfig) of a checkpoint; a config that no longer validates is a CheckpointError."""
-    from core.config import TrainConfig
-    from core.errors import ConfigError
-
     payload = load_checkpoint(path)
-    try:
-        return payload, TrainConfig.from_dict(payload["config"])
-    except (ConfigError, TypeError) as exc:
-        raise CheckpointError(f"{path}: its config cannot be used ({first_line(exc)})") from None
+    return payload, _checked_config(Path(path), payload)
 
 
 def load_generator(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
@@ -300,14 +463,27 @@ def load_generator(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, An
     Built on the meta device and filled from the file, so the global RNG — possibly a live
     trainer's in this process — is never touched.
     """
+    payload, config = load_checkpoint_config(path)
+    generator, _ = models_of(path, payload, config)
+    return generator.eval(), config, payload
+
+
+def models_of(path: str | Path, payload: dict[str, Any], config: Any) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(G, D) of `config` holding the checkpoint's weights (G: the moving average when there is
+    one); a saved model that does not fit its config is a CheckpointError naming it."""
     from core.models import build_models
 
-    payload, config = load_checkpoint_config(path)
-    with torch.device("meta"):
-        generator, _ = build_models(config, seeded=False)
-    try:
-        generator.load_state_dict(payload.get("generator_ema", payload["generator"]), assign=True)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: generator does not fit its config ({first_line(exc)})") from None
-    return generator.eval(), config, payload
+    with torch.device("meta"):  # no memory, no RNG: the weights come from the file
+        generator, discriminator = build_models(config, seeded=False)
+        spare, _ = build_models(config, seeded=False)
+    for name, model in (("generator", spare), ("generator_ema", generator), ("discriminator", discriminator)):
+        if name not in payload:
+            continue
+        try:
+            model.load_state_dict(payload[name], assign=True)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: {name} does not fit its config ({detail_line(exc)})") from None
+    if "generator_ema" not in payload:
+        generator = spare
+    return generator, discriminator
 

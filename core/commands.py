@@ -70,7 +70,7 @@ def from_json(data: dict[str, Any]) -> Command:
         raise ValueError("a command is a JSON object")
     data = dict(data)
     kind = data.pop("kind", None)
-    cls = COMMAND_TYPES.get(kind)  # type: ignore[arg-type]
+    cls = COMMAND_TYPES.get(kind) if isinstance(kind, str) else None  # a list or object kind is unhashable
     if cls is None:
         raise ValueError(f"unknown command {kind!r}; known: {', '.join(COMMAND_TYPES)}")
     if cls is SetHyperparams:

@@ -155,7 +155,7 @@ class TrainConfig:
         or the default preset without one, as the command line does."""
         path = Path(path)
         try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # editors on Windows add a BOM
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file") from None
         except (OSError, UnicodeDecodeError) as exc:

@@ -6,6 +6,13 @@ Protocol, one JSON object a line in each direction. The server first sends
 sends commands as `core.commands.to_json` objects (optionally with an `"id"` echoed back) and
 gets `{"reply": "ack", ...}` or `{"reply": "refused", "reason": ...}` for each.
 
+The server shares its process with the training, so what a client can make it do is bounded: any
+line (any bytes, any JSON value) gets a refusal or drops the client, never an exception; a client
+that keeps sending faster than its command rate, or sends too many bad lines, is dropped, and a
+process that gets dropped again or reconnects in a loop is refused for a growing while (its
+backoff); connections are accepted at a bounded rate and the log is replayed at a bounded rate
+shared by all clients.
+
 Each client's writer follows `events.jsonl` itself (the trainer only wakes it up), so history and
 live events come from one ordered source: no gap and no duplicate at the seam, and a client that
 stops reading only stalls its own thread until it is dropped; training never waits for it.
@@ -31,7 +38,7 @@ from typing import Any
 from core import commands as cmd
 from core.errors import UserError
 from core.events import FINAL_STATES
-from core.rundir import EVENTS_FILE, is_run_dir, lock_held, read_status
+from core.rundir import EVENTS_FILE, is_run_dir, lock_held, read_regular, read_status
 
 PROTOCOL = 1
 CONTROL_DIR = ".control"  # mode 0700: only the owner can reach the socket inside
@@ -44,8 +51,14 @@ SEND_TIMEOUT_S = 10.0  # a client that takes no data for this long is dropped
 MAX_PENDING_REPLIES = 256
 COMMAND_RATE, COMMAND_BURST = 20.0, 40  # commands a client may send per second, and in a burst
 MAX_BAD_LINES = 50
+MAX_RATE_STRIKES = COMMAND_BURST  # commands in a row over the rate, then the client is dropped
+ACCEPT_RATE, ACCEPT_BURST = 20.0, MAX_CLIENTS  # connections accepted per second, and in a burst
+RECONNECT_WINDOW_S, MAX_RECONNECTS = 10.0, 30  # more connections than this from one process: backoff
+BACKOFF_S, MAX_BACKOFF_S = 1.0, 60.0  # a process dropped again waits this long, doubled each time
+REPLAY_RATE, REPLAY_BURST = 32 << 20, 4 << 20  # bytes of the log sent per second (all clients), burst
 CLOSE_TIMEOUT_S = 2.0
 READ_CHUNK = 256 * 1024
+REASON_CHARS = 300  # a refusal quotes at most this much of what it refuses
 _SCALARS = (bool, int, float, str, type(None))
 
 
@@ -117,11 +130,93 @@ def socket_path(run_dir: str | Path) -> Path | None:
             return local
     except OSError:
         pass
-    try:
-        target = Path((control / POINTER_NAME).read_text().strip())
-    except OSError:
+    try:  # bounded and non-blocking: `tui-gan runs` asks this of every run, damaged or not
+        target = Path(read_regular(control / POINTER_NAME, 4096).decode().strip())
+    except (OSError, ValueError):
         return None
     return target if target.is_absolute() else None
+
+
+# -- bounding what clients cost -------------------------------------------------------------------
+
+
+class TokenBucket:
+    """`rate` tokens a second up to `burst`; thread-safe."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens, self._refilled = float(burst), time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, n: float = 1.0) -> float:
+        """Take `n` tokens (going into debt if need be); the seconds to wait before using them."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.rate)
+            self._refilled = now
+            self._tokens -= n
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def try_take(self) -> bool:
+        """Take one token if there is one."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.rate)
+            self._refilled = now
+            if self._tokens < 1.0:
+                return False
+            self._tokens -= 1.0
+            return True
+
+
+class Backoff:
+    """Which client processes are kept out for a while: those dropped more than once, and those
+    that reconnect in a loop. A first drop costs nothing, so one mistake does not lock a user out."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[int, float] = {}  # pid -> monotonic time it may connect again
+        self._delay: dict[int, float] = {}  # pid -> the backoff its next offence earns (0: a first)
+        self._connects: dict[int, collections.deque[float]] = {}
+
+    def refusal(self, pid: int | None) -> str | None:
+        """Why process `pid` may not connect now (and count the attempt), or None."""
+        if pid is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            wait = self._until.get(pid, 0.0) - now
+            if wait > 0:
+                return f"backed off: too many commands, bad lines or connections; try again in {wait:.0f} s"
+            recent = self._connects.setdefault(pid, collections.deque(maxlen=MAX_RECONNECTS + 1))
+            recent.append(now)
+            if len(recent) > MAX_RECONNECTS and now - recent[0] < RECONNECT_WINDOW_S:
+                recent.clear()
+                return self._punish(pid, now, at_least=BACKOFF_S) or "reconnecting in a loop"
+            self._forget_old(now)
+        return None
+
+    def offence(self, pid: int | None) -> None:
+        """Process `pid` was dropped for misbehaving."""
+        if pid is not None:
+            with self._lock:
+                self._punish(pid, time.monotonic())
+
+    def _punish(self, pid: int, now: float, at_least: float = 0.0) -> str | None:
+        delay = max(self._delay.get(pid, 0.0), at_least)
+        self._delay[pid] = min(MAX_BACKOFF_S, max(BACKOFF_S, 2 * delay))
+        if delay <= 0:
+            return None
+        self._until[pid] = now + delay
+        return f"backed off for {delay:.0f} s: reconnecting in a loop"
+
+    def _forget_old(self, now: float) -> None:
+        if len(self._connects) > 4 * MAX_CLIENTS:  # pids come and go; keep only the recent
+            for pid in [p for p, times in self._connects.items() if not times or now - times[-1] > MAX_BACKOFF_S]:
+                del self._connects[pid]
+                if self._until.get(pid, 0.0) < now:
+                    self._until.pop(pid, None)
+                    self._delay.pop(pid, None)
 
 
 # -- the server --------------------------------------------------------------------------------
@@ -146,6 +241,9 @@ class ControlServer:
         self._accept_thread: threading.Thread | None = None
         self.unsubscribe: Callable[[], None] = lambda: None
         self.dropped = 0  # clients dropped for not reading or misbehaving (for tests and logs)
+        self.backoff = Backoff()
+        self._accepts = TokenBucket(ACCEPT_RATE, ACCEPT_BURST)
+        self.replay_budget = TokenBucket(REPLAY_RATE, REPLAY_BURST)
 
     @property
     def state(self) -> str:
@@ -217,22 +315,27 @@ class ControlServer:
                 continue
             except OSError:
                 return  # closed
-            refusal = self._admit(conn)
+            pid, uid = _peer(conn)
+            refusal = self._admit(pid, uid)
             if refusal:
                 try:
-                    conn.settimeout(1.0)
-                    conn.sendall(_line({"reply": "refused", "reason": refusal}))
+                    conn.setblocking(False)  # a refusal never waits for its reader
+                    conn.send(_line({"reply": "refused", "reason": refusal}))
                 except OSError:
                     pass
                 conn.close()
-                continue
-            client = _Client(self, conn)
-            with self._cond:
-                self._clients.add(client)
-            client.start()
+            else:
+                client = _Client(self, conn, pid)
+                with self._cond:
+                    self._clients.add(client)
+                client.start()
+            # Connections beyond the accept rate wait in the kernel's backlog (and their connect
+            # blocks): a process connecting in a loop cannot make this thread take the training's time.
+            wait = self._accepts.take()
+            if wait > 0:
+                time.sleep(min(wait, 1.0))
 
-    def _admit(self, conn: socket.socket) -> str | None:
-        uid = _peer_uid(conn)
+    def _admit(self, pid: int | None, uid: int | None) -> str | None:
         if uid is not None and uid not in (os.getuid(), 0):
             return "this run belongs to another user"
         with self._cond:
@@ -240,23 +343,29 @@ class ControlServer:
                 return "the run is ending"
             if len(self._clients) >= MAX_CLIENTS:
                 return f"too many clients (at most {MAX_CLIENTS})"
-        return None
+        return self.backoff.refusal(pid)
 
     def _forget(self, client: _Client) -> None:
         with self._cond:
             self._clients.discard(client)
 
 
-def _peer_uid(conn: socket.socket) -> int | None:
+def _peer(conn: socket.socket) -> tuple[int | None, int | None]:
+    """(pid, uid) of the process at the other end of a Unix socket; Nones where unknown."""
     try:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except (AttributeError, OSError):
-        return None  # not Linux; the 0700 directory is the guard there
-    return struct.unpack("3i", creds)[1]
+        return None, None  # not Linux; the 0700 directory is the guard there
+    pid, uid, _ = struct.unpack("3i", creds)
+    return pid, uid
 
 
 def _line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, allow_nan=True) + "\n").encode()
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= REASON_CHARS else text[:REASON_CHARS] + "…"
 
 
 def check_command(data: Any) -> cmd.Command:
@@ -281,14 +390,16 @@ def check_command(data: Any) -> cmd.Command:
 class _Client:
     """One connection: a reader thread for commands and a writer thread that follows the log."""
 
-    def __init__(self, server: ControlServer, conn: socket.socket) -> None:
-        self.server, self.conn = server, conn
+    def __init__(self, server: ControlServer, conn: socket.socket, pid: int | None = None) -> None:
+        self.server, self.conn, self.pid = server, conn, pid
         conn.settimeout(server.send_timeout)
         self.replies: collections.deque[bytes] = collections.deque()
         self.closed = False
         self.peer_done = False
-        self._tokens, self._refilled = float(COMMAND_BURST), time.monotonic()
+        self.hanging_up = False  # the reader gave up on the client: send the replies owed, then close
+        self._commands = TokenBucket(COMMAND_RATE, COMMAND_BURST)
         self._bad = 0
+        self._over_rate = 0  # lines in a row that came faster than the command rate
         self.reader = threading.Thread(target=self._read_loop, name="tui-gan-control-in", daemon=True)
         self.writer = threading.Thread(target=self._write_loop, name="tui-gan-control-out", daemon=True)
 
@@ -298,13 +409,16 @@ class _Client:
 
     # -- leaving ---------------------------------------------------------------------------------
 
-    def drop(self, reason: str | None) -> None:
-        """Close the connection, telling the client why when it still listens."""
+    def drop(self, reason: str | None, offence: bool = False) -> None:
+        """Close the connection, telling the client why when it still listens; an `offence`
+        (flooding, bad lines) counts towards its process's backoff."""
         with self.server._cond:
             if self.closed:
                 return
             self.closed = True
             self.server._cond.notify_all()
+        if offence:
+            self.server.backoff.offence(self.pid)
         if reason:
             self.server.dropped += 1
             try:
@@ -348,13 +462,20 @@ class _Client:
                     closing = server._closing
                     replies = list(self.replies)
                     self.replies.clear()
+                    hanging_up = self.hanging_up  # set with its last reply queued, under this lock
                     server._cond.notify_all()  # a reader waiting for room may go on
                 if self.closed:
                     return
                 for data in replies:
                     self._send(data)
+                if hanging_up:
+                    break
                 sent = False
                 for chunk in follower.read():
+                    # Paced: clients replaying a long log in a loop must not take the training's time.
+                    wait = server.replay_budget.take(len(chunk))
+                    if wait > 0:
+                        time.sleep(wait)
                     self._send(chunk)
                     sent = True
                 if not live:
@@ -373,7 +494,7 @@ class _Client:
                     server._cond.wait_for(
                         lambda seen=generation: server._generation != seen or self.replies or server._closing
                         or self.closed or self.peer_done, timeout=1.0)
-            if not self.peer_done:
+            if not self.peer_done and not self.hanging_up:
                 self._send(_line({"reply": "bye", "state": server.state}))
             self.drop(None)
         except TimeoutError:
@@ -387,9 +508,19 @@ class _Client:
     # -- reading ---------------------------------------------------------------------------------
 
     def _read_loop(self) -> None:
+        try:
+            self._read_lines()
+        finally:
+            # The client closed its side (or this thread failed): the writer sends the replies
+            # still owed, then hangs up too, so the slot is always released.
+            with self.server._cond:
+                self.peer_done = True
+                self.server._cond.notify_all()
+
+    def _read_lines(self) -> None:
         buf = bytearray()
         try:
-            while not self.closed:
+            while not self.closed and not self.hanging_up:
                 try:
                     data = self.conn.recv(65536)
                 except TimeoutError:
@@ -397,33 +528,39 @@ class _Client:
                 if not data:
                     break
                 buf += data
-                while not self.closed:
+                while not self.closed and not self.hanging_up:
                     end = buf.find(b"\n")
                     if end < 0:
                         break
                     if end > MAX_LINE:
-                        self.drop(f"line longer than {MAX_LINE} bytes")
+                        self.drop(f"line longer than {MAX_LINE} bytes", offence=True)
                         return
                     line = bytes(buf[:end])
                     del buf[: end + 1]
                     self._handle(line)
                 if len(buf) > MAX_LINE:
-                    self.drop(f"line longer than {MAX_LINE} bytes")
+                    self.drop(f"line longer than {MAX_LINE} bytes", offence=True)
                     return
         except OSError:
             pass
-        # The client closed its side: the writer sends the replies still owed, then hangs up too.
+
+    def _hang_up(self, reason: str) -> None:
+        """Stop reading a misbehaving client; the writer sends what it is owed and this reason, then
+        closes the connection. Counts towards its process's backoff."""
+        self.server.dropped += 1
+        self.server.backoff.offence(self.pid)
         with self.server._cond:
-            self.peer_done = True
+            self.replies.append(_line({"reply": "refused", "reason": reason, "closing": True}))
+            self.hanging_up = True
             self.server._cond.notify_all()
 
     def _refuse(self, reason: str, request_id: Any = None, bad: bool = True) -> None:
         if bad:
             self._bad += 1
             if self._bad > MAX_BAD_LINES:
-                self.drop(f"too many bad lines ({MAX_BAD_LINES})")
+                self._hang_up(f"too many bad lines ({MAX_BAD_LINES})")
                 return
-        reply: dict[str, Any] = {"reply": "refused", "reason": reason}
+        reply: dict[str, Any] = {"reply": "refused", "reason": _clip(reason)}
         if request_id is not None:
             reply["id"] = request_id
         self.reply(reply)
@@ -433,7 +570,7 @@ class _Client:
             return
         try:
             data = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # bad UTF-8 is a ValueError; deep nesting a RecursionError
             self._refuse("not a JSON object")
             return
         if not isinstance(data, dict):
@@ -442,13 +579,18 @@ class _Client:
         request_id = data.pop("id", None)
         if not isinstance(request_id, _SCALARS) or isinstance(request_id, str) and len(request_id) > 100:
             request_id = None
+        if not self._commands.try_take():
+            self._over_rate += 1
+            if self._over_rate > MAX_RATE_STRIKES:
+                self._hang_up(f"kept sending more than {COMMAND_RATE:g} commands a second")
+                return
+            self._refuse(f"too many commands (at most {COMMAND_RATE:g} a second)", request_id, bad=False)
+            return
+        self._over_rate = 0
         try:
             command = check_command(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             self._refuse(str(exc), request_id)
-            return
-        if not self._take_token():
-            self._refuse(f"too many commands (at most {COMMAND_RATE:g} a second)", request_id, bad=False)
             return
         state = self.server.state
         if state in FINAL_STATES:
@@ -459,15 +601,6 @@ class _Client:
         if request_id is not None:
             reply["id"] = request_id
         self.reply(reply)
-
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        self._tokens = min(float(COMMAND_BURST), self._tokens + (now - self._refilled) * COMMAND_RATE)
-        self._refilled = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
 
 
 class _LogFollower:

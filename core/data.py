@@ -183,7 +183,8 @@ def _load_folder(config: TrainConfig) -> torch.Tensor:
                 left, top = (img.width - side) // 2, (img.height - side) // 2
                 img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
                 arr = np.asarray(img, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError) as exc:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            # A bomb (more than twice PIL's MAX_IMAGE_PIXELS) is the user's file, not our bug.
             raise DataError(f"folder: cannot read image {path}: {exc}") from None
         out[i] = torch.from_numpy(arr.reshape(size, size, -1).transpose(2, 0, 1).copy())
     return out

@@ -29,3 +29,13 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (torch's errors run to pages), or its type."""
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def detail_line(exc: BaseException, limit: int = 160) -> str:
+    """One informative line of an exception: its first, or the next when the first only announces
+    a list (torch's "Error(s) in loading state_dict for X:")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    line = lines[1] if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return line[:limit]

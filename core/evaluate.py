@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from torch import nn
 
 from core.config import TrainConfig
 from core.data import ToySource, is_toy, load_images
-from core.errors import ConfigError
+from core.errors import ConfigError, detail_line
 from core.metrics import (
     feature_stats,
     frechet_distance,
@@ -128,8 +129,12 @@ def load_inception(config: TrainConfig) -> nn.Module:
             net.load_state_dict(state)
         except FileNotFoundError:
             raise ConfigError(f"inception_weights: {path} does not exist") from None
+        except pickle.UnpicklingError:  # torch's refusal is pages of advice to turn the safety off
+            raise ConfigError(f"inception_weights: {path} was refused: it holds pickled objects, not only "
+                              "tensors (weights are loaded with weights_only)") from None
         except Exception as exc:
-            raise ConfigError(f"inception_weights: {path} is not an Inception v3 state dict ({exc})") from None
+            raise ConfigError(f"inception_weights: {path} is not an Inception v3 state dict "
+                              f"({detail_line(exc)})") from None
     else:
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(10)

@@ -132,9 +132,10 @@ def export_weights(checkpoint: str | Path, out_dir: str | Path | None = None) ->
     """
     import torch
 
-    from core.checkpoints import load_checkpoint_config, run_dir_of
+    from core.checkpoints import load_checkpoint_config, models_of, run_dir_of
 
-    payload, _ = load_checkpoint_config(checkpoint)
+    payload, config = load_checkpoint_config(checkpoint)
+    models_of(checkpoint, payload, config)  # weights that do not fit their config are no export
     if out_dir is None:
         run_dir = run_dir_of(checkpoint)
         base = RunDir(run_dir).exports if run_dir else Path(checkpoint).resolve().parent

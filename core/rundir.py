@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from core.events import FINAL_STATES, Event, from_json, to_json
 
 CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE = "config.toml", "events.jsonl", "status.json", ".lock"
 CRASHED = "crashed"
+MAX_STATUS_BYTES = 64 * 1024  # status.json is a few hundred bytes; more is not one of ours
 
 
 def _read_umask() -> int:
@@ -179,6 +182,25 @@ def read_events(path: str | Path) -> Iterator[Event]:
                 continue  # a line cut by a crash or written by a newer version
 
 
+def read_regular(path: str | Path, limit: int) -> bytes:
+    """At most `limit` bytes from the start of a regular file, without ever blocking: a FIFO or a
+    device in a run directory is an OSError (EINVAL, "not a regular file"), not a hang."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # opening a FIFO so returns at once
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def is_run_dir(path: Path) -> bool:
     """Whether `path` is a run directory: it holds a config, an event log or a status."""
     return path.is_dir() and any((path / name).is_file() for name in (CONFIG_FILE, EVENTS_FILE, STATUS_FILE))
@@ -193,26 +215,48 @@ def write_status(run_dir: Path, state: str, step: int, epoch: int, **extra: Any)
 def lock_held(run_dir: str | Path) -> bool:
     """Whether a live trainer holds the run directory (a dead one's flock is gone with it)."""
     try:
-        fh = open(Path(run_dir) / LOCK_FILE)
+        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
-    with fh:
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # not a lock of ours
         try:
-            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
+        fcntl.flock(fd, fcntl.LOCK_UN)
         return False
+    finally:
+        os.close(fd)
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any] | None:
-    """status.json, with state `crashed` when its process is gone before a final state."""
+    """status.json, with state `crashed` when its process is gone before a final state; None when
+    it is missing or unreadable."""
     try:
-        data = json.loads((Path(run_dir) / STATUS_FILE).read_text())
-    except (OSError, ValueError):
+        return load_status(run_dir)
+    except ValueError:
         return None
+
+
+def load_status(run_dir: str | Path) -> dict[str, Any] | None:
+    """status.json as read_status gives it; None when missing, ValueError naming the problem when
+    it is there but cannot be read (not a regular file, too large, not a JSON object)."""
+    try:
+        raw = read_regular(Path(run_dir) / STATUS_FILE, MAX_STATUS_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"{STATUS_FILE}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_STATUS_BYTES:
+        raise ValueError(f"{STATUS_FILE}: larger than {MAX_STATUS_BYTES} bytes")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ValueError(f"{STATUS_FILE}: not JSON") from None
     if not isinstance(data, dict):
-        return None
+        raise ValueError(f"{STATUS_FILE}: not a JSON object")
     if data.get("state") not in FINAL_STATES and not lock_held(run_dir):
         data["state"] = CRASHED
     return data

@@ -97,6 +97,37 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path: Path, capsys, command: st
     assert not (tmp_path / "MARKER").exists()
 
 
+CRAFTED = {  # payloads that pass the format and version checks but are wrong inside
+    "step-string": (lambda p: p | {"step": "abc"}, "field step is str"),
+    "no-rng": (lambda p: {k: v for k, v in p.items() if k != "rng"}, "missing rng"),
+    "version-string": (lambda p: p | {"version": "1"}, "field version is str, expected int"),
+    "bad-config": (lambda p: p | {"config": p["config"] | {"batch_size": 0}}, "its config cannot be used"),
+    "generator-misfit": (lambda p: p | {"generator": {k: v.reshape(-1)[:1] for k, v in p["generator"].items()},
+                                        "generator_ema": {k: v.reshape(-1)[:1] for k, v in p["generator"].items()}},
+                         "generator does not fit its config"),
+}
+
+
+@pytest.mark.parametrize("command", ["sample", "eval", "export-weights", "train --headless --resume"])
+@pytest.mark.parametrize("kind", sorted(CRAFTED))
+def test_crafted_checkpoints_are_one_line_errors_naming_file_and_field(
+        run_dir: Path, tmp_path: Path, capsys, command: str, kind: str) -> None:
+    from core.checkpoints import latest_checkpoint, load_checkpoint
+
+    if kind == "generator-misfit" and command.startswith("train"):
+        pytest.skip("the trainer's own fit check names the file already")
+    craft, expected = CRAFTED[kind]
+    path = tmp_path / f"{kind}.pt"
+    torch.save(craft(load_checkpoint(latest_checkpoint(run_dir))), path)
+    status = (run_dir / "status.json").read_bytes()
+    assert main([*command.split(), str(path)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"tui-gan: error: {path}: ") and expected in lines[0], captured.err
+    assert (run_dir / "status.json").read_bytes() == status  # --resume did not start on the run's directory
+    assert not (tmp_path / "exports").exists() and list(tmp_path.iterdir()) == [path]
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["export", "{tmp}/nope"], "no such run directory"),
     (["export", "{tmp}/empty"], "no sample grids yet"),

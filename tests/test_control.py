@@ -232,6 +232,67 @@ def test_flooding_client_is_rate_limited_then_dropped(fake: FakeRun) -> None:
     assert len(got) <= control.MAX_BAD_LINES + 1 and "too many bad lines" in got[-1]["reason"]
 
 
+def test_any_json_value_is_refused_and_the_connection_lives_on(fake: FakeRun) -> None:
+    bad = [b'{"kind": ["pause"]}', b'{"kind": {"a": 1}}', b'{"kind": null}', b'{"kind": 1e999}',
+           b'{"kind": "stop", "checkpoint": {"a": [1]}}', b'{"kind": "pause", "x": [1]}',
+           b"[" * 30_000, b'{"kind": "' + b"x" * 60_000 + b'"}']
+    with raw_client(fake) as sock:
+        sock.sendall(b"\n".join(bad) + b'\n{"kind": "pause", "id": 5}\n')
+        got = replies(sock, len(bad) + 1)
+    assert [r["reply"] for r in got] == ["refused"] * len(bad) + ["ack"], got
+    assert got[-1]["id"] == 5 and fake.commands == [cmd.Pause()]
+    assert all(len(r["reason"]) < 400 for r in got[:-1])  # a refusal does not echo 60 kB back
+
+
+def test_slots_are_released_when_clients_go(fake: FakeRun) -> None:
+    socks = [raw_client(fake) for _ in range(control.MAX_CLIENTS)]  # every slot
+    for sock in socks:
+        sock.sendall(b'{"kind": ["pause"]}\n')
+        assert replies(sock, 1)[0]["reply"] == "refused"
+        sock.close()
+    wait_for(lambda: fake.server.clients() == 0, 10, "the slots to be released")
+    with ControlClient(fake.path) as client:
+        client.send(cmd.Resume(), request_id=3)
+        assert read_until(client, lambda m, _: m.get("id") == 3)[-1]["reply"] == "ack"
+
+
+def test_a_client_that_keeps_flooding_is_dropped_then_backed_off(fake: FakeRun) -> None:
+    for _ in range(2):  # the first drop costs nothing; the second backs the process off
+        with raw_client(fake) as sock:
+            sock.sendall(b'{"kind": "resume"}\n' * 2000)
+            got = replies(sock, 2000)
+        assert len(got) < 2 * control.COMMAND_BURST + 20 and got[-1].get("closing"), got[-1]
+        assert "commands a second" in got[-1]["reason"]
+    with raw_client(fake) as sock:
+        got = replies(sock, 1)
+    assert "backed off" in got[0]["reason"]
+
+
+def test_a_process_reconnecting_in_a_loop_is_backed_off(fake: FakeRun) -> None:
+    seen = []
+    for _ in range(control.MAX_RECONNECTS + 1):
+        with raw_client(fake) as sock:
+            seen.append(sock.recv(4096))
+    assert b'"hello"' in seen[0] and b"reconnecting in a loop" in seen[-1]
+
+
+def test_history_replay_is_paced(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(control, "REPLAY_RATE", 2 << 20)
+    monkeypatch.setattr(control, "REPLAY_BURST", 256 << 10)
+    run = FakeRun(tmp_path / "run")
+    try:
+        for i in range(3000):  # 3000 × ~1 kB: about 3 MB of history
+            run.log.write(ev.Alert("info", "x" * 1000, i))
+        size = (run.path / "events.jsonl").stat().st_size
+        t0 = time.perf_counter()
+        with ControlClient(run.path) as client:
+            read_until(client, lambda m, _: m.get("reply") == "live")
+        took = time.perf_counter() - t0
+    finally:
+        run.close()
+    assert took > 0.8 * (size - (256 << 10)) / (2 << 20), (size, took)
+
+
 def test_client_that_stops_reading_is_dropped_without_blocking_the_trainer(tmp_path: Path) -> None:
     run = FakeRun(tmp_path / "run", send_timeout=0.5)
     try:

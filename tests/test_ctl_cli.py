@@ -69,3 +69,13 @@ def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no such run" in missing.stderr
     usage = ctl(run_dir, "set")
     assert usage.returncode == 2 and "KEY=VALUE" in usage.stderr
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "soon"])
+def test_a_timeout_that_is_not_a_positive_number_is_refused(tmp_path: Path, capsys, timeout: str) -> None:
+    from tui_gan.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["ctl", str(tmp_path), "pause", "--timeout", timeout])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1 and "--timeout" in err[0] and "above 0" in err[0], err

@@ -78,3 +78,19 @@ async def test_refusals_from_the_server_show_as_alerts(run: FakeRun) -> None:
         await until(lambda: any(isinstance(e, ev.Alert) and "ended" in e.message for e in session.events()))
     finally:
         session.close()
+
+
+def test_watch_at_the_client_limit_says_so_and_opens_no_app(run: FakeRun, capsys) -> None:
+    from core.control import MAX_CLIENTS, ControlClient
+    from tui_gan.cli import main
+
+    others = [ControlClient(run.path) for _ in range(MAX_CLIENTS)]
+    try:
+        for client in others:
+            assert client.next_message(10)["reply"] == "hello"
+        assert main(["watch", str(run.path)]) == 2
+    finally:
+        for client in others:
+            client.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "too many clients" in err[0], err

@@ -73,7 +73,8 @@ def build_trainer(args: argparse.Namespace):  # -> Trainer
             overrides[flag] = getattr(args, flag)
     if args.run_dir:
         overrides["run_dir"] = args.run_dir
-    return Trainer.from_checkpoint(resolve_checkpoint(args.resume), **overrides)
+    checkpoint = resolve_checkpoint(args.resume, on_skip=lambda note: print(f"tui-gan: {note}", file=sys.stderr))
+    return Trainer.from_checkpoint(checkpoint, **overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 from core import commands as cmd
 from core import events as ev
-from core.control import ControlClient
+from core.control import ControlClient, ControlError
 from tui_gan.session import EventInbox, Session
 
 
@@ -22,6 +22,7 @@ class RemoteSession(Session):
     def __init__(self, run_dir: str | Path, connect_timeout: float = 5.0) -> None:
         self.run_dir = Path(run_dir)
         self._client = ControlClient(self.run_dir, timeout=connect_timeout)  # ControlError if unreachable
+        self._greeting(connect_timeout)
         self._inbox = EventInbox()
         self._connected = True
         self._state = ""
@@ -31,6 +32,19 @@ class RemoteSession(Session):
         self.ended = threading.Event()  # set when the server hung up (run over, or we were dropped)
         self._reader = threading.Thread(target=self._read_loop, name="tui-gan-remote", daemon=True)
         self._reader.start()
+
+    def _greeting(self, timeout: float) -> None:
+        """Wait for the server's hello; a refusal (too many clients, backed off) is a ControlError,
+        as in `ctl`, rather than an app that opens on a lost connection."""
+        try:
+            first = self._client.next_message(timeout)
+        except TimeoutError:
+            first = {"reply": "refused", "reason": f"no answer from the run within {timeout:g} s"}
+        if first is None or first.get("reply") == "refused":
+            self._client.close()
+            reason = "it closed the connection" if first is None else first.get("reason", "?")
+            raise ControlError(f"{self.run_dir}: the run refused this client: {reason}")
+        self._take(first)
 
     def _read_loop(self) -> None:
         try:

@@ -34,11 +34,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
 # -- ctl -----------------------------------------------------------------------------------------
 
 
+def _seconds(text: str) -> float:
+    """A --timeout: a finite number of seconds above 0 (0 would call a command that ran unanswered)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def add_ctl_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory of a running training")
     p.add_argument("action", choices=CTL_ACTIONS, help="what to do (stop saves a checkpoint first)")
     p.add_argument("changes", nargs="*", metavar="KEY=VALUE", help="for set: the hyperparameters to change")
-    p.add_argument("--timeout", type=float, metavar="S",
+    p.add_argument("--timeout", type=_seconds, metavar="S",
                    help=f"seconds to wait for the run to confirm (default {CONFIRM_TIMEOUT_S:g}, stop {STOP_TIMEOUT_S:g})")
 
 
@@ -184,7 +195,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs under {root}")
         return 0
-    colours = {"running": "green", "paused": "yellow", "crashed": "bold red", "failed": "red", "finished": "cyan"}
+    colours = {"running": "green", "paused": "yellow", "crashed": "bold red", "failed": "red", "finished": "cyan",
+               "unreadable": "bold red"}
     table = Table(title=f"runs under {root}")
     for column in ("name", "preset", "state", "step", "epoch", "loss D", "loss G", "started", "attachable"):
         table.add_column(column, justify="right" if column in ("step", "epoch", "loss D", "loss G") else "left")
@@ -196,7 +208,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "" if run.loss_d is None else f"{run.loss_d:.4f}", "" if run.loss_g is None else f"{run.loss_g:.4f}",
             _ago(run.started), "yes" if run.attachable else "no",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for run in runs:
+        if run.problem:
+            console.print(f"{run.name}: unreadable: {run.problem}", markup=False, highlight=False)
     return 0
 
 

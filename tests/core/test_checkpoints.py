@@ -241,6 +241,54 @@ def test_unusable_files_give_one_clear_line_naming_the_file(trained: Path, tmp_p
     assert len(message) < 300
 
 
+def _crafted(payload: dict, case: str) -> dict:
+    """A payload that passes the format and version checks but is wrong inside."""
+    crafted = dict(payload)
+    if case == "step-string":
+        crafted["step"] = "abc"
+    elif case == "no-rng":
+        del crafted["rng"]
+    elif case == "version-string":
+        crafted["version"] = "1"
+    elif case == "bad-config":
+        crafted["config"] = {**payload["config"], "width": -3}
+    elif case == "unknown-config-key":
+        crafted["config"] = {**payload["config"], "nonsense": 1}
+    elif case == "rng-inside":
+        crafted["rng"] = {**payload["rng"], "python": {**payload["rng"]["python"], "state": "x"}}
+    elif case == "generator-not-tensors":
+        crafted["generator"] = {"main.0.weight": [1.0, 2.0]}
+    elif case == "negative-epoch":
+        crafted["epoch"] = -1
+    elif case == "world-without-ranks":
+        crafted["world_size"] = 2
+    return crafted
+
+
+CRAFTED = {
+    "step-string": "field step is str, expected a whole number",
+    "no-rng": "missing rng",
+    "version-string": "field version is str, expected int",
+    "bad-config": "its config cannot be used (width",
+    "unknown-config-key": "its config cannot be used (unknown config key 'nonsense'",
+    "rng-inside": "field rng.python.state is str, expected a list",
+    "generator-not-tensors": "field generator.main.0.weight is list, expected Tensor",
+    "negative-epoch": "field epoch is int, expected a whole number ≥ 0",
+    "world-without-ranks": "rank_rng does not hold the RNG state of each of its 2 processes",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_a_crafted_payload_is_refused_on_load_naming_file_and_field(trained: Path, tmp_path: Path,
+                                                                     case: str) -> None:
+    path = tmp_path / f"{case}.pt"
+    torch.save(_crafted(payload_of(trained), case), path)
+    with pytest.raises(CheckpointError) as info:
+        ck.load_checkpoint(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and CRAFTED[case] in message and "\n" not in message, message
+
+
 def test_a_truncated_checkpoint_lists_as_unreadable_and_is_skipped_as_newest(run_copy: Path) -> None:
     newest = ck.latest_checkpoint(run_copy)
     newest.write_bytes(newest.read_bytes()[:100])
@@ -251,6 +299,62 @@ def test_a_truncated_checkpoint_lists_as_unreadable_and_is_skipped_as_newest(run
     (run_copy / "checkpoints" / "foreign.pt").write_bytes(b"x")
     foreign = next(c for c in ck.list_checkpoints(run_copy) if c.path.endswith("foreign.pt"))
     assert not foreign.readable and "no metadata" in foreign.problem
+
+
+@pytest.mark.parametrize(("sidecar", "problem"), [
+    ('{"step": 4, "epoch": 1, "time": 1e999, "reason": "final", "size": SIZE}', "no time a clock gave"),
+    ('{"step": 1e999, "epoch": 1, "time": 1.0, "reason": "final", "size": SIZE}', "cannot convert float infinity"),
+    ('{"step": 4, "epoch": 1, "time": 1.0, "reason": "final", "size": SIZE, "loss_d": "x"}', "'x' is not a number"),
+    ("[1, 2]", "not a JSON object"),
+    ("[" * 100_000, "unreadable"),
+    ("FIFO", "not a regular file"),
+])
+def test_a_damaged_sidecar_lists_as_unreadable_and_never_blocks(run_copy: Path, sidecar: str, problem: str) -> None:
+    newest = ck.latest_checkpoint(run_copy)
+    meta = ck.meta_path(newest)
+    meta.unlink()
+    if sidecar == "FIFO":
+        os.mkfifo(meta)
+    else:
+        meta.write_text(sidecar.replace("SIZE", str(newest.stat().st_size)))
+    info = next(c for c in ck.list_checkpoints(run_copy) if c.path == str(newest))
+    assert not info.readable and problem in info.problem, info.problem
+    os.unlink(newest)
+    os.mkfifo(newest)
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        ck.load_checkpoint(newest)
+
+
+def _damage_keeping_size(path: Path) -> None:
+    """Zero the zip's central directory: the sidecar still matches, the file no longer loads."""
+    data = bytearray(path.read_bytes())
+    data[-200:] = bytes(200)
+    path.write_bytes(bytes(data))
+
+
+def test_resolve_falls_back_to_the_newest_checkpoint_that_loads(run_copy: Path) -> None:
+    newest = ck.latest_checkpoint(run_copy)
+    _damage_keeping_size(newest)
+    notes: list[str] = []
+    chosen = ck.resolve_checkpoint(run_copy, on_skip=notes.append)
+    assert chosen != newest and ck.load_checkpoint(chosen)["step"] == 4
+    assert len(notes) == 1 and str(newest) in notes[0] and "truncated or corrupted" in notes[0]
+    for info in ck.list_checkpoints(run_copy):
+        _damage_keeping_size(Path(info.path))
+    with pytest.raises(CheckpointError, match="no checkpoint that loads; the newest: .*step_00000004-final"):
+        ck.resolve_checkpoint(run_copy)
+
+
+def test_resume_of_a_run_whose_newest_checkpoint_is_damaged_continues_with_a_note(run_copy: Path,
+                                                                                    capsys) -> None:
+    from tui_gan.cli import main
+
+    newest = ck.latest_checkpoint(run_copy)
+    _damage_keeping_size(newest)
+    assert main(["train", "--headless", "--resume", str(run_copy), "--max-steps", "6"]) == 0
+    err = capsys.readouterr().err
+    assert f"tui-gan: skipped {newest}: truncated or corrupted" in err, err
+    assert ck.load_checkpoint(ck.latest_checkpoint(run_copy))["step"] == 6
 
 
 # -- listing speed and retention -----------------------------------------------------------------

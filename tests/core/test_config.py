@@ -250,3 +250,10 @@ def test_with_overrides_applies_and_validates():
 def test_every_field_has_a_spec_that_describes_itself():
     for name, spec in FIELDS.items():
         assert spec.describe(), name
+
+
+def test_a_toml_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b'preset = "ring8-mlp"\nwidth = 96\n')
+    config = TrainConfig.from_toml(path)
+    assert config.preset == "ring8-mlp" and config.width == 96

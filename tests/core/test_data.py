@@ -190,3 +190,45 @@ def test_offline_download_fails_fast_with_one_line(tmp_path, monkeypatch, preset
 def test_too_few_items_for_a_batch():
     with pytest.raises(DataError, match="fewer than batch_size=64"):
         source(subset=10)
+
+
+def write_png_claiming(path, width: int, height: int) -> None:
+    """A small PNG whose header claims `width`×`height` pixels, as a decompression bomb's does."""
+    import io
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
+    path.write_bytes(bytes(data))
+
+
+def test_a_decompression_bomb_in_a_folder_is_one_clear_line(tmp_path):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "fine.png")
+    write_png_claiming(folder / "huge.png", 15000, 15000)
+    with pytest.raises(DataError) as info:
+        source(dataset="folder", data_root=str(folder), image_size=8, channels=3, batch_size=1)
+    message = str(info.value)
+    assert "huge.png" in message and "225000000 pixels" in message and "\n" not in message, message
+
+
+def test_the_cli_reports_a_bomb_as_a_user_error_and_leaves_no_run(tmp_path, capsys):
+    from tui_gan.cli import main
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    write_png_claiming(folder / "huge.png", 15000, 15000)
+    run_dir = tmp_path / "run"
+    argv = ["train", "--headless", "--device", "cpu", "--max-steps", "1", "--run-dir", str(run_dir),
+            "--set", "dataset=folder", "--set", f"data_root={folder}", "--set", "image_size=8",
+            "--set", "batch_size=1", "--set", "channels=3"]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("tui-gan: error: ") and "huge.png" in err and "Traceback" not in err, err
+    assert not run_dir.exists()

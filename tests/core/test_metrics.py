@@ -209,7 +209,13 @@ def test_a_bad_inception_weights_file_is_one_clear_error(tmp_path):
 
     bad = tmp_path / "w.pth"
     torch.save({"not": torch.zeros(1)}, bad)
-    with pytest.raises(ConfigError, match="not an Inception v3 state dict"):
+    with pytest.raises(ConfigError, match="not an Inception v3 state dict") as info:
         load_inception(TrainConfig(inception_weights=str(bad)))
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300, str(info.value)
     with pytest.raises(ConfigError, match="does not exist"):
         load_inception(TrainConfig(inception_weights=str(tmp_path / "missing.pth")))
+    pickled = tmp_path / "module.pth"
+    torch.save(torch.nn.Linear(2, 2), pickled)  # a whole module: weights_only refuses it
+    with pytest.raises(ConfigError, match="was refused: it holds pickled objects") as info:
+        load_inception(TrainConfig(inception_weights=str(pickled)))
+    assert "\n" not in str(info.value) and "weights_only=False" not in str(info.value)

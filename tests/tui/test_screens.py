@@ -232,3 +232,22 @@ async def test_export_without_samples_reports_the_error(run_dir):
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert any(n.severity == "error" for n in app._notifications)
+
+
+async def test_a_checkpoint_that_fails_its_checks_on_load_turns_unreadable(session, run_dir):
+    fake_checkpoint(run_dir, 200)  # a sidecar the listing accepts, contents that are no checkpoint
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_browser(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, CheckpointsScreen)
+        for _ in range(2):  # the preview loads the file, then marks it
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        table = screen.query_one(DataTable)
+        assert "unreadable" in str(table.get_row_at(0)[-1])
+        assert not screen.infos[0].readable and "not a tui-gan checkpoint" in screen.infos[0].problem
+        assert "not a tui-gan checkpoint" in str(screen.query_one("#ckpt-detail").content)
+        await pilot.press("r")  # resuming from it is refused in the screen, not tried
+        await pilot.pause()
+        assert isinstance(app.screen, CheckpointsScreen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -12,11 +13,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.errors import UserError
+from core.errors import CheckpointError, UserError
 from tui_gan.metricnames import SHORT, format_metric, main_key, shown_keys
 from tui_gan.runview import format_size
 from tui_gan.screens.dialogs import ConfirmDialog
@@ -53,9 +55,10 @@ class CheckpointsScreen(Screen):
     class Previewed(Message):
         """A preview grid was drawn from a checkpoint (or could not be)."""
 
-        def __init__(self, checkpoint: str, image: str | None, error: str = "") -> None:
+        def __init__(self, checkpoint: str, image: str | None, error: str = "", unreadable: bool = False) -> None:
             super().__init__()
             self.checkpoint, self.image, self.error = checkpoint, image, error
+            self.unreadable = unreadable  # the file itself failed its checks on load
 
     def __init__(self, run_dir: str | Path, preview_dir: str | Path | None = None) -> None:
         super().__init__()
@@ -174,10 +177,20 @@ class CheckpointsScreen(Screen):
             out = self.preview_dir / f"{Path(checkpoint).stem}.png"
             path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED, out=out)
             self.post_message(self.Previewed(checkpoint, str(path)))
+        except CheckpointError as exc:
+            self.post_message(self.Previewed(checkpoint, None, str(exc), unreadable=True))
         except (OSError, UserError) as exc:
             self.post_message(self.Previewed(checkpoint, None, str(exc)))
 
     def on_checkpoints_screen_previewed(self, message: Previewed) -> None:
+        row = next((i for i, info in enumerate(self.infos) if info.path == message.checkpoint), None)
+        if message.unreadable and row is not None:  # its sidecar looked fine, its contents do not
+            self.infos[row] = dataclasses.replace(self.infos[row], readable=False, problem=message.error)
+            table = self.query_one(DataTable)
+            table.update_cell_at(Coordinate(row, len(table.columns) - 1), Text("unreadable", style="bold red"))
+            if self.selected() is self.infos[row]:
+                self.select(row)
+            return
         if message.image:
             self.previews[message.checkpoint] = message.image
         current = self.selected()
