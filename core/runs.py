@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from core.control import socket_path
 from core.rundir import CONFIG_FILE, CRASHED, EVENTS_FILE, is_run_dir, lock_held, read_status
