@@ -25,6 +25,7 @@ from core.grids import samples_picture
 from core.models import build_models
 from core.presets import PRESETS
 from core.rundir import read_events
+from core.step import GanStep
 from core.trainer import Trainer
 
 JOIN_S = 60
@@ -143,9 +144,9 @@ def test_pause_resume_and_live_lr_change(tmp_path):
     while not rec.of(ev.HparamsChanged) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert trainer.step == paused_at == 3
-    assert trainer.opt_g.param_groups[0]["lr"] == 5e-4
-    assert trainer.opt_g.param_groups[0]["betas"] == (0.0, trainer.config.beta2)
-    assert trainer.opt_d.param_groups[0]["lr"] == 1e-3
+    assert trainer.gan.opt_g.param_groups[0]["lr"] == 5e-4
+    assert trainer.gan.opt_g.param_groups[0]["betas"] == (0.0, trainer.config.beta2)
+    assert trainer.gan.opt_d.param_groups[0]["lr"] == 1e-3
     rec.at_step[6] = lambda: trainer.send(cmd.Stop())
     trainer.send(cmd.Resume())
     assert trainer.join(JOIN_S)
@@ -163,7 +164,7 @@ def test_lr_change_applies_at_the_very_next_step(tmp_path):
     rec.at_step[2] = lambda: trainer.send(cmd.SetHyperparams(lr_d=2e-3, sample_every=3))
     finish(trainer)
     assert [s.lr_d for s in rec.of(ev.StepMetrics)] == [1e-3, 1e-3, 2e-3, 2e-3]
-    assert trainer.opt_d.param_groups[0]["lr"] == 2e-3
+    assert trainer.gan.opt_d.param_groups[0]["lr"] == 2e-3
     assert [s.step for s in rec.of(ev.SamplesSaved)] == [3, 4]  # sample_every=3 took effect too
 
 
@@ -203,7 +204,7 @@ def test_refused_command_alerts_and_changes_nothing(tmp_path, changes, words):
     assert trainer.config == before
     assert not rec.of(ev.HparamsChanged)
     assert {s.lr_g for s in rec.of(ev.StepMetrics)} == {before.lr_g}
-    assert trainer.opt_g.param_groups[0]["lr"] == before.lr_g
+    assert trainer.gan.opt_g.param_groups[0]["lr"] == before.lr_g
 
 
 def test_sample_now_and_save_checkpoint_commands(tmp_path):
@@ -220,7 +221,7 @@ def poison_discriminator(trainer: Trainer) -> Callable[[], None]:
 
     def poison() -> None:
         with torch.no_grad():
-            last = [m for m in trainer.d.modules() if isinstance(m, torch.nn.Linear)][-1]
+            last = [m for m in trainer.gan.d.modules() if isinstance(m, torch.nn.Linear)][-1]
             last.weight.fill_(float("nan"))
 
     return poison
@@ -291,10 +292,10 @@ def test_missing_data_fails_cleanly_and_leaves_no_run_dir(tmp_path):
 def test_a_bug_in_training_fails_the_run_and_keeps_its_traceback_in_the_run_directory(tmp_path, monkeypatch):
     trainer, rec = make(tmp_path)
 
-    def broken(self, real):
+    def broken(self, real, step):
         raise RuntimeError("shape mismatch in a layer")
 
-    monkeypatch.setattr(Trainer, "_train_step", broken)
+    monkeypatch.setattr(GanStep, "train_step", broken)
     finish(trainer)
     assert trainer.state == ev.FAILED
     saved = tmp_path / "run" / "traceback.txt"
@@ -307,7 +308,7 @@ def test_r1_penalty_flattens_the_discriminator_at_real_data(tmp_path):
         trainer, _ = make(tmp_path / where, max_steps=30, width=16, batch_size=64, subset=256, r1_gamma=gamma)
         finish(trainer)
         real = next(trainer.data.batches(0)).clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(trainer.d(real).sum(), real)
+        (grad,) = torch.autograd.grad(trainer.gan.d(real).sum(), real)
         return float(grad.pow(2).sum(1).mean())
 
     assert grad_at_real("with", 10.0) < 0.5 * grad_at_real("without", 0.0)
@@ -327,13 +328,13 @@ def test_spectral_norm_holds_every_d_layer_to_unit_gain_in_place_of_batch_norm(t
     trainer, _ = make(tmp_path, preset, max_steps=20, spectral_norm=True)
     finish(trainer)
     assert trainer.state == ev.FINISHED, trainer.error
-    layers = [m for m in trainer.d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    layers = [m for m in trainer.gan.d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
     with torch.no_grad():  # layer.weight is what the forward pass multiplies by
         gains = [float(torch.linalg.matrix_norm(m.weight.flatten(1), ord=2)) for m in layers]
     # One power iteration a forward pass tracks the largest singular value to within a few %.
     assert gains == pytest.approx([1.0] * len(layers), abs=0.1)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.d.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.gan.d.modules())
     _, plain_d = build_models(TrainConfig.from_preset("mnist-dcgan", spectral_norm=False))
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain_d.modules())
 
@@ -342,12 +343,12 @@ def test_g_ema_draws_the_samples_and_the_metrics_and_is_the_checkpoints_generato
     trainer, rec = make(tmp_path, max_steps=12, eval_every=12, eval_samples=200, g_ema=0.9)
     finish(trainer)
     assert trainer.state == ev.FINISHED, trainer.error
-    average = trainer.ema.model
+    average = trainer.gan.ema.model
     assert trainer.sampler is average
-    assert any(not torch.equal(a, g) for a, g in zip(average.parameters(), trainer.g.parameters()))
+    assert any(not torch.equal(a, g) for a, g in zip(average.parameters(), trainer.gan.g.parameters()))
 
     with torch.no_grad():
-        drawn = samples_picture(average(trainer.fixed_noise), trainer.config.dataset)
+        drawn = samples_picture(average(trainer.gan.fixed_noise), trainer.config.dataset)
     (saved,) = [e for e in rec.of(ev.SamplesSaved) if e.step == 12]
     assert np.array_equal(np.asarray(Image.open(saved.path).convert("RGB")), drawn)
     (metrics,) = rec.of(ev.MetricsComputed)
@@ -368,5 +369,5 @@ def test_g_ema_turned_on_at_resume_starts_from_the_checkpoints_generator(tmp_pat
 
     resumed = Trainer.from_checkpoint(checkpoint, g_ema=0.99)
     resumed._setup()  # builds and restores, as the training thread does before its first step
-    for average, g in zip(resumed.ema.model.parameters(), resumed.g.parameters(), strict=True):
+    for average, g in zip(resumed.gan.ema.model.parameters(), resumed.gan.g.parameters(), strict=True):
         assert torch.equal(average, g)
