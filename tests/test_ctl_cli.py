@@ -69,3 +69,50 @@ def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no such run" in missing.stderr
     usage = ctl(run_dir, "set")
     assert usage.returncode == 2 and "KEY=VALUE" in usage.stderr
+
+
+def test_ctl_answers_come_by_id_to_each_client_including_refusals_of_failed_writes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with open(tmp_path / "out.log", "w") as out:
+        proc = subprocess.Popen(tui_gan_argv("train", "--headless", *TINY, "--run-dir", run_dir),
+                                env=ENV, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: last_step(run_dir) >= 2, 90, "the headless run to train")
+
+        # two clients at once: each waits for the answer to its own command's id
+        both = [subprocess.Popen(tui_gan_argv("ctl", run_dir, *args), env=ENV, cwd=ROOT, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for args in (["pause"], ["set", "lr_g=0.0005"])]
+        (paused, _), (changed, _) = (p.communicate(timeout=60) for p in both)
+        assert [p.returncode for p in both] == [0, 0]
+        assert paused.startswith("paused at step ") and changed.startswith("changed at step ")
+        assert "lr_g=0.0005" in changed and "lr_g" not in paused
+
+        again = ctl(run_dir, "pause")
+        assert again.returncode == 0 and again.stdout.strip() == "already paused", again
+        sampled = ctl(run_dir, "sample")
+        assert sampled.returncode == 0 and sampled.stdout.startswith("samples saved: "), sampled
+        assert Path(sampled.stdout.split(": ", 1)[1].strip()).is_file()
+        resumed = ctl(run_dir, "resume")
+        assert resumed.returncode == 0 and resumed.stdout.startswith("running from step "), resumed
+        idle = ctl(run_dir, "resume")
+        assert idle.returncode == 0 and idle.stdout.strip() == "not paused", idle
+
+        for name in ("samples", "checkpoints"):  # writing into them now fails, even for root
+            for leftover in (run_dir / name).iterdir():
+                leftover.unlink()
+            (run_dir / name).rmdir()
+            (run_dir / name).write_text("not a folder")
+        for action in ("save", "sample"):
+            failed = ctl(run_dir, action)
+            assert failed.returncode == 1 and failed.stdout == "", failed
+            assert failed.stderr.startswith(f"tui-gan ctl: {action} refused: could not write "), failed
+            assert str(run_dir / ("checkpoints" if action == "save" else "samples")) in failed.stderr
+        stopped = ctl(run_dir, "stop")
+        assert stopped.returncode == 1 and "checkpoint was not saved" in stopped.stderr, stopped
+        proc.wait(30)  # the run stops all the same
+        assert read_status(run_dir)["state"] == "stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
