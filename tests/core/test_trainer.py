@@ -201,6 +201,8 @@ def test_refused_command_alerts_and_changes_nothing(tmp_path, changes, words):
     refused = [a for a in rec.of(ev.Alert) if "refused" in a.message]
     assert len(refused) == 1 and refused[0].level == "warning"
     assert all(w in refused[0].message for w in words), refused[0].message
+    (answer,) = rec.of(ev.CommandRefused)  # what a sender goes by: its id, not the alert's wording
+    assert answer.command == "set_hyperparams" and all(w in answer.reason for w in words), answer
     assert trainer.config == before
     assert not rec.of(ev.HparamsChanged)
     assert {s.lr_g for s in rec.of(ev.StepMetrics)} == {before.lr_g}
@@ -371,3 +373,74 @@ def test_g_ema_turned_on_at_resume_starts_from_the_checkpoints_generator(tmp_pat
     resumed._setup()  # builds and restores, as the training thread does before its first step
     for average, g in zip(resumed.gan.ema.model.parameters(), resumed.gan.g.parameters(), strict=True):
         assert torch.equal(average, g)
+
+
+def answers(rec: Recorder) -> dict[str, tuple[str, str, str]]:
+    """Every answer by command id: (kind of answer, command kind, detail or reason); ids never repeat."""
+    found = [(e.id, ("done", e.command, e.detail)) for e in rec.of(ev.CommandDone)]
+    found += [(e.id, ("refused", e.command, e.reason)) for e in rec.of(ev.CommandRefused)]
+    assert len({i for i, _ in found}) == len(found), found
+    return dict(found)
+
+
+def test_every_command_is_answered_once_by_its_id(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10_000)
+    sent = {
+        "pause": cmd.Pause(), "again": cmd.Pause(), "set": cmd.SetHyperparams(lr_g=1e-3),
+        "width": cmd.SetHyperparams(width=8), "resume": cmd.Resume(), "idle": cmd.Resume(),
+        "save": cmd.SaveCheckpoint(), "sample": cmd.SampleNow(), "stop": cmd.Stop(checkpoint=True),
+    }
+    rec.at_step[2] = lambda: [trainer.send(c) for c in sent.values()]
+    finish(trainer)
+    got = answers(rec)
+    late = cmd.Pause()
+    trainer.send(late)  # after the end: nobody will handle it
+    assert set(got) == {c.id for c in sent.values()}
+    assert got[sent["pause"].id] == ("done", "pause", "paused at step 2")
+    assert got[sent["again"].id] == ("done", "pause", "already paused")
+    assert got[sent["set"].id] == ("done", "set_hyperparams", "changed at step 2: lr_g=0.001")
+    kind, _, reason = got[sent["width"].id]
+    assert kind == "refused" and "width needs a restart" in reason
+    assert got[sent["resume"].id] == ("done", "resume", "running from step 2")
+    assert got[sent["idle"].id] == ("done", "resume", "not paused")
+    (manual,) = [c.path for c in rec.of(ev.CheckpointSaved) if c.reason == "manual"]
+    assert got[sent["save"].id] == ("done", "save_checkpoint", f"checkpoint saved: {manual}")
+    (samples,) = rec.of(ev.SamplesSaved)
+    assert got[sent["sample"].id] == ("done", "sample_now", f"samples saved: {samples.path}")
+    (final,) = [c.path for c in rec.of(ev.CheckpointSaved) if c.reason == "stop"]
+    assert got[sent["stop"].id] == ("done", "stop", f"stopped at step 2; checkpoint {final}")
+    # the answers are in the log too, for watchers that attach later
+    logged = [e for e in read_events(tmp_path / "run" / "events.jsonl") if isinstance(e, ev.CommandDone)]
+    assert len(logged) == 8 and late.id not in got
+
+
+def test_failed_writes_refuse_save_sample_and_stop_and_the_run_still_stops(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10_000)
+    run = tmp_path / "run"
+
+    def break_the_folders() -> None:
+        for name in ("samples", "checkpoints"):
+            (run / name).rmdir()
+            (run / name).write_text("not a folder")  # writing into it fails, even for root
+        for command in (cmd.SaveCheckpoint(), cmd.SampleNow(), cmd.Stop(checkpoint=True)):
+            trainer.send(command)
+
+    rec.at_step[2] = break_the_folders
+    finish(trainer)
+    assert trainer.state == ev.STOPPED and trainer.step == 2
+    assert not rec.of(ev.CommandDone)
+    refused = {e.command: e.reason for e in rec.of(ev.CommandRefused)}
+    assert set(refused) == {"save_checkpoint", "sample_now", "stop"}
+    assert all("File exists" in reason for reason in refused.values()), refused
+    assert str(run / "samples") in refused["sample_now"]
+    assert str(run / "checkpoints") in refused["save_checkpoint"]
+    assert refused["stop"].startswith("stopped at step 2, but the checkpoint was not saved")
+    assert any("not saved" in a.message for a in rec.of(ev.Alert) if a.level == "error")
+
+
+def test_commands_left_when_the_run_finishes_are_refused(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=2)
+    pause = cmd.Pause()
+    rec.at_step[2] = lambda: trainer.send(pause)  # the last step: the loop never looks again
+    finish(trainer)
+    assert answers(rec) == {pause.id: ("refused", "pause", "the run has ended (finished)")}
