@@ -6,6 +6,7 @@ It knows no thread, file or event: the trainer drives it, benchmarks time it, te
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -154,13 +155,14 @@ class GanStep:
     # -- checkpoints ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Both models, the average, both optimizers and the fixed noise, as CPU copies."""
+        """Both models, the average, both optimizers and the fixed noise, as copies."""
         return {
             "generator": _cpu(self.g.state_dict()),
             "discriminator": _cpu(self.d.state_dict()),
             **({"generator_ema": _cpu(self.ema.model.state_dict())} if self.ema is not None else {}),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            # copies: an optimizer's state_dict holds its live moment tensors, which the next step changes
+            "opt_g": copy.deepcopy(self.opt_g.state_dict()),
+            "opt_d": copy.deepcopy(self.opt_d.state_dict()),
             "fixed_noise": self.fixed_noise.detach().cpu().clone(),
         }
 
