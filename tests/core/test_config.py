@@ -250,3 +250,11 @@ def test_with_overrides_applies_and_validates():
 def test_every_field_has_a_spec_that_describes_itself():
     for name, spec in FIELDS.items():
         assert spec.describe(), name
+
+
+@pytest.mark.parametrize("text", ["runs/🦊", 'a "quoted" \\ path', "tab\there", "line\nbreak", "é 中 𝄞"])
+def test_to_toml_round_trips_any_string(tmp_path, text):
+    config = TrainConfig(run_dir=text, data_root=text, max_steps=7)
+    path = tmp_path / "config.toml"
+    config.save_toml(path)
+    assert TrainConfig.from_toml(path) == config
