@@ -20,7 +20,8 @@ class Command:
     """Base of all commands; the trainer answers each with one event carrying its `id`."""
 
     kind: ClassVar[str] = "command"
-    id: str = field(default_factory=new_id, kw_only=True)
+    # Not compared: two commands that ask the same thing are equal; the id only names the message.
+    id: str = field(default_factory=new_id, kw_only=True, compare=False)
 
 
 @dataclass(frozen=True)

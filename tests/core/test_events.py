@@ -134,7 +134,7 @@ COMMANDS = [
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.kind)
 def test_command_round_trips_through_json(command):
     back = cmd.from_json(json.loads(json.dumps(cmd.to_json(command))))
-    assert back == command and type(back) is type(command)
+    assert back == command and type(back) is type(command) and back.id == command.id
 
 
 def test_set_hyperparams_takes_a_dict_or_keywords():
@@ -150,7 +150,9 @@ def test_every_command_gets_a_fresh_id_that_survives_json():
     assert len(ids) == 101 and all(isinstance(i, str) and 0 < len(i) <= cmd.MAX_ID_LENGTH for i in ids)
     stop = cmd.Stop(checkpoint=True, id="mine")
     assert cmd.to_json(stop) == {"kind": "stop", "id": "mine", "checkpoint": True, "reason": "stop requested"}
-    assert cmd.from_json(cmd.to_json(stop)) == stop
+    back = cmd.from_json(cmd.to_json(stop))
+    assert back == stop and back.id == "mine"
+    assert cmd.Pause() == cmd.Pause(id="other")  # equal commands whatever their ids
     assert cmd.from_json({"kind": "set_hyperparams", "id": "x1", "changes": {"lr_g": 1e-3}}).id == "x1"
     made = cmd.from_json({"kind": "pause"})
     assert made.id and made.id != cmd.from_json({"kind": "pause"}).id  # one is made when absent
