@@ -33,8 +33,8 @@ from core import commands as cmd
 from core import events as ev
 from core.config import TrainConfig
 from core.data import load_source
-from core.step import GanStep
-from core.trainer import Trainer, resolve_device
+from core.step import GanStep, resolve_device
+from core.trainer import Trainer
 
 
 def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:

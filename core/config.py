@@ -242,6 +242,20 @@ FIELDS: dict[str, Spec] = {f.name: f.metadata["spec"] for f in dataclasses.field
 LIVE_FIELDS: frozenset[str] = frozenset(name for name, spec in FIELDS.items() if spec.live)
 
 
+def live_change(config: TrainConfig, changes: dict[str, Any]) -> TrainConfig:
+    """`config` with `changes` a running trainer can take; ConfigError says why not (no changes,
+    an unknown field, one that needs a restart, or a value out of range)."""
+    if not changes:
+        raise ConfigError("no changes given")
+    unknown = sorted(k for k in changes if k not in FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown field {unknown[0]!r}")
+    frozen = sorted(k for k in changes if k not in LIVE_FIELDS)
+    if frozen:
+        raise ConfigError(f"{', '.join(frozen)} needs a restart (live: {', '.join(sorted(LIVE_FIELDS))})")
+    return config.replace(**changes)
+
+
 def parse_value(key: str, text: str) -> Any:
     """Parse one command-line value for field `key` (e.g. "3e-4", "true", "none")."""
     if key not in FIELDS:

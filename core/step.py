@@ -17,6 +17,7 @@ from torch import nn
 from core.config import TrainConfig
 from core.distributed import Cluster
 from core.ema import STAT_BATCHES, MovingAverage
+from core.errors import ConfigError
 from core.losses import d_loss, g_loss, r1_penalty
 from core.models import build_models
 
@@ -30,6 +31,19 @@ def lr_factor(decay: str, step: int, planned_steps: int) -> float:
         return 1.0
     progress = min(step / max(planned_steps, 1), 1.0)
     return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → the first CUDA device if there is one, else the CPU; a missing GPU is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device: {name!r} requested but no CUDA device is available; use device=cpu")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise ConfigError(f"device: {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+    return device
 
 
 def _cpu(state: dict[str, Any]) -> dict[str, Any]:

@@ -16,13 +16,13 @@ import torch
 from core import commands as cmd
 from core import events as ev
 from core.checkpoints import capture_rng, load_checkpoint, restore_rng, run_dir_of
-from core.config import FIELDS, LIVE_FIELDS, TrainConfig
+from core.config import TrainConfig, live_change
 from core.data import DataSource, load_source
 from core.distributed import Cluster
 from core.errors import ConfigError, UserError, first_line
 from core.grids import samples_picture
 from core.rundir import RunDir
-from core.step import GanStep
+from core.step import GanStep, resolve_device
 from core.writer import RunWriter, WriteFailed
 
 Subscriber = Callable[[ev.Event], None]
@@ -33,19 +33,6 @@ PAUSE_POLL_S = 0.1
 
 class Refused(Exception):
     """A command the trainer will not carry out; the message is the reason."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` → the first CUDA device if there is one, else the CPU; a missing GPU is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device: {name!r} requested but no CUDA device is available; use device=cpu")
-        if (device.index or 0) >= torch.cuda.device_count():
-            raise ConfigError(f"device: {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
-    return device
 
 
 class Trainer:
@@ -478,17 +465,8 @@ class Trainer:
         raise Refused(f"unknown command {command!r}")
 
     def _set_hyperparams(self, changes: dict[str, Any]) -> str:
-        if not changes:
-            raise Refused("no changes given")
-        unknown = sorted(k for k in changes if k not in FIELDS)
-        if unknown:
-            raise Refused(f"unknown field {unknown[0]!r}")
-        frozen = sorted(k for k in changes if k not in LIVE_FIELDS)
-        if frozen:
-            raise Refused(f"{', '.join(frozen)} needs a restart "
-                          f"(live: {', '.join(sorted(LIVE_FIELDS))})")
         try:
-            new = self.config.replace(**changes)
+            new = live_change(self.config, changes)
         except ConfigError as exc:
             raise Refused(str(exc)) from None
         self.config = new

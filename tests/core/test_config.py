@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from core.config import FIELDS, TrainConfig, parse_overrides
+from core.config import FIELDS, LIVE_FIELDS, TrainConfig, live_change, parse_overrides
 from core.errors import ConfigError
 from core.models import build_models
 from core.presets import DEFAULT_PRESET, PRESETS
@@ -258,3 +258,23 @@ def test_to_toml_round_trips_any_string(tmp_path, text):
     path = tmp_path / "config.toml"
     config.save_toml(path)
     assert TrainConfig.from_toml(path) == config
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({}, ["no changes"]),
+        ({"learning_rate": 0.1}, ["unknown field 'learning_rate'"]),
+        ({"lr_g": 1e-3, "width": 8}, ["width needs a restart", "lr_g"]),
+        ({"lr_g": 0.0}, ["lr_g", "(0, 10]"]),
+    ],
+)
+def test_a_live_change_names_why_it_is_refused(changes, words):
+    with pytest.raises(ConfigError) as info:
+        live_change(TrainConfig(), changes)
+    assert all(w in str(info.value) for w in words), info.value
+
+
+def test_a_live_change_applies_only_live_fields_marked_in_their_spec():
+    assert LIVE_FIELDS == {name for name, spec in FIELDS.items() if spec.live}
+    assert live_change(TrainConfig(), {"lr_g": 1e-3, "beta1": 0.0}).replace(lr_g=2e-4, beta1=0.5) == TrainConfig()
