@@ -35,6 +35,10 @@ class Refused(Exception):
     """A command the trainer will not carry out; the message is the reason."""
 
 
+def _saved(what: str, path: Path | None) -> str:
+    return f"{what} saved: {path}" if path else f"{what} not kept by this process (another one keeps the run)"
+
+
 class Trainer:
     """Trains one GAN run in a background thread.
 
@@ -395,7 +399,7 @@ class Trainer:
         timing out."""
         while True:
             commands = self._drain_commands()
-            if self.cluster is not None:
+            if self.cluster is not None:  # rank 0's commands, on every rank
                 shared = self.cluster.share_commands([cmd.to_json(c) for c in commands])
                 commands = [cmd.from_json(data) for data in shared]
             for command in commands:
@@ -459,9 +463,9 @@ class Trainer:
         if isinstance(command, cmd.SetHyperparams):
             return self._set_hyperparams(command.changes)
         if isinstance(command, cmd.SaveCheckpoint):
-            return f"checkpoint saved: {self._save_checkpoint('manual')}"
+            return _saved("checkpoint", self._save_checkpoint("manual"))
         if isinstance(command, cmd.SampleNow):
-            return f"samples saved: {self._save_samples()}"
+            return _saved("samples", self._save_samples())
         raise Refused(f"unknown command {command!r}")
 
     def _set_hyperparams(self, changes: dict[str, Any]) -> str:
