@@ -5,9 +5,9 @@ box hits both alike: the Trainer trains a block of steps in its background threa
 attached, events.jsonl written, the preset's sample and checkpoint intervals), pauses itself
 through the `Pause` command, the plain loop trains a block on the main thread, the Trainer is
 resumed, and so on. The first block of each is warm-up and not counted; the result is the
-median over blocks. The plain loop is the usual GAN loop (the pytorch/examples DCGAN shape)
-with one host sync per step for its logged losses, and channels-last tensors when the Trainer
-uses them, as they are faster on this CPU too.
+median over blocks. The plain loop calls the Trainer's own step (`core.step.GanStep`) on the
+same data, so the ratio is what the Trainer adds around it: commands, events, the log, samples
+and checkpoints.
 
     python bench/throughput.py [--preset mnist-dcgan] [--batch 64] [--block 10] [--blocks 8]
 """
@@ -15,7 +15,7 @@ uses them, as they are faster on this CPU too.
 from __future__ import annotations
 
 import argparse
-import copy
+import itertools
 import statistics
 import sys
 import tempfile
@@ -28,31 +28,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-import torch.nn.functional as F
 
 from core import commands as cmd
 from core import events as ev
 from core.config import TrainConfig
 from core.data import load_source
-from core.models import build_models
-from core.trainer import Trainer, resolve_device
+from core.step import GanStep, resolve_device
+from core.trainer import Trainer
 
 
 def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:
-    """One step of a hand-written GAN loop (the config's BCE or hinge loss, Adam, and a moving
-    average of G when g_ema is on) over the same preloaded data, per call."""
+    """One `GanStep.train_step` per call (the Trainer's own step, without the Trainer) over the
+    same preloaded data."""
     device = resolve_device(config.device)
     data = load_source(config, device, channels_last)
-    g, d = build_models(config)
-    fmt = torch.channels_last if channels_last else torch.preserve_format
-    g.to(device, memory_format=fmt)
-    d.to(device, memory_format=fmt)
-    opt_g = torch.optim.Adam(g.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
-    average = copy.deepcopy(g).requires_grad_(False) if config.g_ema else None
-    n = config.batch_size
-    ones, zeros = torch.ones(n, device=device), torch.zeros(n, device=device)
-    hinge = config.loss == "hinge"
+    gan = GanStep(config, device, channels_last)
+    count = itertools.count(1)
 
     def batches() -> Iterator[torch.Tensor]:
         epoch = 0
@@ -63,27 +54,7 @@ def plain_loop(config: TrainConfig, channels_last: bool) -> Callable[[], None]:
     source = batches()
 
     def step() -> None:
-        real = next(source)
-        fake = g(torch.randn(n, config.latent_dim, device=device))
-        opt_d.zero_grad(set_to_none=True)
-        real_logits, fake_logits = d(real), d(fake.detach())
-        if hinge:
-            loss_d = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-        else:
-            loss_d = F.binary_cross_entropy_with_logits(real_logits, ones) + \
-                F.binary_cross_entropy_with_logits(fake_logits, zeros)
-        loss_d.backward()
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        fake_logits = d(fake)
-        loss_g = -fake_logits.mean() if hinge else F.binary_cross_entropy_with_logits(fake_logits, ones)
-        loss_g.backward()
-        opt_g.step()
-        if average is not None:
-            with torch.no_grad():
-                for a, p in zip(average.parameters(), g.parameters()):
-                    a.lerp_(p, 1 - config.g_ema)
-        torch.stack([loss_d.detach(), loss_g.detach()]).tolist()  # what a loop logs each step
+        gan.train_step(next(source), next(count))
 
     return step
 

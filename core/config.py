@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
+import tomli_w
 
 from core.errors import ConfigError
 
@@ -29,6 +29,7 @@ class Spec:
     optional: bool = False
     pattern: str | None = None
     help: str = ""
+    live: bool = False  # a running trainer takes it at the next step; the others need a restart
 
     def describe(self) -> str:
         if self.choices:
@@ -72,22 +73,22 @@ class TrainConfig:
     width: int = _f(Spec(int, 1, 4096, help="base layer width of G and D"), 64)
     latent_dim: int = _f(Spec(int, 1, 8192), 100)
     batch_size: int = _f(Spec(int, 1, 1 << 16), 64)
-    epochs: int = _f(Spec(int, 1, 1_000_000), 25)
-    max_steps: int | None = _f(Spec(int, 1, None, optional=True), None)
-    lr_g: float = _f(Spec(float, 0, 10, low_open=True), 2e-4)
-    lr_d: float = _f(Spec(float, 0, 10, low_open=True), 2e-4)
+    epochs: int = _f(Spec(int, 1, 1_000_000, live=True), 25)
+    max_steps: int | None = _f(Spec(int, 1, None, optional=True, live=True), None)
+    lr_g: float = _f(Spec(float, 0, 10, low_open=True, live=True), 2e-4)
+    lr_d: float = _f(Spec(float, 0, 10, low_open=True, live=True), 2e-4)
     lr_decay: str = _f(Spec(str, choices=LR_DECAYS, help="cosine: lr falls to 5 % of lr_g/lr_d by the last step"),
                        "none")
-    beta1: float = _f(Spec(float, 0, 1, high_open=True), 0.5)
-    beta2: float = _f(Spec(float, 0, 1, high_open=True), 0.999)
+    beta1: float = _f(Spec(float, 0, 1, high_open=True, live=True), 0.5)
+    beta2: float = _f(Spec(float, 0, 1, high_open=True, live=True), 0.999)
     loss: str = _f(Spec(str, choices=("bce", "hinge")), "bce")
-    label_smoothing: float = _f(Spec(float, 0, 0.5, high_open=True), 0.0)
-    label_noise: float = _f(Spec(float, 0, 0.5, high_open=True), 0.0)
-    d_steps: int = _f(Spec(int, 1, 100), 1)
+    label_smoothing: float = _f(Spec(float, 0, 0.5, high_open=True, live=True), 0.0)
+    label_noise: float = _f(Spec(float, 0, 0.5, high_open=True, live=True), 0.0)
+    d_steps: int = _f(Spec(int, 1, 100, live=True), 1)
     spectral_norm: bool = _f(Spec(bool, help="spectral norm on every D layer, in place of its batch norm"), False)
     g_output_conv: bool = _f(Spec(bool, help="dcgan G: a last full-size layer of width maps, then a 3×3 "
                                              "convolution to the image"), False)
-    r1_gamma: float = _f(Spec(float, 0, 1e6, help="R1 penalty γ/2·E‖∇D(real)‖² on D, 0 = off"), 0.0)
+    r1_gamma: float = _f(Spec(float, 0, 1e6, help="R1 penalty γ/2·E‖∇D(real)‖² on D, 0 = off", live=True), 0.0)
     g_ema: float = _f(Spec(float, 0, 1, high_open=True,
                            help="decay of a moving average of G's weights that draws samples, metrics and "
                                 "exports, 0 = off"), 0.0)
@@ -95,12 +96,12 @@ class TrainConfig:
     device: str = _f(Spec(str, pattern=DEVICE_PATTERN, help="auto, cpu, cuda or cuda:N"), "auto")
     cpu_threads: int = _f(Spec(int, 0, 1024, help="torch threads on the CPU, 0 = torch's default"), 0)
     n_samples: int = _f(Spec(int, 1, 1024, help="images in the fixed-noise grid"), 64)
-    sample_every: int = _f(Spec(int, 0, None, help="steps between sample grids, 0 = at end"), 200)
-    checkpoint_every: int = _f(Spec(int, 0, None, help="steps between checkpoints, 0 = at end"), 1000)
-    keep_checkpoints: int = _f(Spec(int, 1, 100_000), 5)
-    on_nan: str = _f(Spec(str, choices=("pause", "stop")), "pause")
-    eval_every: int = _f(Spec(int, 0, None, help="steps between quality metrics, 0 = off"), 0)
-    eval_samples: int = _f(Spec(int, 10, 100_000, help="generated samples per evaluation"), 2500)
+    sample_every: int = _f(Spec(int, 0, None, help="steps between sample grids, 0 = at end", live=True), 200)
+    checkpoint_every: int = _f(Spec(int, 0, None, help="steps between checkpoints, 0 = at end", live=True), 1000)
+    keep_checkpoints: int = _f(Spec(int, 1, 100_000, live=True), 5)
+    on_nan: str = _f(Spec(str, choices=("pause", "stop"), live=True), "pause")
+    eval_every: int = _f(Spec(int, 0, None, help="steps between quality metrics, 0 = off", live=True), 0)
+    eval_samples: int = _f(Spec(int, 10, 100_000, help="generated samples per evaluation", live=True), 2500)
     inception_weights: str | None = _f(Spec(str, optional=True, help="local Inception v3 weights for FID/KID"),
                                        None)
     run_dir: str | None = _f(Spec(str, optional=True), None)
@@ -186,28 +187,14 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def to_toml(self) -> str:
-        lines = []
-        for key, value in self.to_dict().items():
-            if value is None:
-                continue  # TOML has no null; unset optional fields are simply absent
-            lines.append(f"{key} = {_toml_value(value)}")
-        return "\n".join(lines) + "\n"
+        """The config as flat TOML; unset optional fields are absent (TOML has no null)."""
+        return tomli_w.dumps({k: v for k, v in self.to_dict().items() if v is not None})
 
     def save_toml(self, path: str | Path) -> None:
         Path(path).write_text(self.to_toml(), encoding="utf-8")
 
     def default_run_dir(self) -> str:
         return self.run_dir or str(Path("runs") / f"{self.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    return json.dumps(value)  # a JSON string is a valid TOML basic string
 
 
 def _check(name: str, spec: Spec, value: Any) -> Any:
@@ -251,6 +238,22 @@ def _check(name: str, spec: Spec, value: Any) -> Any:
 
 
 FIELDS: dict[str, Spec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(TrainConfig)}
+# Fields a running trainer takes at the next step (the trainer, the app's form and `ctl set` use it).
+LIVE_FIELDS: frozenset[str] = frozenset(name for name, spec in FIELDS.items() if spec.live)
+
+
+def live_change(config: TrainConfig, changes: dict[str, Any]) -> TrainConfig:
+    """`config` with `changes` a running trainer can take; ConfigError says why not (no changes,
+    an unknown field, one that needs a restart, or a value out of range)."""
+    if not changes:
+        raise ConfigError("no changes given")
+    unknown = sorted(k for k in changes if k not in FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown field {unknown[0]!r}")
+    frozen = sorted(k for k in changes if k not in LIVE_FIELDS)
+    if frozen:
+        raise ConfigError(f"{', '.join(frozen)} needs a restart (live: {', '.join(sorted(LIVE_FIELDS))})")
+    return config.replace(**changes)
 
 
 def parse_value(key: str, text: str) -> Any:

@@ -3,8 +3,9 @@
 Protocol, one JSON object a line in each direction. The server first sends
 `{"reply": "hello", ...}`, then every line of `events.jsonl` (the history), then
 `{"reply": "live"}` once it has caught up, then each new event as the trainer logs it. A client
-sends commands as `core.commands.to_json` objects (optionally with an `"id"` echoed back) and
-gets `{"reply": "ack", ...}` or `{"reply": "refused", "reason": ...}` for each.
+sends commands as `core.commands.to_json` objects (their string `"id"` is the command's id, echoed
+back) and gets `{"reply": "ack", ...}` or `{"reply": "refused", "reason": ...}` for each; the
+trainer's answer follows as a `command_done` or `command_refused` event with that id.
 
 The server shares its process with the training, so what a client can make it do is bounded: any
 line (any bytes, any JSON value) gets a refusal or drops the client, never an exception; a client
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from core import commands as cmd
+from core import events as ev
 from core.errors import UserError
 from core.events import FINAL_STATES
 from core.rundir import EVENTS_FILE, is_run_dir, lock_held, read_regular, read_status
@@ -576,7 +578,9 @@ class _Client:
         if not isinstance(data, dict):
             self._refuse("a command is one JSON object, e.g. {\"kind\": \"pause\"}")
             return
-        request_id = data.pop("id", None)
+        request_id = data.get("id")
+        if not isinstance(request_id, str):  # a number is only echoed; the command makes an id of its own
+            data.pop("id", None)
         if not isinstance(request_id, _SCALARS) or isinstance(request_id, str) and len(request_id) > 100:
             request_id = None
         if not self._commands.try_take():
@@ -726,6 +730,37 @@ class ControlClient:
             del self._buf[: self._pos]
             self._pos = 0
             self._buf += data
+
+    def command(self, command: cmd.Command, timeout: float) -> tuple[bool, str]:
+        """Send `command` and wait for the run's answer to its id: (True, detail) or (False, reason).
+
+        TimeoutError when none comes within `timeout` seconds; OSError when the connection fails."""
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        while True:  # the history cannot hold the answer to a new id: skip it unparsed
+            message = self.next_message(left(), replies_only=True)
+            if message is None:
+                return False, "the run ended before it answered"
+            if message.get("reply") == "refused":
+                return False, str(message.get("reason"))
+            if message.get("reply") == "live":
+                break
+        self.send(command)
+        while True:
+            message = self.next_message(left())
+            if message is None:
+                return False, "the run ended before it answered"
+            if message.get("reply") == "refused" and (message.get("id") == command.id or message.get("closing")):
+                return False, str(message.get("reason"))
+            if message.get("id") != command.id:
+                continue  # others' answers and events
+            if message.get("kind") == ev.CommandDone.kind:
+                return True, str(message.get("detail"))
+            if message.get("kind") == ev.CommandRefused.kind:
+                return False, str(message.get("reason"))
 
     def close(self) -> None:
         try:

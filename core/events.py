@@ -141,11 +141,35 @@ class RunFailed(Event):
     time: float = field(default_factory=_now)
 
 
+@dataclass(frozen=True)
+class CommandDone(Event):
+    """The trainer carried out command `id` (of kind `command`); `detail` says what came of it."""
+
+    kind: ClassVar[str] = "command_done"
+    id: str
+    command: str
+    detail: str
+    step: int = 0
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class CommandRefused(Event):
+    """The trainer did not carry out command `id` (of kind `command`), for `reason`."""
+
+    kind: ClassVar[str] = "command_refused"
+    id: str
+    command: str
+    reason: str
+    step: int = 0
+    time: float = field(default_factory=_now)
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         RunStarted, StepMetrics, EpochEnded, SamplesSaved, MetricsComputed, CheckpointSaved,
-        StateChanged, HparamsChanged, Alert, RunFinished, RunFailed,
+        StateChanged, HparamsChanged, Alert, RunFinished, RunFailed, CommandDone, CommandRefused,
     )
 }
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from core.control import socket_path
 from core.errors import RunDirError

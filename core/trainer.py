@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import queue
-import shutil
 import threading
 import time
 import traceback
@@ -17,57 +15,37 @@ import torch
 
 from core import commands as cmd
 from core import events as ev
-from core.checkpoints import (
-    capture_rng,
-    load_checkpoint,
-    prune_checkpoints,
-    remove_stale_temps,
-    restore_rng,
-    run_dir_of,
-    save_checkpoint,
-)
-from core.config import FIELDS, TrainConfig
+from core.checkpoints import capture_rng, load_checkpoint, restore_rng, run_dir_of
+from core.config import TrainConfig, live_change
 from core.data import DataSource, load_source
 from core.distributed import Cluster
-from core.ema import STAT_BATCHES, MovingAverage
 from core.errors import ConfigError, UserError, first_line
-from core.grids import samples_picture, save_png
-from core.losses import d_loss, g_loss, r1_penalty
-from core.models import build_models
-from core.rundir import EventLog, RunDir, RunLock, atomic_write, write_status
+from core.grids import samples_picture
+from core.rundir import RunDir
+from core.step import GanStep, resolve_device
+from core.writer import RunWriter, WriteFailed
 
 Subscriber = Callable[[ev.Event], None]
 
-COSINE_FLOOR = 0.05  # lr_decay=cosine ends at this share of the configured lr
-# Fields a running trainer can change at the next step; anything else needs a rebuild.
-LIVE_FIELDS = frozenset({
-    "lr_g", "lr_d", "beta1", "beta2", "label_smoothing", "label_noise", "d_steps", "r1_gamma",
-    "sample_every", "checkpoint_every", "keep_checkpoints", "on_nan", "max_steps", "epochs",
-    "eval_every", "eval_samples",
-})
 STATUS_INTERVAL_S = 2.0
 PAUSE_POLL_S = 0.1
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` → the first CUDA device if there is one, else the CPU; a missing GPU is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device: {name!r} requested but no CUDA device is available; use device=cpu")
-        if (device.index or 0) >= torch.cuda.device_count():
-            raise ConfigError(f"device: {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
-    return device
+class Refused(Exception):
+    """A command the trainer will not carry out; the message is the reason."""
+
+
+def _saved(what: str, path: Path | None) -> str:
+    return f"{what} saved: {path}" if path else f"{what} not kept by this process (another one keeps the run)"
 
 
 class Trainer:
     """Trains one GAN run in a background thread.
 
     `start()` returns at once; `send()` queues a command (handled at the next step boundary, also
-    while paused); `subscribe()` adds an event sink called on the training thread, which must not
-    block (the UI's sink only enqueues). Every event also goes to `events.jsonl`.
+    while paused, and answered with a CommandDone or CommandRefused event of its id); `subscribe()`
+    adds an event sink called on the training thread, which must not block (the UI's sink only
+    enqueues). Every event also goes to `events.jsonl`.
     """
 
     def __init__(self, config: TrainConfig, resume_from: str | Path | None = None) -> None:
@@ -84,20 +62,21 @@ class Trainer:
         self.epoch = 0  # 0-based epoch in progress
         self.batch = 0  # batches of `epoch` already trained
         self.error: str | None = None
-        self._log: EventLog | None = None
+        self._gan: GanStep | None = None
+        self.data: DataSource | None = None
+        self.device = torch.device("cpu")
         self._last_status = 0.0
         self._last_stats: dict[str, float] = {}
-        self._resume_payload: dict[str, Any] | None = None
-        self._sampled_step = -1
-        self._evaluator: Any = None
         self._last_metrics: dict[str, float] = {}
+        self._resume_payload: dict[str, Any] | None = None
+        self._sampled: tuple[int, Path | None] | None = None  # (step, path) of the last samples
+        self._evaluator: Any = None
         self.serve_control = True  # the control socket of issue 5; tests of the bare loop may turn it off
         self.control: Any = None
-        # Under torchrun: rank 0 alone writes the run directory and serves control; all ranks train.
-        self.cluster = Cluster.from_env()
+        self.cluster = Cluster.from_env()  # under torchrun every rank trains; the writer decides who writes
         self.rank = self.cluster.rank if self.cluster else 0
         self.world_size = self.cluster.world_size if self.cluster else 1
-        self.writes = self.rank == 0
+        self.writer = RunWriter(self.run_dir, self.rank)
         self._world_note = ""
 
     @classmethod
@@ -115,6 +94,18 @@ class Trainer:
     @property
     def state(self) -> str:
         return self._state
+
+    @property
+    def gan(self) -> GanStep:
+        """The models and their step; RuntimeError before the run has built them."""
+        if self._gan is None:
+            raise RuntimeError("the trainer has not built its models yet")
+        return self._gan
+
+    @property
+    def built(self) -> bool:
+        """Whether the models are built (a run that failed at start has none)."""
+        return self._gan is not None
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Register an event sink; returns a function that removes it."""
@@ -151,11 +142,16 @@ class Trainer:
         self._main()
         return self._state
 
+    @property
+    def planned_steps(self) -> int:
+        steps_per_epoch = self.data.steps_per_epoch if self.data is not None else 0
+        total = self.config.epochs * steps_per_epoch
+        return min(total, self.config.max_steps) if self.config.max_steps else total
+
     # -- events ------------------------------------------------------------------------------------
 
     def _emit(self, event: ev.Event) -> None:
-        if self._log is not None:
-            self._log.write(event)
+        self.writer.event(event)
         with self._sub_lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
@@ -176,12 +172,10 @@ class Trainer:
 
     def _write_status(self) -> None:
         self._last_status = time.monotonic()
-        if not self.writes:
-            return
+        extra = {"error": self.error} if self.error else {}
         try:
-            write_status(self.run_dir.path, self._state, self.step, self.epoch + 1,
-                         **({"error": self.error} if self.error else {}), **self._last_stats)
-        except OSError:
+            self.writer.status(self._state, self.step, self.epoch + 1, **extra, **self._last_stats)
+        except WriteFailed:
             pass  # status.json is a convenience; a full disk is reported by checkpoint alerts
 
     def _alert(self, level: str, message: str) -> None:
@@ -193,18 +187,9 @@ class Trainer:
         started = time.monotonic()
         if self.cluster is not None and not self._join_cluster():
             return
-        lock = RunLock(self.run_dir.path)
-        locked = False
-        # A new run that fails before its first step (missing data, no GPU) leaves no directory behind.
-        fresh = self.writes and self.resume_from is None and not self.run_dir.path.exists()
         try:
-            if self.writes:
-                self.run_dir.create()
-                lock.acquire()
-                locked = True
-                remove_stale_temps(self.run_dir.path)  # left by a writer that was killed mid-checkpoint
-                self._log = EventLog(self.run_dir.events)
-                self._serve_control()
+            self.writer.open()
+            self._serve_control()
             self._emit(ev.StateChanged(ev.STARTING, "loading data and building models", self.step))
             self._write_status()
             self._setup()
@@ -216,15 +201,13 @@ class Trainer:
             lost = self.cluster.describe_failure(exc, self.step) if self.cluster else None
             self._fail(lost or f"{type(exc).__name__}: {exc}{self._save_traceback()}")
         finally:
+            if self._stop is not None:  # the run failed before the stop was carried out
+                self._refuse(self._stop, f"the run {self._state}: {self.error}")
+            self._refuse_pending(f"the run has ended ({self._state})")
             if self.control is not None:
                 self.control.close()  # after the final events, so attached clients receive them
-            if self._log is not None:
-                self._log.close()
-            if locked:
-                lock.release()
-            bug = (self.run_dir.path / "traceback.txt").exists()
-            if fresh and self._state == ev.FAILED and not hasattr(self, "g") and not bug:
-                shutil.rmtree(self.run_dir.path, ignore_errors=True)
+            # A new run that fails before its first step (missing data, no GPU) leaves no directory behind.
+            self.writer.close(keep=self._state != ev.FAILED or self.built or self.resume_from is not None)
             if self.cluster is not None:
                 self.cluster.close()
 
@@ -234,6 +217,7 @@ class Trainer:
         try:
             self.cluster.start(self.cluster.device(resolve_device(self.config.device)))
             self.run_dir = RunDir(self.cluster.share_text(str(self.run_dir.path)))
+            self.writer = RunWriter(self.run_dir, self.rank)
         except Exception as exc:  # no run directory is agreed on yet: the error goes to stderr only
             self.error = f"rank {self.rank}: cannot join the distributed run: {type(exc).__name__}: {exc}"
             self._state = ev.FAILED
@@ -243,7 +227,7 @@ class Trainer:
 
     def _serve_control(self) -> None:
         """Open the run's control socket (watch/ctl attach there); training goes on without it."""
-        if not self.serve_control:
+        if not self.serve_control or not self.writer.enabled:  # the control socket lives beside the log
             return
         from core.control import serve
 
@@ -253,17 +237,15 @@ class Trainer:
             self._alert("warning", f"no control endpoint (watch/ctl cannot attach): {exc}")
 
     def _save_traceback(self) -> str:
-        """Keep a bug's traceback in the run directory (printing it would garble the app's screen)."""
-        path = self.run_dir.path / "traceback.txt"
         try:
-            path.write_text(traceback.format_exc(), encoding="utf-8")
-        except OSError:
+            path = self.writer.traceback(traceback.format_exc())
+        except WriteFailed:
             return ""
-        return f" (traceback in {path})"
+        return f" (traceback in {path})" if path else ""
 
     def _fail(self, message: str) -> None:
         self.error = message
-        if self._log is None and self.writes:  # could not even open the run directory
+        if not self.writer.ready:  # could not even open the run directory
             self._state = ev.FAILED
             return
         self._emit(ev.RunFailed(message, self.step))
@@ -272,15 +254,24 @@ class Trainer:
     def _finish(self, seconds: float) -> None:
         if self._state == ev.FAILED:
             return
-        self._save_samples()
-        stop = self._stop
+        self._save_samples_quietly()
+        stop, self._stop = self._stop, None
+        checkpoint: Path | None = None
+        problem = ""
         if stop is None or stop.checkpoint:
-            self._save_checkpoint("final" if stop is None else "stop")
+            try:
+                checkpoint = self._save_checkpoint("final" if stop is None else "stop")
+            except WriteFailed as exc:
+                problem = exc.reason
         if stop is None:
             self._emit(ev.RunFinished(self.step, self.epoch + 1, seconds))
             self._set_state(ev.FINISHED, "all steps done")
+            return
+        self._set_state(ev.STOPPED, stop.reason)
+        if problem:
+            self._refuse(stop, f"stopped at step {self.step}, but the checkpoint was not saved: {problem}")
         else:
-            self._set_state(ev.STOPPED, stop.reason)
+            self._done(stop, f"stopped at step {self.step}" + (f"; checkpoint {checkpoint}" if checkpoint else ""))
 
     def _setup(self) -> None:
         config = self.config
@@ -290,33 +281,22 @@ class Trainer:
             torch.set_num_threads(config.cpu_threads)
         if self.cluster is not None:
             self.device = self.cluster.device(self.device)
-        self.channels_last = config.arch != "mlp"
-        self.data: DataSource = load_source(config, self.device, self.channels_last, self.rank, self.world_size)
-        self.g, self.d = build_models(config)
-        if self.cluster is not None:
-            torch.manual_seed(config.seed + self.rank)  # the same initial weights, then noise of its own
-        memory_format = torch.channels_last if self.channels_last else torch.preserve_format
-        self.g.to(self.device, memory_format=memory_format)
-        self.d.to(self.device, memory_format=memory_format)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2))
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2))
-        noise_gen = torch.Generator().manual_seed(config.seed + 1)  # keeps the training RNG untouched
-        self.fixed_noise = torch.randn(config.n_samples, config.latent_dim, generator=noise_gen).to(self.device)
-        self.ema = None
-        if config.g_ema:
-            stat_noise = torch.randn(STAT_BATCHES, config.batch_size, config.latent_dim, generator=noise_gen)
-            self.ema = MovingAverage(self.g, config.g_ema, stat_noise.to(self.device))
+        channels_last = config.arch != "mlp"
+        self.data = load_source(config, self.device, channels_last, self.rank, self.world_size)
+        payload = None
         if self.resume_from is not None:
             payload = self._resume_payload or load_checkpoint(self.resume_from)
             self._resume_payload = None  # the tensors are copied into the models; free the host copy
+        try:
+            self._gan = GanStep(config, self.device, channels_last, self.cluster, payload)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            if payload is None:
+                raise
+            raise UserError(f"{self.resume_from}: does not fit this configuration ({first_line(exc)})") from None
+        if payload is not None:
             self._restore(payload)
-        # What the training step calls: the models themselves, or their DDP wrappers.
-        self.train_g, self.train_d = self.g, self.d
-        self.d_no_sync: Callable[[], Any] = contextlib.nullcontext
-        if self.cluster is not None:
-            self.train_g = self.cluster.wrap(self.g, self.device)
-            self.train_d = self.cluster.wrap(self.d, self.device)
-            self.d_no_sync = self.train_d.no_sync
+        # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
+        self.gan.schedule(self.step, self.planned_steps)
         self._write_config()
         self._emit(ev.RunStarted(
             run_dir=str(self.run_dir.path), config=config.to_dict(), device=str(self.device),
@@ -327,18 +307,29 @@ class Trainer:
         if self._world_note:
             self._alert("warning", self._world_note)
 
-    @property
-    def planned_steps(self) -> int:
-        total = self.config.epochs * self.data.steps_per_epoch
-        return min(total, self.config.max_steps) if self.config.max_steps else total
+    def _restore(self, payload: dict[str, Any]) -> None:
+        """The run's place and RNG states from a checkpoint (the models are the step's)."""
+        self.step, self.epoch, self.batch = int(payload["step"]), int(payload["epoch"]), int(payload["batch"])
+        self._last_stats = dict(payload.get("losses", {}))
+        saved_world = int(payload.get("world_size", 1))
+        if saved_world == self.world_size:
+            restore_rng(payload["rank_rng"][self.rank] if saved_world > 1 else payload["rng"])
+        else:
+            # Keep the place in the epoch by images seen; the shards and noise streams are new.
+            self.batch = self.batch * saved_world // self.world_size
+            torch.manual_seed(self.config.seed + self.rank + 7_919 * self.step)
+            self._world_note = (
+                f"resumed a {saved_world}-process checkpoint with {self.world_size} process(es): training "
+                "goes on, but not exactly as the run would have (other data shards and noise)")
 
     def _write_config(self) -> None:
-        if self.writes:
-            atomic_write(self.run_dir.config, self.config.to_toml().encode())
+        self.writer.config(self.config)
 
     # -- the loop ------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        gan, data = self.gan, self.data
+        assert data is not None
         self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
         batch_size = self.config.batch_size * self.world_size  # images/s of the whole run
         rate = 0.0
@@ -346,19 +337,17 @@ class Trainer:
             epoch_started = time.monotonic()
             sum_d = sum_g = 0.0  # plain floats: no tensor allocated per step
             trained = 0
-            for real in self.data.batches(self.epoch, self.batch):
+            for real in data.batches(self.epoch, self.batch):
                 if not self._handle_commands() or self.step >= self.planned_steps:
                     return
                 if self.config.lr_decay != "none":
-                    self._set_optimizer_groups()
+                    gan.schedule(self.step, self.planned_steps)
                 t0 = time.perf_counter()
-                stats = self._train_step(real)
+                stats = gan.train_step(real, self.step + 1)
                 if self.cluster is not None:
                     stats = self.cluster.mean(stats)  # one verdict on NaN for all ranks
                 self.step += 1
                 self.batch += 1
-                if self.ema is not None:
-                    self.ema.update(self.g, self.step)
                 trained += 1
                 dt = time.perf_counter() - t0
                 rate = batch_size / dt if rate == 0.0 else 0.9 * rate + 0.1 * (batch_size / dt)
@@ -366,53 +355,20 @@ class Trainer:
                 self._after_step(stats, rate)
                 if self._stop is not None or self._state == ev.FAILED:
                     return
-            if self.batch >= self.data.steps_per_epoch:
+            if self.batch >= data.steps_per_epoch:
                 n = max(trained, 1)
                 self._emit(ev.EpochEnded(self.epoch + 1, self.step, sum_d / n, sum_g / n,
                                          time.monotonic() - epoch_started))
                 self.epoch += 1
                 self.batch = 0
 
-    def _train_step(self, real: torch.Tensor) -> list[float]:
-        config, n = self.config, real.shape[0]
-        for i in range(config.d_steps):
-            z = torch.randn(n, config.latent_dim, device=self.device)
-            last = i == config.d_steps - 1
-            if last:
-                fake = self.train_g(z)
-            else:
-                with torch.no_grad():
-                    fake = self.train_g(z)
-            self.opt_d.zero_grad(set_to_none=True)
-            penalize = config.r1_gamma > 0
-            real_in = real.detach().requires_grad_(True) if penalize else real
-            real_logits = self.train_d(real_in)
-            fake_logits = self.train_d(fake.detach())
-            loss_d = d_loss(config.loss, real_logits, fake_logits, config.label_smoothing, config.label_noise)
-            # The reported loss_d stays the adversarial part alone.
-            penalty = config.r1_gamma / 2 * r1_penalty(real_logits, real_in) if penalize else 0.0
-            (loss_d + penalty).backward()
-            self.opt_d.step()
-        self.opt_g.zero_grad(set_to_none=True)
-        with self.d_no_sync():  # D's gradients from G's loss are dropped: never all-reduce them
-            gen_logits = self.train_d(fake)
-        loss_g = g_loss(config.loss, gen_logits)
-        loss_g.backward()
-        self.opt_g.step()
-        with torch.no_grad():
-            summary = torch.stack([
-                loss_d.detach(), loss_g.detach(),
-                torch.sigmoid(real_logits.detach()).mean(), torch.sigmoid(gen_logits.detach()).mean(),
-            ])
-        return summary.tolist()  # the one host sync of the step
-
     def _after_step(self, stats: list[float], rate: float) -> None:
         loss_d, loss_g, d_x, d_g_z = stats
         self._last_stats = {"loss_d": loss_d, "loss_g": loss_g}
+        lr_g, lr_d = self.gan.lrs
         self._emit(ev.StepMetrics(
             step=self.step, epoch=self.epoch + 1, batch=self.batch, loss_d=loss_d, loss_g=loss_g,
-            d_x=d_x, d_g_z=d_g_z, lr_g=self.opt_g.param_groups[0]["lr"], lr_d=self.opt_d.param_groups[0]["lr"],
-            img_per_s=rate,
+            d_x=d_x, d_g_z=d_g_z, lr_g=lr_g, lr_d=lr_d, img_per_s=rate,
         ))
         if not all(v == v and abs(v) != float("inf") for v in stats):
             message = (f"loss is not finite at step {self.step} (loss_d={loss_d}, loss_g={loss_g}); "
@@ -424,11 +380,12 @@ class Trainer:
             self._set_state(ev.PAUSED, "non-finite loss")
         config = self.config
         if config.sample_every and self.step % config.sample_every == 0:
-            self._save_samples()
-        if config.eval_every and self.step % config.eval_every == 0 and self.writes:
-            self._evaluate()
+            self._save_samples_quietly()
+        if config.eval_every and self.step % config.eval_every == 0 and self.writer.enabled:
+            self._evaluate()  # metrics are for the record: computed where it is kept
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
-            self._save_checkpoint("periodic")
+            with contextlib.suppress(WriteFailed):  # alerted; training goes on
+                self._save_checkpoint("periodic")
         if time.monotonic() - self._last_status > STATUS_INTERVAL_S:
             self._write_status()
 
@@ -441,11 +398,10 @@ class Trainer:
         sends an empty list every PAUSE_POLL_S: a heartbeat that keeps the ranks in step, never
         timing out."""
         while True:
-            if self.cluster is None:
-                commands = self._drain_commands()
-            else:
-                mine = [cmd.to_json(c) for c in self._drain_commands()] if self.rank == 0 else []
-                commands = [cmd.from_json(data) for data in self.cluster.share_commands(mine)]
+            commands = self._drain_commands()
+            if self.cluster is not None:  # rank 0's commands, on every rank
+                shared = self.cluster.share_commands([cmd.to_json(c) for c in commands])
+                commands = [cmd.from_json(data) for data in shared]
             for command in commands:
                 self._apply(command)
                 if self._stop is not None:
@@ -463,81 +419,96 @@ class Trainer:
         except queue.Empty:
             return commands
 
+    def _refuse_pending(self, reason: str) -> None:
+        """Answer the commands that came too late to be handled."""
+        for command in self._drain_commands():
+            self._refuse(command, reason)
+
+    def _done(self, command: cmd.Command, detail: str) -> None:
+        self._emit(ev.CommandDone(command.id, command.kind, detail, self.step))
+
+    def _refuse(self, command: cmd.Command, reason: str) -> None:
+        self._emit(ev.CommandRefused(command.id, command.kind, reason, self.step))
+
     def _apply(self, command: cmd.Command) -> None:
+        """Carry out one command and answer it (a stop is answered once the run has stopped)."""
+        try:
+            detail = self._carry_out(command)
+        except Refused as exc:
+            self._alert("warning", f"refused {command.kind}: {exc}")
+            self._refuse(command, str(exc))
+        except WriteFailed as exc:  # alerted where it failed
+            self._refuse(command, f"could not write {exc.path}: {exc.reason}")
+        else:
+            if detail is not None:
+                self._done(command, detail)
+
+    def _carry_out(self, command: cmd.Command) -> str | None:
         if isinstance(command, cmd.Pause):
             if self._state == ev.PAUSED:
                 self._alert("info", "already paused")
-            else:
-                self._set_state(ev.PAUSED, "pause requested")
-        elif isinstance(command, cmd.Resume):
+                return "already paused"
+            self._set_state(ev.PAUSED, "pause requested")
+            return f"paused at step {self.step}"
+        if isinstance(command, cmd.Resume):
             if self._state != ev.PAUSED:
                 self._alert("info", "not paused")
-            else:
-                self._set_state(ev.RUNNING, "resume requested")
-        elif isinstance(command, cmd.Stop):
+                return "not paused"
+            self._set_state(ev.RUNNING, "resume requested")
+            return f"running from step {self.step}"
+        if isinstance(command, cmd.Stop):
             self._stop = command
             self._set_state(ev.STOPPING, command.reason)
-        elif isinstance(command, cmd.SetHyperparams):
-            self._set_hyperparams(command.changes)
-        elif isinstance(command, cmd.SaveCheckpoint):
-            self._save_checkpoint("manual")
-        elif isinstance(command, cmd.SampleNow):
-            self._save_samples()
-        else:
-            self._alert("warning", f"refused: unknown command {command!r}")
+            return None
+        if isinstance(command, cmd.SetHyperparams):
+            return self._set_hyperparams(command.changes)
+        if isinstance(command, cmd.SaveCheckpoint):
+            return _saved("checkpoint", self._save_checkpoint("manual"))
+        if isinstance(command, cmd.SampleNow):
+            return _saved("samples", self._save_samples())
+        raise Refused(f"unknown command {command!r}")
 
-    def _set_hyperparams(self, changes: dict[str, Any]) -> None:
-        if not changes:
-            self._alert("warning", "refused set_hyperparams: no changes given")
-            return
-        unknown = sorted(k for k in changes if k not in FIELDS)
-        if unknown:
-            self._alert("warning", f"refused set_hyperparams: unknown field {unknown[0]!r}")
-            return
-        frozen = sorted(k for k in changes if k not in LIVE_FIELDS)
-        if frozen:
-            self._alert("warning", f"refused set_hyperparams: {', '.join(frozen)} needs a restart "
-                                   f"(live: {', '.join(sorted(LIVE_FIELDS))})")
-            return
+    def _set_hyperparams(self, changes: dict[str, Any]) -> str:
         try:
-            new = self.config.replace(**changes)
+            new = live_change(self.config, changes)
         except ConfigError as exc:
-            self._alert("warning", f"refused set_hyperparams: {exc}")
-            return
+            raise Refused(str(exc)) from None
         self.config = new
-        self._set_optimizer_groups()
+        self.gan.configure(new, self.step, self.planned_steps)
         try:
             self._write_config()
-        except OSError as exc:
-            self._alert("warning", f"could not update {self.run_dir.config}: {exc}")
-        self._emit(ev.HparamsChanged({k: getattr(new, k) for k in changes}, self.step))
+        except WriteFailed as exc:
+            self._alert("warning", f"could not update {exc}")
+        values = {k: getattr(new, k) for k in changes}
+        self._emit(ev.HparamsChanged(values, self.step))
+        return f"changed at step {self.step}: " + ", ".join(f"{k}={v}" for k, v in values.items())
 
     # -- samples and checkpoints -------------------------------------------------------------------
 
     @property
     def sampler(self) -> torch.nn.Module:
         """The generator that draws samples and is scored: the moving average when g_ema is on."""
-        return self.ema.model if self.ema is not None else self.g
+        return self.gan.sampler
 
-    def _save_samples(self) -> None:
-        if not hasattr(self, "g") or self._sampled_step == self.step or not self.writes:
-            return
-        self._sampled_step = self.step
-        sampler = self.sampler
-        was_training = sampler.training
-        sampler.eval()  # eval: BN uses running stats and no buffer changes, so sampling never alters training
+    def _save_samples(self) -> Path | None:
+        """Save the fixed-noise grid of this step (once a step); its path. Raises WriteFailed after
+        an alert when it could not be written."""
+        if self._sampled is not None and self._sampled[0] == self.step:
+            return self._sampled[1]
+        gan = self.gan
         try:
-            with torch.no_grad():
-                samples = sampler(self.fixed_noise)
-        finally:
-            sampler.train(was_training)
-        path = self.run_dir.samples / f"step_{self.step:08d}.png"
-        try:
-            save_png(samples_picture(samples, self.config.dataset), path)
-        except OSError as exc:
-            self._alert("error", f"could not save samples to {path}: {exc.strerror or exc}")
-            return
-        self._emit(ev.SamplesSaved(self.step, self.epoch + 1, str(path)))
+            path = self.writer.samples(self.step, lambda: samples_picture(gan.samples(), self.config.dataset))
+        except WriteFailed as exc:
+            self._alert("error", f"could not save samples to {exc.path}: {exc.reason}")
+            raise
+        self._sampled = (self.step, path)
+        if path is not None:
+            self._emit(ev.SamplesSaved(self.step, self.epoch + 1, str(path)))
+        return path
+
+    def _save_samples_quietly(self) -> None:
+        with contextlib.suppress(WriteFailed):  # alerted; training goes on
+            self._save_samples()
 
     def _evaluate(self) -> None:
         """Score the generator inline: training waits exactly as long as the evaluation takes."""
@@ -559,21 +530,13 @@ class Trainer:
         self._emit(ev.MetricsComputed(self.step, self.epoch + 1, result.values, result.reference,
                                       result.note, time.monotonic() - started))
 
-    def _checkpoint_payload(self, rank_rng: list[Any] | None = None) -> dict[str, Any]:
-        def cpu(state: dict[str, Any]) -> dict[str, Any]:
-            return {k: v.detach().cpu().clone() if torch.is_tensor(v) else v for k, v in state.items()}
-
+    def _checkpoint_payload(self, rank_rng: list[Any] | None) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
             "step": self.step,
             "epoch": self.epoch,
             "batch": self.batch,
-            "generator": cpu(self.g.state_dict()),
-            "discriminator": cpu(self.d.state_dict()),
-            **({"generator_ema": cpu(self.ema.model.state_dict())} if self.ema is not None else {}),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "fixed_noise": self.fixed_noise.detach().cpu().clone(),
+            **self.gan.state_dict(),
             "rng": capture_rng(),
             "losses": dict(self._last_stats),
             "metrics": dict(self._last_metrics),
@@ -581,62 +544,20 @@ class Trainer:
             **({"rank_rng": rank_rng} if rank_rng else {}),  # every rank's RNGs, for an exact resume
         }
 
-    def _save_checkpoint(self, reason: str) -> None:
-        if not hasattr(self, "g"):
-            return
+    def _save_checkpoint(self, reason: str) -> Path | None:
+        """Write a checkpoint; its path (None where this process writes nothing). Raises WriteFailed
+        after an alert when it could not be written."""
         rank_rng = self.cluster.gather(capture_rng()) if self.cluster else None  # every rank takes part
-        if not self.writes:
-            return
         try:
-            path = save_checkpoint(self.run_dir.path, self._checkpoint_payload(rank_rng), reason)
-        except OSError as exc:
-            self._alert("error", f"checkpoint at step {self.step} not saved: {exc.strerror or exc}; "
+            path = self.writer.checkpoint(lambda: self._checkpoint_payload(rank_rng), reason)
+        except WriteFailed as exc:
+            self._alert("error", f"checkpoint at step {self.step} not saved: {exc.reason}; "
                                  "training goes on, earlier checkpoints are untouched")
-            return
+            raise
+        if path is None:
+            return None
         self._emit(ev.CheckpointSaved(self.step, self.epoch + 1, str(path), reason))
         if reason == "periodic":
-            for gone in prune_checkpoints(self.run_dir.path, self.config.keep_checkpoints):
+            for gone in self.writer.prune(self.config.keep_checkpoints):
                 self._alert("info", f"removed old checkpoint {gone.name}")
-
-    def _restore(self, payload: dict[str, Any]) -> None:
-        try:
-            self.g.load_state_dict(payload["generator"])
-            if self.ema is not None:  # a checkpoint from before g_ema was on starts the average at G
-                self.ema.load_state_dict(payload.get("generator_ema", payload["generator"]))
-            self.d.load_state_dict(payload["discriminator"])
-            self.opt_g.load_state_dict(payload["opt_g"])
-            self.opt_d.load_state_dict(payload["opt_d"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise UserError(f"{self.resume_from}: does not fit this configuration ({first_line(exc)})") from None
-        self.fixed_noise = payload["fixed_noise"].to(self.device)
-        self.step, self.epoch, self.batch = int(payload["step"]), int(payload["epoch"]), int(payload["batch"])
-        self._last_stats = dict(payload.get("losses", {}))
-        saved_world = int(payload.get("world_size", 1))
-        if saved_world == self.world_size:
-            restore_rng(payload["rank_rng"][self.rank] if saved_world > 1 else payload["rng"])
-        else:
-            # Keep the place in the epoch by images seen; the shards and noise streams are new.
-            self.batch = self.batch * saved_world // self.world_size
-            torch.manual_seed(self.config.seed + self.rank + 7_919 * self.step)
-            self._world_note = (
-                f"resumed a {saved_world}-process checkpoint with {self.world_size} process(es): training "
-                "goes on, but not exactly as the run would have (other data shards and noise)")
-        # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
-        self._set_optimizer_groups()
-
-    def _set_optimizer_groups(self) -> None:
-        """The config's lr (times the decay factor of this step) and betas into both optimizers."""
-        c = self.config
-        factor = lr_factor(c.lr_decay, self.step, self.planned_steps)
-        for opt, lr in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
-            for group in opt.param_groups:
-                group["lr"], group["betas"] = lr * factor, (c.beta1, c.beta2)
-
-
-def lr_factor(decay: str, step: int, planned_steps: int) -> float:
-    """The share of the configured lr in force at `step`: a function of the step alone, so a live lr
-    change rescales the whole schedule and a resumed run continues it exactly."""
-    if decay == "none":
-        return 1.0
-    progress = min(step / max(planned_steps, 1), 1.0)
-    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
+        return path

@@ -28,8 +28,8 @@ def main() -> int:
     with open(out / f"rank{trainer.rank}.jsonl", "w") as log:
         trainer.subscribe(lambda e: (log.write(json.dumps(ev.to_json(e)) + "\n"), log.flush()))
         code = run_headless(trainer)
-    if hasattr(trainer, "g"):
-        torch.save({name: getattr(trainer, name).state_dict() for name in ("g", "d", "opt_g", "opt_d")},
+    if trainer.built:
+        torch.save({name: getattr(trainer.gan, name).state_dict() for name in ("g", "d", "opt_g", "opt_d")},
                    out / f"rank{trainer.rank}.pt")
     return code
 

@@ -123,3 +123,24 @@ def test_tiny_headless_run_writes_the_run_directory(tmp_path):
         "step_00000002.png",
         "step_00000003.png",
     ]
+
+
+def test_a_run_dir_and_data_root_outside_the_bmp_write_read_back_and_resume(tmp_path):
+    run, data = "runs/🦊 \"q\"", "data/🦊\\x"
+    common = ["--preset", "ring8-mlp", "--device", "cpu", "--set", "subset=64", "--set", "batch_size=16",
+              "--set", "checkpoint_every=0"]
+    first = tui_gan("train", "--headless", *common, "--run-dir", run, "--set", f"data_root={data}",
+                    "--max-steps", "2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    config_path = tmp_path / run / "config.toml"
+    assert "🦊" in config_path.read_text(encoding="utf-8")  # written as itself, not as escapes
+    from core.config import TrainConfig
+
+    config = TrainConfig.from_toml(config_path)
+    assert (config.run_dir, config.data_root, config.max_steps) == (run, data, 2)
+    again = tui_gan("train", "--headless", "--resume", run, "--max-steps", "4", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    events = [json.loads(line) for line in (tmp_path / run / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e["kind"] == "step"] == [1, 2, 3, 4]
+    started = [e for e in events if e["kind"] == "run_started"]
+    assert started[-1]["config"]["data_root"] == data and started[-1]["resumed_from"]

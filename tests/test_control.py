@@ -128,15 +128,19 @@ def test_history_then_live_without_gap_or_duplicate(fake: FakeRun) -> None:
     assert sum(m.get("reply") == "live" for m in messages) == 1
 
 
-def test_commands_are_acked_and_forwarded(fake: FakeRun) -> None:
+def test_commands_are_acked_and_forwarded_with_their_ids(fake: FakeRun) -> None:
+    set_lr = cmd.SetHyperparams(lr_g=1e-4)
     with ControlClient(fake.path) as client:
-        client.send(cmd.Pause(), request_id=7)
-        client.send(cmd.SetHyperparams(lr_g=1e-4))
+        client.send(cmd.Pause(), request_id=7)  # a number is echoed; the command gets an id of its own
+        client.send(set_lr)
         client.send({"kind": "stop", "checkpoint": True})
         acks = [m for m in read_until(client, lambda m, out: sum(x.get("reply") == "ack" for x in out) == 3)
                 if m.get("reply") == "ack"]
-    assert acks[0]["id"] == 7 and acks[0]["command"] == {"kind": "pause"}
-    assert fake.commands == [cmd.Pause(), cmd.SetHyperparams(lr_g=1e-4), cmd.Stop(checkpoint=True)]
+    assert acks[0]["id"] == 7 and acks[0]["command"]["kind"] == "pause"
+    assert acks[1]["id"] == set_lr.id and acks[1]["command"]["id"] == set_lr.id
+    assert fake.commands == [cmd.Pause(), set_lr, cmd.Stop(checkpoint=True)]
+    assert fake.commands[1].id == set_lr.id  # the command's id went through unchanged
+    assert len({c.id for c in fake.commands}) == 3
 
 
 def test_two_clients_see_the_same_events(fake: FakeRun) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +16,29 @@ from tests.runproc import ENV, ROOT, TINY, last_step, steps, tui_gan, tui_gan_ar
 pytestmark = pytest.mark.timeout(120)
 
 
-def ctl(run_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return tui_gan("ctl", run_dir, *args, timeout=timeout)
-
-
-def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def headless_run(tmp_path: Path, steps: int) -> Iterator[tuple[Path, subprocess.Popen]]:
+    """A tiny headless training in another process once it has trained `steps` steps; killed
+    afterwards if it still runs."""
     run_dir = tmp_path / "run"
     with open(tmp_path / "out.log", "w") as out:
         proc = subprocess.Popen(tui_gan_argv("train", "--headless", *TINY, "--run-dir", run_dir),
                                 env=ENV, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: last_step(run_dir) >= 3, 90, "the headless run to train")
+        wait_for(lambda: last_step(run_dir) >= steps, 90, "the headless run to train")
+        yield run_dir, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
+
+def ctl(run_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return tui_gan("ctl", run_dir, *args, timeout=timeout)
+
+
+def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
+    with headless_run(tmp_path, 3) as (run_dir, proc):
         paused = ctl(run_dir, "pause")
         assert paused.returncode == 0, paused.stderr
         assert paused.stdout.startswith("paused at step ")
@@ -58,10 +71,6 @@ def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
         assert proc.wait(30) == 0
         checkpoint = Path(stopped.stdout.split("checkpoint ")[-1].strip())
         assert checkpoint.is_file()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
     gone = ctl(run_dir, "pause")
     assert gone.returncode == 1 and "not alive" in gone.stderr and "stopped" in gone.stderr
@@ -79,3 +88,40 @@ def test_a_timeout_that_is_not_a_positive_number_is_refused(tmp_path: Path, caps
         main(["ctl", str(tmp_path), "pause", "--timeout", timeout])
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len(err) == 1 and "--timeout" in err[0] and "above 0" in err[0], err
+
+
+def test_ctl_answers_come_by_id_to_each_client_including_refusals_of_failed_writes(tmp_path: Path) -> None:
+    with headless_run(tmp_path, 2) as (run_dir, proc):
+        # two clients at once: each waits for the answer to its own command's id
+        both = [subprocess.Popen(tui_gan_argv("ctl", run_dir, *args), env=ENV, cwd=ROOT, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for args in (["pause"], ["set", "lr_g=0.0005"])]
+        (paused, _), (changed, _) = (p.communicate(timeout=60) for p in both)
+        assert [p.returncode for p in both] == [0, 0]
+        assert paused.startswith("paused at step ") and changed.startswith("changed at step ")
+        assert "lr_g=0.0005" in changed and "lr_g" not in paused
+
+        again = ctl(run_dir, "pause")
+        assert again.returncode == 0 and again.stdout.strip() == "already paused", again
+        sampled = ctl(run_dir, "sample")
+        assert sampled.returncode == 0 and sampled.stdout.startswith("samples saved: "), sampled
+        assert Path(sampled.stdout.split(": ", 1)[1].strip()).is_file()
+        resumed = ctl(run_dir, "resume")
+        assert resumed.returncode == 0 and resumed.stdout.startswith("running from step "), resumed
+        idle = ctl(run_dir, "resume")
+        assert idle.returncode == 0 and idle.stdout.strip() == "not paused", idle
+
+        for name in ("samples", "checkpoints"):  # writing into them now fails, even for root
+            for leftover in (run_dir / name).iterdir():
+                leftover.unlink()
+            (run_dir / name).rmdir()
+            (run_dir / name).write_text("not a folder")
+        for action in ("save", "sample"):
+            failed = ctl(run_dir, action)
+            assert failed.returncode == 1 and failed.stdout == "", failed
+            assert failed.stderr.startswith(f"tui-gan ctl: {action} refused: could not write "), failed
+            assert str(run_dir / ("checkpoints" if action == "save" else "samples")) in failed.stderr
+        stopped = ctl(run_dir, "stop")
+        assert stopped.returncode == 1 and "checkpoint was not saved" in stopped.stderr, stopped
+        proc.wait(30)  # the run stops all the same
+        assert read_status(run_dir)["state"] == "stopped"

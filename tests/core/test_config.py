@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from core.config import FIELDS, TrainConfig, parse_overrides
+from core.config import FIELDS, LIVE_FIELDS, TrainConfig, live_change, parse_overrides
 from core.errors import ConfigError
 from core.models import build_models
 from core.presets import DEFAULT_PRESET, PRESETS
@@ -257,3 +257,31 @@ def test_a_toml_file_with_a_byte_order_mark_is_read(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + b'preset = "ring8-mlp"\nwidth = 96\n')
     config = TrainConfig.from_toml(path)
     assert config.preset == "ring8-mlp" and config.width == 96
+
+
+@pytest.mark.parametrize("text", ["runs/🦊", 'a "quoted" \\ path', "tab\there", "line\nbreak", "é 中 𝄞"])
+def test_to_toml_round_trips_any_string(tmp_path, text):
+    config = TrainConfig(run_dir=text, data_root=text, max_steps=7)
+    path = tmp_path / "config.toml"
+    config.save_toml(path)
+    assert TrainConfig.from_toml(path) == config
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({}, ["no changes"]),
+        ({"learning_rate": 0.1}, ["unknown field 'learning_rate'"]),
+        ({"lr_g": 1e-3, "width": 8}, ["width needs a restart", "lr_g"]),
+        ({"lr_g": 0.0}, ["lr_g", "(0, 10]"]),
+    ],
+)
+def test_a_live_change_names_why_it_is_refused(changes, words):
+    with pytest.raises(ConfigError) as info:
+        live_change(TrainConfig(), changes)
+    assert all(w in str(info.value) for w in words), info.value
+
+
+def test_a_live_change_applies_only_live_fields_marked_in_their_spec():
+    assert LIVE_FIELDS == {name for name, spec in FIELDS.items() if spec.live}
+    assert live_change(TrainConfig(), {"lr_g": 1e-3, "beta1": 0.0}).replace(lr_g=2e-4, beta1=0.5) == TrainConfig()

@@ -47,9 +47,9 @@ def losses(run_dir: Path) -> list[tuple[int, float, float]]:
 
 
 def assert_same_state(a: Trainer, b: Trainer) -> None:
-    assert (a.ema is None) == (b.ema is None)
-    for name in ("g", "d", "opt_g", "opt_d") + (("sampler",) if a.ema else ()):
-        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+    assert (a.gan.ema is None) == (b.gan.ema is None)
+    for name in ("g", "d", "opt_g", "opt_d") + (("sampler",) if a.gan.ema else ()):
+        sa, sb = getattr(a.gan, name).state_dict(), getattr(b.gan, name).state_dict()
         if name.startswith("opt"):
             sa, sb = sa["state"], sb["state"]
             sa = {f"{i}.{k}": v for i, s in sa.items() for k, v in s.items()}
@@ -75,7 +75,7 @@ def test_half_resume_half_is_bit_identical_to_straight(tmp_path: Path, preset: s
 
     assert resumed.step == straight.step == total
     assert_same_state(straight, resumed)
-    assert torch.equal(straight.fixed_noise, resumed.fixed_noise)
+    assert torch.equal(straight.gan.fixed_noise, resumed.gan.fixed_noise)
     assert losses(tmp_path / "split") == losses(tmp_path / "straight")
     assert [s for s, _, _ in losses(tmp_path / "split")] == list(range(1, total + 1))
 
@@ -94,7 +94,7 @@ def test_a_stopped_cosine_schedule_resumes_exactly(tmp_path: Path) -> None:
 
     assert_same_state(straight, resumed)
     assert losses(tmp_path / "split") == losses(tmp_path / "straight")
-    assert resumed.opt_g.param_groups[0]["lr"] == straight.opt_g.param_groups[0]["lr"] < 2e-4
+    assert resumed.gan.opt_g.param_groups[0]["lr"] == straight.gan.opt_g.param_groups[0]["lr"] < 2e-4
 
 
 def test_resume_continues_in_the_same_run_dir_and_appends_events(tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_a_live_lr_change_before_the_checkpoint_holds_after_resume(tmp_path: Pat
     steps = [e for e in seen if isinstance(e, ev.StepMetrics)]
     assert [e.step for e in steps] == [5, 6]
     assert all(e.lr_g == 1e-3 and e.lr_d == 2e-4 for e in steps)
-    assert resumed.opt_g.param_groups[0]["betas"] == (0.3, 0.999)
+    assert resumed.gan.opt_g.param_groups[0]["betas"] == (0.3, 0.999)
     assert "lr_g = 0.001" in (run_dir / "config.toml").read_text()
 
 
@@ -220,6 +220,7 @@ def test_status_json_follows_the_run(tmp_path: Path) -> None:
     trainer.subscribe(on_event)
     assert trainer.run() == ev.STOPPED
     status = read_status(run_dir)
-    assert states + [status["state"]] == [None, "starting", "running", "paused", "running", "stopping", "stopped"]
+    # The stop's answer comes after the final state, so the last event already sees "stopped".
+    assert states == [None, "starting", "running", "paused", "running", "stopping", "stopped"]
     assert status["state"] == "stopped" and status["step"] == 3 and status["pid"] == os.getpid()
     assert [c.reason for c in list_checkpoints(run_dir)] == ["stop"]

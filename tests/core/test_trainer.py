@@ -25,6 +25,7 @@ from core.grids import samples_picture
 from core.models import build_models
 from core.presets import PRESETS
 from core.rundir import read_events
+from core.step import GanStep
 from core.trainer import Trainer
 
 JOIN_S = 60
@@ -143,9 +144,9 @@ def test_pause_resume_and_live_lr_change(tmp_path):
     while not rec.of(ev.HparamsChanged) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert trainer.step == paused_at == 3
-    assert trainer.opt_g.param_groups[0]["lr"] == 5e-4
-    assert trainer.opt_g.param_groups[0]["betas"] == (0.0, trainer.config.beta2)
-    assert trainer.opt_d.param_groups[0]["lr"] == 1e-3
+    assert trainer.gan.opt_g.param_groups[0]["lr"] == 5e-4
+    assert trainer.gan.opt_g.param_groups[0]["betas"] == (0.0, trainer.config.beta2)
+    assert trainer.gan.opt_d.param_groups[0]["lr"] == 1e-3
     rec.at_step[6] = lambda: trainer.send(cmd.Stop())
     trainer.send(cmd.Resume())
     assert trainer.join(JOIN_S)
@@ -163,7 +164,7 @@ def test_lr_change_applies_at_the_very_next_step(tmp_path):
     rec.at_step[2] = lambda: trainer.send(cmd.SetHyperparams(lr_d=2e-3, sample_every=3))
     finish(trainer)
     assert [s.lr_d for s in rec.of(ev.StepMetrics)] == [1e-3, 1e-3, 2e-3, 2e-3]
-    assert trainer.opt_d.param_groups[0]["lr"] == 2e-3
+    assert trainer.gan.opt_d.param_groups[0]["lr"] == 2e-3
     assert [s.step for s in rec.of(ev.SamplesSaved)] == [3, 4]  # sample_every=3 took effect too
 
 
@@ -200,10 +201,12 @@ def test_refused_command_alerts_and_changes_nothing(tmp_path, changes, words):
     refused = [a for a in rec.of(ev.Alert) if "refused" in a.message]
     assert len(refused) == 1 and refused[0].level == "warning"
     assert all(w in refused[0].message for w in words), refused[0].message
+    (answer,) = rec.of(ev.CommandRefused)  # what a sender goes by: its id, not the alert's wording
+    assert answer.command == "set_hyperparams" and all(w in answer.reason for w in words), answer
     assert trainer.config == before
     assert not rec.of(ev.HparamsChanged)
     assert {s.lr_g for s in rec.of(ev.StepMetrics)} == {before.lr_g}
-    assert trainer.opt_g.param_groups[0]["lr"] == before.lr_g
+    assert trainer.gan.opt_g.param_groups[0]["lr"] == before.lr_g
 
 
 def test_sample_now_and_save_checkpoint_commands(tmp_path):
@@ -220,7 +223,7 @@ def poison_discriminator(trainer: Trainer) -> Callable[[], None]:
 
     def poison() -> None:
         with torch.no_grad():
-            last = [m for m in trainer.d.modules() if isinstance(m, torch.nn.Linear)][-1]
+            last = [m for m in trainer.gan.d.modules() if isinstance(m, torch.nn.Linear)][-1]
             last.weight.fill_(float("nan"))
 
     return poison
@@ -291,10 +294,10 @@ def test_missing_data_fails_cleanly_and_leaves_no_run_dir(tmp_path):
 def test_a_bug_in_training_fails_the_run_and_keeps_its_traceback_in_the_run_directory(tmp_path, monkeypatch):
     trainer, rec = make(tmp_path)
 
-    def broken(self, real):
+    def broken(self, real, step):
         raise RuntimeError("shape mismatch in a layer")
 
-    monkeypatch.setattr(Trainer, "_train_step", broken)
+    monkeypatch.setattr(GanStep, "train_step", broken)
     finish(trainer)
     assert trainer.state == ev.FAILED
     saved = tmp_path / "run" / "traceback.txt"
@@ -307,7 +310,7 @@ def test_r1_penalty_flattens_the_discriminator_at_real_data(tmp_path):
         trainer, _ = make(tmp_path / where, max_steps=30, width=16, batch_size=64, subset=256, r1_gamma=gamma)
         finish(trainer)
         real = next(trainer.data.batches(0)).clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(trainer.d(real).sum(), real)
+        (grad,) = torch.autograd.grad(trainer.gan.d(real).sum(), real)
         return float(grad.pow(2).sum(1).mean())
 
     assert grad_at_real("with", 10.0) < 0.5 * grad_at_real("without", 0.0)
@@ -327,13 +330,13 @@ def test_spectral_norm_holds_every_d_layer_to_unit_gain_in_place_of_batch_norm(t
     trainer, _ = make(tmp_path, preset, max_steps=20, spectral_norm=True)
     finish(trainer)
     assert trainer.state == ev.FINISHED, trainer.error
-    layers = [m for m in trainer.d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    layers = [m for m in trainer.gan.d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
     with torch.no_grad():  # layer.weight is what the forward pass multiplies by
         gains = [float(torch.linalg.matrix_norm(m.weight.flatten(1), ord=2)) for m in layers]
     # One power iteration a forward pass tracks the largest singular value to within a few %.
     assert gains == pytest.approx([1.0] * len(layers), abs=0.1)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.d.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trainer.gan.d.modules())
     _, plain_d = build_models(TrainConfig.from_preset("mnist-dcgan", spectral_norm=False))
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain_d.modules())
 
@@ -342,12 +345,12 @@ def test_g_ema_draws_the_samples_and_the_metrics_and_is_the_checkpoints_generato
     trainer, rec = make(tmp_path, max_steps=12, eval_every=12, eval_samples=200, g_ema=0.9)
     finish(trainer)
     assert trainer.state == ev.FINISHED, trainer.error
-    average = trainer.ema.model
+    average = trainer.gan.ema.model
     assert trainer.sampler is average
-    assert any(not torch.equal(a, g) for a, g in zip(average.parameters(), trainer.g.parameters()))
+    assert any(not torch.equal(a, g) for a, g in zip(average.parameters(), trainer.gan.g.parameters()))
 
     with torch.no_grad():
-        drawn = samples_picture(average(trainer.fixed_noise), trainer.config.dataset)
+        drawn = samples_picture(average(trainer.gan.fixed_noise), trainer.config.dataset)
     (saved,) = [e for e in rec.of(ev.SamplesSaved) if e.step == 12]
     assert np.array_equal(np.asarray(Image.open(saved.path).convert("RGB")), drawn)
     (metrics,) = rec.of(ev.MetricsComputed)
@@ -368,5 +371,76 @@ def test_g_ema_turned_on_at_resume_starts_from_the_checkpoints_generator(tmp_pat
 
     resumed = Trainer.from_checkpoint(checkpoint, g_ema=0.99)
     resumed._setup()  # builds and restores, as the training thread does before its first step
-    for average, g in zip(resumed.ema.model.parameters(), resumed.g.parameters(), strict=True):
+    for average, g in zip(resumed.gan.ema.model.parameters(), resumed.gan.g.parameters(), strict=True):
         assert torch.equal(average, g)
+
+
+def answers(rec: Recorder) -> dict[str, tuple[str, str, str]]:
+    """Every answer by command id: (kind of answer, command kind, detail or reason); ids never repeat."""
+    found = [(e.id, ("done", e.command, e.detail)) for e in rec.of(ev.CommandDone)]
+    found += [(e.id, ("refused", e.command, e.reason)) for e in rec.of(ev.CommandRefused)]
+    assert len({i for i, _ in found}) == len(found), found
+    return dict(found)
+
+
+def test_every_command_is_answered_once_by_its_id(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10_000)
+    sent = {
+        "pause": cmd.Pause(), "again": cmd.Pause(), "set": cmd.SetHyperparams(lr_g=1e-3),
+        "width": cmd.SetHyperparams(width=8), "resume": cmd.Resume(), "idle": cmd.Resume(),
+        "save": cmd.SaveCheckpoint(), "sample": cmd.SampleNow(), "stop": cmd.Stop(checkpoint=True),
+    }
+    rec.at_step[2] = lambda: [trainer.send(c) for c in sent.values()]
+    finish(trainer)
+    got = answers(rec)
+    late = cmd.Pause()
+    trainer.send(late)  # after the end: nobody will handle it
+    assert set(got) == {c.id for c in sent.values()}
+    assert got[sent["pause"].id] == ("done", "pause", "paused at step 2")
+    assert got[sent["again"].id] == ("done", "pause", "already paused")
+    assert got[sent["set"].id] == ("done", "set_hyperparams", "changed at step 2: lr_g=0.001")
+    kind, _, reason = got[sent["width"].id]
+    assert kind == "refused" and "width needs a restart" in reason
+    assert got[sent["resume"].id] == ("done", "resume", "running from step 2")
+    assert got[sent["idle"].id] == ("done", "resume", "not paused")
+    (manual,) = [c.path for c in rec.of(ev.CheckpointSaved) if c.reason == "manual"]
+    assert got[sent["save"].id] == ("done", "save_checkpoint", f"checkpoint saved: {manual}")
+    (samples,) = rec.of(ev.SamplesSaved)
+    assert got[sent["sample"].id] == ("done", "sample_now", f"samples saved: {samples.path}")
+    (final,) = [c.path for c in rec.of(ev.CheckpointSaved) if c.reason == "stop"]
+    assert got[sent["stop"].id] == ("done", "stop", f"stopped at step 2; checkpoint {final}")
+    # the answers are in the log too, for watchers that attach later
+    logged = [e for e in read_events(tmp_path / "run" / "events.jsonl") if isinstance(e, ev.CommandDone)]
+    assert len(logged) == 8 and late.id not in got
+
+
+def test_failed_writes_refuse_save_sample_and_stop_and_the_run_still_stops(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=10_000)
+    run = tmp_path / "run"
+
+    def break_the_folders() -> None:
+        for name in ("samples", "checkpoints"):
+            (run / name).rmdir()
+            (run / name).write_text("not a folder")  # writing into it fails, even for root
+        for command in (cmd.SaveCheckpoint(), cmd.SampleNow(), cmd.Stop(checkpoint=True)):
+            trainer.send(command)
+
+    rec.at_step[2] = break_the_folders
+    finish(trainer)
+    assert trainer.state == ev.STOPPED and trainer.step == 2
+    assert not rec.of(ev.CommandDone)
+    refused = {e.command: e.reason for e in rec.of(ev.CommandRefused)}
+    assert set(refused) == {"save_checkpoint", "sample_now", "stop"}
+    assert all("File exists" in reason for reason in refused.values()), refused
+    assert str(run / "samples") in refused["sample_now"]
+    assert str(run / "checkpoints") in refused["save_checkpoint"]
+    assert refused["stop"].startswith("stopped at step 2, but the checkpoint was not saved")
+    assert any("not saved" in a.message for a in rec.of(ev.Alert) if a.level == "error")
+
+
+def test_commands_left_when_the_run_finishes_are_refused(tmp_path):
+    trainer, rec = make(tmp_path, max_steps=2)
+    pause = cmd.Pause()
+    rec.at_step[2] = lambda: trainer.send(pause)  # the last step: the loop never looks again
+    finish(trainer)
+    assert answers(rec) == {pause.id: ("refused", "pause", "the run has ended (finished)")}

@@ -160,3 +160,12 @@ def test_headless_modules_do_not_import_textual():
 def test_the_fake_run_config_has_every_config_field():
     # The UI tests replay this config; a field missing here would go untested in the forms.
     assert set(CONFIG) == set(FIELDS)
+
+
+def test_the_form_edits_live_fields_only_and_shows_the_others_read_only():
+    from core.config import LIVE_FIELDS
+    from tui_gan.hparams import EDITABLE, RESTART_ONLY
+
+    assert set(EDITABLE) <= LIVE_FIELDS  # the trainer would refuse anything else
+    assert not set(RESTART_ONLY) & LIVE_FIELDS
+    assert {"lr_g", "lr_d", "beta1", "beta2"} <= LIVE_FIELDS and "width" not in LIVE_FIELDS
