@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 
 from core import events as ev
-from tui_gan.cli import build_trainer, make_parser
-from tui_gan.headless import run_headless
+from tui_gan.cli.args import build_trainer
+from tui_gan.cli.headless import run_headless
+from tui_gan.cli.main import make_parser
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from core.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoin
 from core.config import TrainConfig
 from core.rundir import RunLock, read_events, read_status
 from core.trainer import Trainer
-from tui_gan.cli import main
+from tui_gan.cli.main import main
 
 
 @pytest.fixture(autouse=True, scope="module")
