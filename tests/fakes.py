@@ -36,11 +36,13 @@ CONFIG = {
 class FakeSession(Session):
     """Hands out what tests `push`, one batch per poll; remembers every command sent."""
 
+    state: str = ev.STARTING  # plain attributes where a real session has properties: tests set them
+    error: str | None = None
+
     def __init__(self, run_dir: str | Path, events: list[ev.Event] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.pending: list[ev.Event] = list(events or [])
         self.sent: list[cmd.Command] = []
-        self.state = ev.STARTING
         self.closed: float | None | bool = False
         self.stop_on_close = True
 
@@ -52,6 +54,8 @@ class FakeSession(Session):
         for e in out:
             if isinstance(e, ev.StateChanged):
                 self.state = e.state
+            elif isinstance(e, ev.RunFailed):
+                self.error = e.message
         return out
 
     def send(self, command: cmd.Command) -> None:

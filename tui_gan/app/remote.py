@@ -25,6 +25,7 @@ class RemoteSession(Session):
         self._inbox = EventInbox()
         self._connected = True
         self._state = ""
+        self._error: str | None = None
         self._stop_sent = False
         self._closing = False
         self.live = threading.Event()  # set once the history is replayed
@@ -58,6 +59,8 @@ class RemoteSession(Session):
                 return  # a kind this version does not know
             if isinstance(event, ev.StateChanged):
                 self._state = event.state
+            elif isinstance(event, ev.RunFailed):
+                self._error = event.message
             self._inbox.put(event)
         elif reply in ("hello", "live", "bye"):
             self._state = message.get("state") or self._state
@@ -86,6 +89,11 @@ class RemoteSession(Session):
     def state(self) -> str:
         """The run's last known state ("" before the server said hello)."""
         return self._state
+
+    @property
+    def error(self) -> str | None:
+        """The run's failure, once its RunFailed event arrived; else None."""
+        return self._error
 
     def close(self, timeout: float | None = None) -> None:
         """Detach; the run goes on. After a Stop sent from here, first wait (up to `timeout`) for

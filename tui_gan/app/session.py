@@ -2,7 +2,8 @@
 
 Every session has the same small interface, so every screen works the same on any run:
 `events()` drains what arrived since the last call (never blocks), `send(command)` queues a
-command, `close()` ends the session (stopping an in-process run).
+command, `state` and `error` say how the run stands, `close()` ends the session (stopping an
+in-process run).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import collections
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core import commands as cmd
 from core import events as ev
-from core.trainer import Trainer
+
+if TYPE_CHECKING:  # torch comes with it: `tui-gan watch` never needs it
+    from core.trainer import Trainer
 
 # Step events beyond this many unread are dropped oldest-first: a UI that falls behind skips
 # metrics (events.jsonl keeps them all) but never holds up training or grows without bound.
@@ -43,6 +47,16 @@ class Session(ABC):
     def alive(self) -> bool:
         """Whether the run can still take commands."""
 
+    @property
+    @abstractmethod
+    def state(self) -> str:
+        """The run's last known state (`core.events` STARTING … FAILED)."""
+
+    @property
+    @abstractmethod
+    def error(self) -> str | None:
+        """Why the run failed, once it has; else None."""
+
 
 class EventInbox:
     """Thread-safe buffer between the trainer thread (producer) and the UI (consumer)."""
@@ -52,7 +66,6 @@ class EventInbox:
         self._items: collections.deque[ev.Event] = collections.deque()
         self._steps = 0
         self._max_steps = max_steps
-        self.dropped = 0
 
     def put(self, event: ev.Event) -> None:
         with self._lock:
@@ -67,7 +80,6 @@ class EventInbox:
             if isinstance(item, ev.StepMetrics):
                 del self._items[i]
                 self._steps -= 1
-                self.dropped += 1
                 return
 
     def drain(self) -> list[ev.Event]:
@@ -85,10 +97,18 @@ class InProcessSession(Session):
         self.trainer = trainer
         self.run_dir = trainer.run_dir.path
         self._inbox = EventInbox()
+        self._started = False
         trainer.subscribe(self._inbox.put)
 
     def start(self) -> None:
-        self.trainer.start()
+        """Start the training thread; later calls do nothing."""
+        if not self._started:
+            self._started = True
+            self.trainer.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to `timeout` for the training thread; True once it has ended."""
+        return self.trainer.join(timeout)
 
     def events(self) -> list[ev.Event]:
         return self._inbox.drain()
@@ -99,6 +119,14 @@ class InProcessSession(Session):
     @property
     def alive(self) -> bool:
         return self.trainer.state not in ev.FINAL_STATES
+
+    @property
+    def state(self) -> str:
+        return self.trainer.state
+
+    @property
+    def error(self) -> str | None:
+        return self.trainer.error
 
     def close(self, timeout: float | None = None) -> None:
         if self.alive:

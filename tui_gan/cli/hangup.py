@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from core import events as ev
+from tui_gan.app.session import InProcessSession
+from tui_gan.cli.headless import log_lines, train_to_end
 
 LOG_NAME = "train.log"
 
@@ -120,10 +121,8 @@ class HangupGuard:
                 time.sleep(0.1)
 
 
-def keep_training(session: Any, run_dir: Path) -> int:
+def keep_training(session: InProcessSession, run_dir: Path) -> int:
     """After a hangup: log to RUN_DIR/train.log until the in-process run ends; its exit code."""
-    from tui_gan.cli.headless import EXIT_CODES, SignalStop, describe, step_line
-
     log_path = Path(run_dir) / LOG_NAME
     try:
         _redirect_std_fds(str(log_path), append=True)
@@ -131,30 +130,7 @@ def keep_training(session: Any, run_dir: Path) -> int:
         pass
     out = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - stdout until exit
     sys.stdout = sys.stderr = out
-    trainer = session.trainer
-    try:
-        session.start()  # the hangup came before the app's first frame started it
-    except RuntimeError:
-        pass  # already training
-    print(f"terminal closed (SIGHUP) at step {trainer.step}: training goes on without a screen; "
+    print(f"terminal closed (SIGHUP) in state {session.state}: training goes on without a screen; "
           f"attach with `tui-gan watch {Path(run_dir).resolve()}`", file=out, flush=True)
-    planned, last_log = 0, 0.0
-    with SignalStop(trainer, out):  # SIGTERM/SIGINT still stop it cleanly, with a checkpoint
-        while True:
-            ended = trainer.join(0.5)
-            for event in session.events():
-                if isinstance(event, ev.RunStarted):
-                    planned = event.planned_steps
-                if isinstance(event, ev.StepMetrics):
-                    if time.monotonic() - last_log >= 10.0:
-                        last_log = time.monotonic()
-                        print(step_line(event, planned), file=out, flush=True)
-                    continue
-                line = describe(event)
-                if line:
-                    print(line, file=out, flush=True)
-            if ended:
-                break
-    if trainer.state == ev.FAILED:
-        print(f"tui-gan: error: {trainer.error}", file=out, flush=True)
-    return EXIT_CODES.get(trainer.state, 1)
+    # The hangup may have come before the app's first frame started the run: train_to_end starts it.
+    return train_to_end(session, out, report=log_lines)

@@ -1,21 +1,28 @@
-"""Headless training: a rich progress bar on a terminal, plain log lines otherwise, clean signals."""
+"""Headless training: a rich progress bar on a terminal, plain log lines otherwise, clean signals.
+
+The one loop that follows an in-process run without the app: `tui-gan train --headless` uses it
+from the start, and a TUI training whose terminal hung up falls back to it (`cli/hangup.py`).
+"""
 
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from core import commands as cmd
 from core import events as ev
-from core.trainer import Trainer
+from tui_gan.app.session import InProcessSession
 from tui_gan.view.metricnames import beside_reference, shown_keys
 
+if TYPE_CHECKING:
+    from core.trainer import Trainer
+
 LOG_INTERVAL_S = 10.0
+POLL_S = 0.2  # how often the loop drains the run's events
 EXIT_CODES = {ev.FINISHED: 0, ev.STOPPED: 0, ev.FAILED: 1}
 
 
@@ -42,7 +49,9 @@ def describe(event: ev.Event) -> str | None:
 
 
 def step_line(e: ev.StepMetrics, planned: int) -> str:
-    return (f"step {e.step}/{planned} epoch {e.epoch} loss_d {e.loss_d:.4f} loss_g {e.loss_g:.4f} "
+    """One log line of a step; `planned` 0 when the run's start was not seen."""
+    of = f"/{planned}" if planned else ""
+    return (f"step {e.step}{of} epoch {e.epoch} loss_d {e.loss_d:.4f} loss_g {e.loss_g:.4f} "
             f"D(x) {e.d_x:.3f} D(G(z)) {e.d_g_z:.3f} {e.img_per_s:.0f} img/s")
 
 
@@ -59,13 +68,17 @@ def detach_from_terminal(fds: tuple[int, ...] = (1, 2)) -> None:
         os.close(devnull)
 
 
+class Stoppable(Protocol):
+    def send(self, command: cmd.Command) -> None: ...
+
+
 class SignalStop:
     """SIGINT/SIGTERM stop the run with a checkpoint; a second SIGINT exits at once; SIGHUP never
     stops it: a dropped SSH link only detaches the output from the vanished terminal (a redirected
     output, e.g. under nohup, is left alone), and training goes on writing to its run directory."""
 
-    def __init__(self, trainer: Trainer, out: TextIO) -> None:
-        self.trainer, self.out, self.count = trainer, out, 0
+    def __init__(self, run: Stoppable, out: TextIO) -> None:
+        self.run, self.out, self.count = run, out, 0
         self._previous: dict[int, Any] = {}
         self.tty_fds = tuple(fd for fd in (0, 1, 2) if _isatty(fd))
 
@@ -87,7 +100,7 @@ class SignalStop:
             print("\ninterrupted again: exiting now", file=sys.stderr)
             os._exit(130)
         print(f"\n{name}: saving a checkpoint and stopping (Ctrl-C again to quit at once)", file=self.out)
-        self.trainer.send(cmd.Stop(checkpoint=True, reason=f"{name} received"))
+        self.run.send(cmd.Stop(checkpoint=True, reason=f"{name} received"))
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
@@ -101,11 +114,8 @@ def _isatty(fd: int) -> bool:
         return False
 
 
-def _follow(trainer: Trainer, on_event: Callable[[ev.Event], None]) -> None:
-    """Feed the trainer's events to `on_event` on this thread until the training thread ends."""
-    inbox: queue.SimpleQueue[ev.Event] = queue.SimpleQueue()
-    trainer.subscribe(inbox.put)
-    trainer.start()
+def follow(session: InProcessSession, on_event: Callable[[ev.Event], None]) -> None:
+    """Feed the session's events to `on_event` on this thread until its training thread ends."""
 
     def deliver(event: ev.Event) -> None:
         try:
@@ -114,31 +124,40 @@ def _follow(trainer: Trainer, on_event: Callable[[ev.Event], None]) -> None:
             detach_from_terminal(tuple(fd for fd in (1, 2) if _isatty(fd)) or (1, 2))
 
     while True:
-        try:
-            deliver(inbox.get(timeout=0.2))
-        except queue.Empty:
-            if trainer.join(0):
-                break
-    while not inbox.empty():
-        deliver(inbox.get_nowait())
+        ended = session.wait(POLL_S)
+        for event in session.events():
+            deliver(event)
+        if ended:
+            return
 
 
 def run_headless(trainer: Trainer, out: TextIO | None = None) -> int:
     """Train to the end in this process; returns the exit code (0 finished or stopped, 1 failed)."""
+    session = InProcessSession(trainer)
     out = out or sys.stdout
-    with SignalStop(trainer, out):
-        if trainer.rank > 0:  # under torchrun rank 0 speaks for the run; the others only train
-            _follow(trainer, lambda event: None)
-        elif out.isatty():
-            _run_with_progress(trainer, out)
+    if trainer.rank > 0:  # under torchrun rank 0 speaks for the run; the others only train
+        return train_to_end(session, out, report=None)
+    return train_to_end(session, out, report=_progress_bar if out.isatty() else log_lines)
+
+
+Report = Callable[[InProcessSession, TextIO], None]
+
+
+def train_to_end(session: InProcessSession, out: TextIO, report: Report | None) -> int:
+    """Start `session` (unless it is) and follow it to its end, `report`ing on `out`; SIGINT and
+    SIGTERM stop it with a checkpoint. Its exit code; a failure is said on stderr."""
+    with SignalStop(session, out):
+        session.start()
+        if report is None:
+            follow(session, lambda event: None)
         else:
-            _run_with_lines(trainer, out)
-    if trainer.state == ev.FAILED:
-        print(f"tui-gan: error: {trainer.error}", file=sys.stderr)
-    return EXIT_CODES.get(trainer.state, 1)
+            report(session, out)
+    if session.state == ev.FAILED:
+        print(f"tui-gan: error: {session.error}", file=sys.stderr, flush=True)
+    return EXIT_CODES.get(session.state, 1)
 
 
-def _run_with_lines(trainer: Trainer, out: TextIO) -> None:
+def log_lines(session: InProcessSession, out: TextIO) -> None:
     planned = 0
     last_log = 0.0
     last_step: ev.StepMetrics | None = None
@@ -160,10 +179,10 @@ def _run_with_lines(trainer: Trainer, out: TextIO) -> None:
         if line:
             print(line, file=out, flush=True)
 
-    _follow(trainer, on_event)
+    follow(session, on_event)
 
 
-def _run_with_progress(trainer: Trainer, out: TextIO) -> None:
+def _progress_bar(session: InProcessSession, out: TextIO) -> None:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -194,4 +213,4 @@ def _run_with_progress(trainer: Trainer, out: TextIO) -> None:
             progress.console.print(line, markup=False, highlight=False)
 
     with progress:
-        _follow(trainer, on_event)
+        follow(session, on_event)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 from core import events as ev
 from core.trainer import Trainer
+from tui_gan.app.app import GanApp
 from tui_gan.app.session import InProcessSession, Session
+from tui_gan.cli.hangup import HangupGuard, keep_training
 
 CLOSE_TIMEOUT_S = 30.0
 
@@ -18,9 +22,6 @@ def open_in_process(checkpoint: str) -> Session:
 
 def run_tui(trainer: Trainer) -> int:
     """Open the app on `trainer` (started once the first frame is drawn); returns the exit code."""
-    from tui_gan.app.app import GanApp
-    from tui_gan.cli.hangup import HangupGuard, keep_training
-
     session = InProcessSession(trainer)
     app = GanApp(session, start=session.start, open_session=open_in_process)
     guard = HangupGuard(app)  # a lost terminal (SIGHUP) ends the app, not the training
@@ -31,9 +32,8 @@ def run_tui(trainer: Trainer) -> int:
         if not guard.hung_up.is_set():
             app.session.close(timeout=CLOSE_TIMEOUT_S)  # the app waited already; this is the safety net
     if guard.hung_up.is_set():
-        return keep_training(app.session, app.session.run_dir)
-    state = getattr(app.session, "trainer", trainer).state
-    if state == ev.FAILED:
-        error = getattr(app.session, "trainer", trainer).error
-        print(f"tui-gan: error: {error}")
-    return 1 if state == ev.FAILED else 0
+        return keep_training(app.session, app.session.run_dir)  # type: ignore[arg-type]
+    if app.session.state == ev.FAILED:
+        print(f"tui-gan: error: {app.session.error}", file=sys.stderr)
+        return 1
+    return 0

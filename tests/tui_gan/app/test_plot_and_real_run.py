@@ -126,4 +126,4 @@ async def test_real_resume_from_checkpoint_resets_the_dashboard(tmp_path):
         await wait_for(pilot, lambda: app.view.step > 10)
         await pilot.press("q", "n")
         await until_exited(app)
-    assert app.session.trainer.state in ev.FINAL_STATES  # type: ignore[attr-defined]
+    assert app.session.state in ev.FINAL_STATES
