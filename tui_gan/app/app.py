@@ -17,6 +17,7 @@ from core.errors import UserError
 from tui_gan.app.dialogs.export import ExportDialog
 from tui_gan.app.dialogs.hyperparams import HyperparamsForm
 from tui_gan.app.dialogs.quit import SAVE_AND_QUIT, QuitDialog
+from tui_gan.app.messages import DialogRequested, ResumeRequested
 from tui_gan.app.screens.checkpoints import CheckpointsScreen
 from tui_gan.app.screens.dashboard import DashboardScreen
 from tui_gan.app.session import Session
@@ -126,6 +127,12 @@ class GanApp(App[int]):
             yield SystemCommand(title, help_text, action)
 
     # -- resume from a checkpoint --------------------------------------------------------------------
+
+    def on_dialog_requested(self, message: DialogRequested) -> None:
+        self.push_screen(message.dialog, message.answered)
+
+    def on_resume_requested(self, message: ResumeRequested) -> None:
+        self.resume_from_checkpoint(message.checkpoint)
 
     def resume_from_checkpoint(self, checkpoint: str) -> None:
         """Stop the current run cleanly, then continue from `checkpoint` in a new session."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.widgets import Button, DataTable, Input
 
@@ -99,8 +101,26 @@ async def test_checkpoint_browser_lists_previews_and_marks_unreadable(session, r
         assert screen.query_one(SampleImage).image is not None
         await pilot.press("x")
         await app.workers.wait_for_complete()
+        await pilot.pause()
         assert fake_sampler[-1][2] is None  # exported to the run's exports/
         assert (run_dir / "exports" / "sample.png").exists()
+        assert any(f"samples written to {run_dir}" in n.message for n in app._notifications)
+
+
+async def test_the_browser_removes_its_previews_when_it_closes(session, run_dir, fake_sampler):
+    fake_checkpoint(run_dir, 200)
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_browser(app, pilot)
+        first = Path(fake_sampler[-1][2]).parent
+        assert first.is_dir() and any(first.iterdir())  # the preview drawn on opening
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not first.exists()
+        await open_browser(app, pilot)  # open again, then leave the app with the browser open
+        second = Path(fake_sampler[-1][2]).parent
+        assert second != first and second.is_dir()
+    assert not second.exists()
 
 
 async def test_delete_asks_first(session, run_dir, fake_sampler):

@@ -130,8 +130,8 @@ class ExportDialog(ModalScreen[None]):
         if message.path:
             bar.update(total=1, progress=1)
             status.update(f"written: {message.path}")
-            self.app.notify(f"written to {message.path}", title="export done", timeout=10)
+            self.notify(f"written to {message.path}", title="export done", timeout=10)
         else:
             bar.display = False
             status.update(f"[red]{message.error}[/]")
-            self.app.notify(message.error, title="export failed", severity="error", timeout=10)
+            self.notify(message.error, title="export failed", severity="error", timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from core.errors import UserError
 from tui_gan.app.dialogs.confirm import ConfirmDialog
+from tui_gan.app.messages import DialogRequested, ResumeRequested
 from tui_gan.app.widgets.sample_image import SampleImage
 from tui_gan.view.metricnames import SHORT, format_metric, main_key, shown_keys
 from tui_gan.view.runview import format_size
@@ -57,12 +59,21 @@ class CheckpointsScreen(Screen):
             super().__init__()
             self.checkpoint, self.image, self.error = checkpoint, image, error
 
-    def __init__(self, run_dir: str | Path, preview_dir: str | Path | None = None) -> None:
+    class Exported(Message):
+        """Samples of a checkpoint were written to `path` (or could not be)."""
+
+        def __init__(self, path: str | None, error: str = "") -> None:
+            super().__init__()
+            self.path, self.error = path, error
+
+    def __init__(self, run_dir: str | Path) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
         self.infos: list[Any] = []
         self.previews: dict[str, str] = {}
-        self.preview_dir = Path(preview_dir or tempfile.mkdtemp(prefix="tui-gan-previews-"))
+        # Preview PNGs live only as long as the screen: removed when it closes (on_unmount).
+        self.preview_dir = Path(tempfile.mkdtemp(prefix="tui-gan-previews-"))
+        self.closed = False
         self.metric: str | None = None  # the metric given a column of its own (the main one the checkpoints have)
 
     def compose(self) -> ComposeResult:
@@ -80,6 +91,10 @@ class CheckpointsScreen(Screen):
         table.add_columns(*COLUMNS)
         table.loading = True
         self.list_checkpoints()
+
+    def on_unmount(self) -> None:
+        self.closed = True  # set before the removal: a preview being drawn now removes it again
+        shutil.rmtree(self.preview_dir, ignore_errors=True)
 
     def on_resize(self) -> None:
         self.query_one("#ckpt-side").styles.width = max(17, self.size.width - TABLE_WIDTH)
@@ -173,6 +188,9 @@ class CheckpointsScreen(Screen):
 
             out = self.preview_dir / f"{Path(checkpoint).stem}.png"
             path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED, out=out)
+            if self.closed:  # the screen closed while this was drawn: nobody removes the file after us
+                shutil.rmtree(self.preview_dir, ignore_errors=True)
+                return
             self.post_message(self.Previewed(checkpoint, str(path)))
         except (OSError, UserError) as exc:
             self.post_message(self.Previewed(checkpoint, None, str(exc)))
@@ -196,7 +214,7 @@ class CheckpointsScreen(Screen):
         if info is None or not info.readable:
             self.notify("select a readable checkpoint first", severity="warning")
             return
-        self.app.resume_from_checkpoint(info.path)  # type: ignore[attr-defined]
+        self.post_message(ResumeRequested(info.path))
 
     def action_export_samples(self) -> None:
         info = self.selected()
@@ -212,9 +230,15 @@ class CheckpointsScreen(Screen):
             from core.export import sample_from_checkpoint
 
             path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED)
-            self.app.notify(f"samples written to {path}", title="exported", timeout=10)
+            self.post_message(self.Exported(str(path)))
         except (OSError, UserError) as exc:
-            self.app.notify(str(exc), title="export failed", severity="error", timeout=10)
+            self.post_message(self.Exported(None, str(exc)))
+
+    def on_checkpoints_screen_exported(self, message: Exported) -> None:
+        if message.path:
+            self.notify(f"samples written to {message.path}", title="exported", timeout=10)
+        else:
+            self.notify(message.error, title="export failed", severity="error", timeout=10)
 
     def action_delete(self) -> None:
         info = self.selected()
@@ -234,5 +258,5 @@ class CheckpointsScreen(Screen):
                 self.notify(f"deleted {Path(info.path).name}")
                 self.action_refresh()
 
-        self.app.push_screen(ConfirmDialog(f"Delete {Path(info.path).name}? This cannot be undone.", "Delete"),
-                             confirmed)
+        self.post_message(DialogRequested(
+            ConfirmDialog(f"Delete {Path(info.path).name}? This cannot be undone.", "Delete"), confirmed))

@@ -155,7 +155,7 @@ class DashboardScreen(Screen):
             for line in lines:
                 if line.notify:
                     severity = {"warning": "warning", "error": "error"}.get(line.level, "information")
-                    self.app.notify(line.text, severity=severity, timeout=6)
+                    self.notify(line.text, severity=severity, timeout=6)
         if METRICS in parts or HPARAMS in parts:
             self.show_metrics()
         if PLOTS in parts or METRICS in parts:
@@ -223,7 +223,7 @@ class DashboardScreen(Screen):
         """Plot the next sample-quality metric."""
         quality = self.query_one(QualityPlot)
         if quality.cycle() is None:
-            self.app.notify("no metrics yet: set eval_every (h) to compute them during training", timeout=4)
+            self.notify("no metrics yet: set eval_every (h) to compute them during training", timeout=4)
             return
         self.replot()
 
