@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from core import commands as cmd
@@ -34,7 +32,8 @@ class GanApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "tui-gan"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+c", "request_quit", "Quit", show=False, priority=True)]
+    # App's own bindings: ctrl+q quits (through action_quit, the careful way); ctrl+c is left to
+    # the focused widget, so it copies in a text field instead of quitting.
 
     def __init__(self, session: Session, *, start: Callable[[], None] | None = None,
                  open_session: OpenSession | None = None, stop_timeout: float = STOP_TIMEOUT_S) -> None:

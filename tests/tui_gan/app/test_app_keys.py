@@ -148,6 +148,30 @@ async def test_q_stops_the_run_waits_and_exits(session, key, save):
     assert app.return_value == 0
 
 
+async def test_ctrl_c_copies_in_a_text_field_and_never_quits(session):
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+c")  # on the dashboard: Textual's hint about ctrl+q, no quitting
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen) and app.is_running
+        await pilot.press("h")
+        field = app.screen.query_one("#in-lr_g", Input)
+        assert app.focused is field
+        await pilot.press("end", "shift+home", "ctrl+c")  # select the field's text, copy it
+        await pilot.pause()
+        assert app.clipboard == field.value == "2e-04"
+        assert isinstance(app.screen, HyperparamsForm) and session.sent == [] and not session.closed
+
+
+async def test_ctrl_q_quits_the_careful_way(session):
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, QuitDialog)
+
+
 async def test_quit_never_hangs_on_a_stuck_run(session):
     session.stop_on_close = False  # a trainer that never stops: close() gives up after its timeout
     app = GanApp(session, stop_timeout=0.1)
