@@ -15,7 +15,6 @@ class AlertsLog(RichLog):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, max_lines=500, wrap=True, markup=False, highlight=False)
-        self.shown = 0
 
     def add_lines(self, lines: list[LogLine]) -> None:
         for line in lines:

@@ -59,13 +59,6 @@ class SampleImage(Widget):
         self._laid_out = (0, 0)
         self.refresh()
 
-    def show_image(self, image: Image.Image | None, tile: int | None = None, message: str = "") -> None:
-        """Display an image already in memory."""
-        self.path, self.tile, self.image = None, tile, image
-        self.message = message or "no samples yet"
-        self._laid_out = (0, 0)
-        self.refresh()
-
     def _layout_lines(self) -> None:
         cols, rows = self.size.width, self.size.height
         if (cols, rows) == self._laid_out:
