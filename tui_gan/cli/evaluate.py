@@ -7,7 +7,8 @@ import json
 import math
 import sys
 
-from tui_gan.view.metricnames import LABELS
+from tui_gan.cli.args import CliError
+from tui_gan.view.metricnames import LABELS, format_metric, shown_keys
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,16 +18,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inception-weights", metavar="PATH", help="local Inception v3 weights for FID/KID")
 
 
-def _fmt(value: float) -> str:
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:.0f}" if value == int(value) and abs(value) < 1e6 else f"{value:.4g}"
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from core.checkpoints import resolve_checkpoint
     from core.evaluate import evaluate_checkpoint
-    from tui_gan.cli.args import CliError
 
     if args.n is not None and not 10 <= args.n <= 100_000:
         raise CliError(f"-n: {args.n} is not allowed; expected a whole number in [10, 100000]")
@@ -52,11 +46,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     table.add_column("metric")
     table.add_column("generated", justify="right")
     table.add_column("real data", justify="right")
-    for key, value in result.values.items():
-        if key == "n_modes":
-            continue
+    for key in shown_keys(result.values):  # as the app shows them: main metric first, `8/8` modes
         ref = result.reference.get(key)
-        table.add_row(LABELS.get(key, key), _fmt(value), "" if ref is None else _fmt(ref))
+        table.add_row(LABELS.get(key, key), format_metric(key, result.values[key], result.values),
+                      "" if ref is None else format_metric(key, ref, result.reference))
     console = Console()
     console.print(table)
     if result.note:
