@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.errors import UserError
+from tui_gan.cli.args import CliError
 
 CTL_ACTIONS = ("pause", "resume", "stop", "save", "sample", "set")
 CONFIRM_TIMEOUT_S = 10.0
@@ -22,6 +23,15 @@ def add_ctl_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("changes", nargs="*", metavar="KEY=VALUE", help="for set: the hyperparameters to change")
     p.add_argument("--timeout", type=float, metavar="S",
                    help=f"seconds to wait for the run to confirm (default {CONFIRM_TIMEOUT_S:g}, stop {STOP_TIMEOUT_S:g})")
+
+
+def run_ctl(args: argparse.Namespace) -> int:
+    """`ctl`, its argument mistakes told apart as usage errors (exit 2) before the run is reached."""
+    if args.action == "set" and not args.changes:
+        raise CliError("ctl set needs KEY=VALUE arguments, e.g. lr_g=1e-4")
+    if args.action != "set" and args.changes:
+        raise CliError(f"ctl {args.action} takes no KEY=VALUE arguments")
+    return cmd_ctl(args)
 
 
 def _ctl_command(args: argparse.Namespace):  # -> core.commands.Command

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from core.errors import UserError
 from tui_gan.cli import ctl, evaluate, export, presets, runs, train, watch
-from tui_gan.cli.args import Parser, add_train_arguments
+from tui_gan.cli.args import CliError, Parser, add_train_arguments
+
+# Exit codes, the same for every subcommand.
+OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
 COMMANDS: dict[str, Command] = {
@@ -24,14 +28,22 @@ COMMANDS: dict[str, Command] = {
     "watch": ("open the TUI on a running training (quitting detaches)", watch.add_watch_arguments,
               watch.cmd_watch),
     "ctl": ("pause, resume, stop, save, sample or set hyperparameters of a running training",
-            ctl.add_ctl_arguments, ctl.cmd_ctl),
+            ctl.add_ctl_arguments, ctl.run_ctl),
     "runs": ("a table of the runs under a folder: state, progress, attachable", runs.add_runs_arguments,
              runs.cmd_runs),
 }
 
 
+def package_version() -> str:
+    try:
+        return version("tui-gan")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="tui-gan", description="Train GANs from the terminal.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
     for name, (help_text, add_args, _) in COMMANDS.items():
         add_args(sub.add_parser(name, help=help_text, description=help_text))
@@ -39,19 +51,23 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand: 0 success, 1 a run or command that failed, 2 a usage error, 130 Ctrl-C."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "train")  # `tui-gan` alone (or with train flags) trains in the TUI
-    args = make_parser().parse_args(argv)
+    args = make_parser().parse_args(argv)  # a usage mistake exits here with USAGE
     _, _, run = COMMANDS[args.command]
     try:
         return run(args)
+    except CliError as exc:
+        print(f"tui-gan: error: {exc}", file=sys.stderr)
+        return USAGE
     except UserError as exc:
         print(f"tui-gan: error: {exc}", file=sys.stderr)
-        return 2
+        return FAILED
     except KeyboardInterrupt:
         print("tui-gan: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from tui_gan.cli.args import build_trainer, check_launch_arguments, resolve_run_
 def cmd_train(args: argparse.Namespace) -> int:
     # The runners load torch (and the app Textual): imported once a training starts, so the
     # subcommands that do not train stay fast and torch-free.
-    if args.nproc_per_node:
+    if args.nproc_per_node is not None:  # 0 is a mistake to report, not "no launcher"
         check_launch_arguments(args)
     if args.detach:
         from tui_gan.cli.detach import start_detached

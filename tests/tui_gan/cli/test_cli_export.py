@@ -89,7 +89,7 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["random", "truncated", "plain", "hostile", "missing"])
 def test_bad_checkpoints_are_one_line_errors(tmp_path: Path, capsys, command: str, kind: str) -> None:
     path = _bad_files(tmp_path)[kind]
-    assert main([*command.split(), str(path)]) == 2
+    assert main([*command.split(), str(path)]) == 1
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"tui-gan: error: {path}: "), captured.err
@@ -111,7 +111,7 @@ def test_other_user_errors_are_one_line(run_dir: Path, tmp_path: Path, capsys, a
     (tmp_path / "empty" / "samples").mkdir(parents=True)
     (tmp_path / "file").write_text("x")
     argv = [a.format(tmp=tmp_path, run=run_dir) for a in args]
-    assert main(argv) == 2
+    assert main(argv) == 1
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("tui-gan: error: ") and expected in err, err
 
