@@ -1,5 +1,5 @@
-"""Requests screens post to the app, which owns the session and the screen stack (screens never
-call the app's methods)."""
+"""Messages between the parts of the app: requests screens post to the app, which owns the session
+and the screen stack (screens never call the app's methods), and what export workers report."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ class DialogRequested(Message):
     def __init__(self, dialog: Screen[Any], answered: Callable[[Any], None] | None = None) -> None:
         super().__init__()
         self.dialog, self.answered = dialog, answered
+
+
+class ExportDone(Message):
+    """An export worker wrote `path`, or could not (`path` None, `error` why)."""
+
+    def __init__(self, path: str | None, error: str = "") -> None:
+        super().__init__()
+        self.path, self.error = path, error

@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, RadioButton, RadioSet, Static
 
 from core.errors import UserError
+from tui_gan.app.messages import ExportDone
 
 GIF, GRID = "gif", "grid"
 
@@ -39,11 +40,6 @@ class ExportDialog(ModalScreen[None]):
         def __init__(self, done: int, total: int) -> None:
             super().__init__()
             self.done, self.total = done, total
-
-    class Finished(Message):
-        def __init__(self, path: str | None, error: str = "") -> None:
-            super().__init__()
-            self.path, self.error = path, error
 
     def __init__(self, run_dir: str | Path) -> None:
         super().__init__()
@@ -115,14 +111,14 @@ class ExportDialog(ModalScreen[None]):
                                   progress=lambda done, total: self.post_message(self.Progressed(done, total)))
             else:
                 path = export_grid(self.run_dir, out)
-            self.post_message(self.Finished(str(path)))
+            self.post_message(ExportDone(str(path)))
         except (OSError, UserError) as exc:
-            self.post_message(self.Finished(None, str(exc)))
+            self.post_message(ExportDone(None, str(exc)))
 
     def on_export_dialog_progressed(self, message: Progressed) -> None:
         self.query_one(ProgressBar).update(total=message.total, progress=message.done)
 
-    def on_export_dialog_finished(self, message: Finished) -> None:
+    def on_export_done(self, message: ExportDone) -> None:
         self.busy = False
         self.query_one("#export-go", Button).disabled = False
         bar = self.query_one(ProgressBar)

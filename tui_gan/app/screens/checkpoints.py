@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from core.errors import UserError
 from tui_gan.app.dialogs.confirm import ConfirmDialog
-from tui_gan.app.messages import DialogRequested, ResumeRequested
+from tui_gan.app.messages import DialogRequested, ExportDone, ResumeRequested
 from tui_gan.app.widgets.sample_image import SampleImage
 from tui_gan.view.metricnames import SHORT, format_metric, main_key, shown_keys
 from tui_gan.view.runview import format_size
@@ -58,13 +58,6 @@ class CheckpointsScreen(Screen):
         def __init__(self, checkpoint: str, image: str | None, error: str = "") -> None:
             super().__init__()
             self.checkpoint, self.image, self.error = checkpoint, image, error
-
-    class Exported(Message):
-        """Samples of a checkpoint were written to `path` (or could not be)."""
-
-        def __init__(self, path: str | None, error: str = "") -> None:
-            super().__init__()
-            self.path, self.error = path, error
 
     def __init__(self, run_dir: str | Path) -> None:
         super().__init__()
@@ -230,11 +223,11 @@ class CheckpointsScreen(Screen):
             from core.export import sample_from_checkpoint
 
             path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED)
-            self.post_message(self.Exported(str(path)))
+            self.post_message(ExportDone(str(path)))
         except (OSError, UserError) as exc:
-            self.post_message(self.Exported(None, str(exc)))
+            self.post_message(ExportDone(None, str(exc)))
 
-    def on_checkpoints_screen_exported(self, message: Exported) -> None:
+    def on_export_done(self, message: ExportDone) -> None:
         if message.path:
             self.notify(f"samples written to {message.path}", title="exported", timeout=10)
         else:
