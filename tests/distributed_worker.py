@@ -1,6 +1,6 @@
-"""Run under torchrun by tests/test_distributed.py: the real Trainer, each rank's events and weights on disk.
+"""Run under torchrun by tests/tui_gan/cli/test_distributed.py: the real Trainer, each rank's events and weights on disk.
 
-    python -m torch.distributed.run --nproc-per-node 2 tests/distributed_worker.py OUT_DIR [tui-gan train args]
+    python -m torch.distributed.run --nproc-per-node 2 --module tests.distributed_worker OUT_DIR [tui-gan train args]
 
 Every rank writes OUT_DIR/rank<R>.jsonl (the events its trainer emitted, flushed as they come, so a
 test can follow every rank, not only rank 0's run directory) and, at the end, OUT_DIR/rank<R>.pt

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_resume import _one_thread  # noqa: F401  (autouse: one torch thread for tiny models)
 
 from core import checkpoints as ck
 from core import commands as cmd
@@ -19,6 +18,8 @@ from core import events as ev
 from core.config import TrainConfig
 from core.errors import CheckpointError
 from core.trainer import Trainer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(run_dir: Path, **changes) -> TrainConfig:

@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import write_cifar10, write_mnist
 from PIL import Image
 
 from core.config import TrainConfig
 from core.data import DATASETS, TensorSource, ToySource, load_source, mnist5k_path, toy_modes
 from core.errors import DataError
+from tests.conftest import write_cifar10, write_mnist
 
 CPU = torch.device("cpu")
 

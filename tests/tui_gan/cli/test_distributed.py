@@ -23,7 +23,9 @@ from tests.runproc import ENV, ROOT, TINY, events, last_step, read_jsonl, tui_ga
 pytestmark = pytest.mark.timeout(180)
 
 SHORT = [a for a in TINY if a not in ("--epochs", "100000")] + ["--set", "label_noise=0.1"]  # noise draws RNG
-WORKER = ROOT / "tests" / "distributed_worker.py"
+# Run as a module from ROOT: as a script, its folder tests/ would come first on sys.path, and
+# tests/core and tests/tui_gan would hide the real packages.
+WORKER = ["--module", "tests.distributed_worker"]
 
 
 def free_port() -> int:
@@ -92,7 +94,7 @@ def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tm
 
     run_dir, out = tmp_path / "run", tmp_path / "out"
     argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-            str(free_port()), str(WORKER), str(out), *TINY, "--run-dir", str(run_dir),
+            str(free_port()), *WORKER, str(out), *TINY, "--run-dir", str(run_dir),
             # R1's double backward must all-reduce like any other gradient, and the spectral
             # norm's power-iteration vectors must stay the same on both ranks.
             "--set", "r1_gamma=1", "--set", "spectral_norm=true"]
