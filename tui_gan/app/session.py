@@ -1,4 +1,4 @@
-"""Sessions: how the app talks to a training run, in this process or (later) over a socket.
+"""Sessions: how the app talks to a training run; this one in this process (remote.py: over a socket).
 
 Every session has the same small interface, so every screen works the same on any run:
 `events()` drains what arrived since the last call (never blocks), `send(command)` queues a

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tui_gan.cli.args import resolve_run_dir, train_argv
+from tui_gan.cli.headless import detach_from_terminal
 
 
 def torchrun_argv(args: argparse.Namespace, worker_args: list[str]) -> list[str]:
@@ -34,7 +35,6 @@ def launch(args: argparse.Namespace) -> int:
     from torch.distributed.run import parse_args, run
 
     from core.rundir import read_status
-    from tui_gan.cli.headless import detach_from_terminal
 
     run_dir = resolve_run_dir(args).resolve()  # decided once here, so every rank agrees
     worker_args = train_argv(args, run_dir, launcher=False)[3:]
