@@ -22,8 +22,8 @@ from core import events as ev  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
 from core.rundir import RunDir, read_events  # noqa: E402
 from core.trainer import Trainer  # noqa: E402
-from tui_gan.app import GanApp  # noqa: E402
-from tui_gan.session import InProcessSession  # noqa: E402
+from tui_gan.app.app import GanApp  # noqa: E402
+from tui_gan.app.session import InProcessSession  # noqa: E402
 
 
 def images_per_second(run_dir: Path, warmup: int, batch_size: int) -> float:

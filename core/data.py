@@ -10,13 +10,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.config import TrainConfig
 from core.errors import DataError
+
+if TYPE_CHECKING:  # core.config imports this module to check a config: types only here
+    from core.config import TrainConfig
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 PRELOAD_LIMIT_BYTES = 8 << 30  # uint8 images above this are refused with a hint to use `subset`

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from core.config import TrainConfig
 from core.errors import ConfigError
+
+if TYPE_CHECKING:  # core.config imports this module to check a config: types only here
+    from core.config import TrainConfig
 
 
 def dcgan_start(image_size: int) -> tuple[int, int]:

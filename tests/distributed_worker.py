@@ -1,6 +1,6 @@
-"""Run under torchrun by tests/test_distributed.py: the real Trainer, each rank's events and weights on disk.
+"""Run under torchrun by tests/tui_gan/cli/test_distributed.py: the real Trainer, each rank's events and weights on disk.
 
-    python -m torch.distributed.run --nproc-per-node 2 tests/distributed_worker.py OUT_DIR [tui-gan train args]
+    python -m torch.distributed.run --nproc-per-node 2 --module tests.distributed_worker OUT_DIR [tui-gan train args]
 
 Every rank writes OUT_DIR/rank<R>.jsonl (the events its trainer emitted, flushed as they come, so a
 test can follow every rank, not only rank 0's run directory) and, at the end, OUT_DIR/rank<R>.pt
@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 
 from core import events as ev
-from tui_gan.cli import build_trainer, make_parser
-from tui_gan.headless import run_headless
+from tui_gan.cli.args import build_trainer
+from tui_gan.cli.headless import run_headless
+from tui_gan.cli.main import make_parser
 
 
 def main() -> int:

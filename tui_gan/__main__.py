@@ -2,6 +2,6 @@
 
 import sys
 
-from tui_gan.cli import main
+from tui_gan.cli.main import main
 
 sys.exit(main())

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_resume import _one_thread  # noqa: F401  (autouse: one torch thread for tiny models)
 
 from core import checkpoints as ck
 from core import commands as cmd
@@ -19,6 +18,8 @@ from core import events as ev
 from core.config import TrainConfig
 from core.errors import CheckpointError
 from core.trainer import Trainer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(run_dir: Path, **changes) -> TrainConfig:
@@ -347,7 +348,7 @@ def test_resolve_falls_back_to_the_newest_checkpoint_that_loads(run_copy: Path) 
 
 def test_resume_of_a_run_whose_newest_checkpoint_is_damaged_continues_with_a_note(run_copy: Path,
                                                                                     capsys) -> None:
-    from tui_gan.cli import main
+    from tui_gan.cli.main import main
 
     newest = ck.latest_checkpoint(run_copy)
     _damage_keeping_size(newest)

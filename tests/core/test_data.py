@@ -8,12 +8,12 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import write_cifar10, write_mnist
 from PIL import Image
 
 from core.config import TrainConfig
 from core.data import DATASETS, TensorSource, ToySource, load_source, mnist5k_path, toy_modes
 from core.errors import DataError
+from tests.conftest import write_cifar10, write_mnist
 
 CPU = torch.device("cpu")
 
@@ -219,7 +219,7 @@ def test_a_decompression_bomb_in_a_folder_is_one_clear_line(tmp_path):
 
 
 def test_the_cli_reports_a_bomb_as_a_user_error_and_leaves_no_run(tmp_path, capsys):
-    from tui_gan.cli import main
+    from tui_gan.cli.main import main
 
     folder = tmp_path / "pics"
     folder.mkdir()

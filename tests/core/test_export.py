@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_resume import _one_thread  # noqa: F401  (autouse: one torch thread for tiny models)
 
 from core import events as ev
 from core import export
@@ -19,6 +18,8 @@ from core.config import TrainConfig
 from core.errors import ExportError, UserError
 from core.models import build_models
 from core.trainer import Trainer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 GRID = 4 * (28 + 2) + 2  # 16 samples of 28×28 in a 4×4 grid with 2-pixel padding
 

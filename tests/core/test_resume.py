@@ -16,15 +16,9 @@ from core.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoin
 from core.config import TrainConfig
 from core.rundir import RunLock, read_events, read_status
 from core.trainer import Trainer
-from tui_gan.cli import main
+from tui_gan.cli.main import main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from threads
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(preset: str, run_dir: Path, **changes) -> TrainConfig:

@@ -7,10 +7,10 @@ import math
 
 import pytest
 import torch
-from conftest import TINY
 
 from core.config import TrainConfig
 from core.step import COSINE_FLOOR, GanStep
+from tests.conftest import TINY
 
 CPU = torch.device("cpu")
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
 from PIL import Image
 from torch.nn.utils import parametrize
 
@@ -27,6 +26,7 @@ from core.presets import PRESETS
 from core.rundir import read_events
 from core.step import GanStep
 from core.trainer import Trainer
+from tests.conftest import TINY
 
 JOIN_S = 60
 

@@ -1,0 +1,237 @@
+"""The hyperparameter form, the export dialog and the checkpoint browser, on a fake session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, DataTable, Input
+
+from core import commands as cmd
+from tests.fakes import fake_checkpoint, sample_png
+from tests.tui_gan.app.pilots import open_browser, open_form
+from tui_gan.app.app import GanApp
+from tui_gan.app.dialogs.confirm import ConfirmDialog
+from tui_gan.app.dialogs.hyperparams import HyperparamsForm
+from tui_gan.app.screens.checkpoints import CheckpointsScreen
+from tui_gan.app.screens.dashboard import DashboardScreen
+from tui_gan.app.widgets.sample_image import SampleImage
+
+SIZE = (80, 24)
+
+
+@pytest.mark.parametrize("key,text", [
+    ("lr_g", "abc"), ("lr_g", "-1"), ("lr_g", "0"), ("lr_g", "nan"), ("lr_g", "inf"), ("lr_d", "1e300"),
+    ("beta1", "1"), ("beta2", "-0.1"), ("sample_every", "2.5"), ("checkpoint_every", "1e30"), ("lr_d", ""),
+    ("eval_every", "-100"), ("eval_every", "2.5"), ("eval_every", "often"), ("eval_every", "1e30"),
+])
+async def test_invalid_values_show_why_and_never_send(session, key, text):
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        field = form.query_one(f"#in-{key}", Input)
+        field.focus()
+        field.value = text
+        await pilot.pause()
+        assert str(form.query_one(f"#err-{key}").content)  # the reason is shown
+        assert form.query_one("#apply", Button).disabled
+        await pilot.press("enter")  # submitting anyway is refused too
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, HyperparamsForm)
+        assert session.sent == []
+
+
+async def test_apply_sends_exactly_one_command_with_all_changes(session):
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        form.query_one("#in-lr_g", Input).value = "1e-4"
+        form.query_one("#in-beta1", Input).value = "0.6"
+        form.query_one("#in-sample_every", Input).value = "50"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert session.sent == [cmd.SetHyperparams(lr_g=1e-4, beta1=0.6, sample_every=50)]
+
+
+async def test_unchanged_form_sends_nothing(session):
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_form(app, pilot)
+        await pilot.press("ctrl+s")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert session.sent == [] and isinstance(app.screen, DashboardScreen)
+
+
+async def test_restart_fields_are_read_only(session):
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(app, pilot)
+        assert form.query_one("#ro-batch_size", Input).disabled
+        assert form.query_one("#ro-batch_size", Input).value == "64"
+        # the decay is shown so that an lr in force below the form's value makes sense
+        assert form.query_one("#ro-lr_decay", Input).disabled
+        # the generator's shape and its moving average are fixed for the run
+        assert form.query_one("#ro-g_ema", Input).disabled and form.query_one("#ro-g_ema", Input).value == "0.999"
+        assert form.query_one("#ro-g_output_conv", Input).value == "false"
+
+
+async def test_checkpoint_browser_lists_previews_and_marks_unreadable(session, run_dir, fake_sampler):
+    fake_checkpoint(run_dir, 200)
+    fake_checkpoint(run_dir, 400, "manual")
+    fake_checkpoint(run_dir, 600, readable=False)
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        app.poll()
+        await pilot.press("c")
+        screen = app.screen
+        assert isinstance(screen, CheckpointsScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = screen.query_one(DataTable)
+        assert table.row_count == 3
+        assert "unreadable" in str(table.get_row_at(0)[-1])  # newest first
+        assert screen.query_one(SampleImage).image is None  # no preview of an unreadable file
+        await pilot.press("down")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert fake_sampler and fake_sampler[-1][1] == 0  # fixed seed: the same preview every time
+        assert screen.query_one(SampleImage).image is not None
+        await pilot.press("x")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert fake_sampler[-1][2] is None  # exported to the run's exports/
+        assert (run_dir / "exports" / "sample.png").exists()
+        assert any(f"samples written to {run_dir}" in n.message for n in app._notifications)
+
+
+async def test_the_browser_removes_its_previews_when_it_closes(session, run_dir, fake_sampler):
+    fake_checkpoint(run_dir, 200)
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_browser(app, pilot)
+        first = Path(fake_sampler[-1][2]).parent
+        assert first.is_dir() and any(first.iterdir())  # the preview drawn on opening
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not first.exists()
+        await open_browser(app, pilot)  # open again, then leave the app with the browser open
+        second = Path(fake_sampler[-1][2]).parent
+        assert second != first and second.is_dir()
+    assert not second.exists()
+
+
+async def test_delete_asks_first(session, run_dir, fake_sampler):
+    path = fake_checkpoint(run_dir, 200)
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_browser(app, pilot)
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")
+        assert path.exists()
+        await pilot.press("d", "y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not path.exists()
+        assert app.screen.query_one(DataTable).row_count == 0
+
+
+async def test_resume_without_a_session_factory_says_so(session, run_dir, fake_sampler):
+    fake_checkpoint(run_dir, 200)
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_browser(app, pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        assert session.sent == []
+        assert any("cannot start runs" in n.message for n in app._notifications)
+
+
+async def test_resume_stops_the_run_then_switches_session(session, run_dir, fake_sampler):
+    from tests.fakes import FakeSession, started
+
+    ckpt = fake_checkpoint(run_dir, 200)
+    opened = []
+
+    def open_session(path: str) -> FakeSession:
+        opened.append(path)
+        return FakeSession(run_dir, started(run_dir))
+
+    app = GanApp(session, open_session=open_session, stop_timeout=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_browser(app, pilot)
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(session.sent[0], cmd.Stop) and not session.sent[0].checkpoint
+        assert session.closed == 5 and opened == [str(ckpt)]
+        assert app.session is not session and isinstance(app.screen, DashboardScreen)
+        app.poll()
+        await pilot.pause()
+        assert app.view.step == 0 and len(app.view.history) == 0
+
+
+async def test_export_gif_and_grid_write_files(session, run_dir):
+    for step in (200, 400):
+        sample_png(run_dir / "samples" / f"step_{step:08d}.png")
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        app.poll()
+        await pilot.press("e")
+        dialog = app.screen
+        dialog.query_one("#export-fps", Input).value = "abc"
+        await pilot.click("#export-go")
+        await pilot.pause()
+        assert "not a number" in str(dialog.query_one("#export-status").content)
+        dialog.query_one("#export-fps", Input).value = "8"
+        dialog.query_one("#export-fps", Input).focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        gifs = list((run_dir / "exports").glob("*.gif"))
+        assert len(gifs) == 1
+        assert "written" in str(dialog.query_one("#export-status").content)
+        dialog.query_one("#kind-grid").value = True
+        out = run_dir / "mine.png"
+        dialog.query_one("#export-path", Input).value = str(out)
+        dialog.query_one("#export-path", Input).focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert out.exists()
+        assert any(str(out) in n.message for n in app._notifications)
+
+
+async def test_export_without_samples_reports_the_error(run_dir):
+    from tests.fakes import FakeSession, started
+
+    app = GanApp(FakeSession(run_dir, started(run_dir)))
+    async with app.run_test(size=SIZE) as pilot:
+        app.poll()
+        await pilot.press("e")
+        await pilot.click("#export-go")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert any(n.severity == "error" for n in app._notifications)
+
+
+async def test_a_checkpoint_that_fails_its_checks_on_load_turns_unreadable(session, run_dir):
+    fake_checkpoint(run_dir, 200)  # a sidecar the listing accepts, contents that are no checkpoint
+    app = GanApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_browser(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, CheckpointsScreen)
+        for _ in range(2):  # the preview loads the file, then marks it
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        table = screen.query_one(DataTable)
+        assert "unreadable" in str(table.get_row_at(0)[-1])
+        assert not screen.infos[0].readable and "not a tui-gan checkpoint" in screen.infos[0].problem
+        assert "not a tui-gan checkpoint" in str(screen.query_one("#ckpt-detail").content)
+        await pilot.press("r")  # resuming from it is refused in the screen, not tried
+        await pilot.pause()
+        assert isinstance(app.screen, CheckpointsScreen)

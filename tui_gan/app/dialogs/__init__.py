@@ -1,0 +1,1 @@
+"""Modal dialogs of the app; each ends in `dismiss(value)`."""

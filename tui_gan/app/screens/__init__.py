@@ -1,0 +1,1 @@
+"""Full screens of the app: the dashboard and the checkpoint browser."""

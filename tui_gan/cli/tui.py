@@ -1,0 +1,39 @@
+"""Entry point of the app for the command line: `run_tui(trainer)` trains in the TUI."""
+
+from __future__ import annotations
+
+import sys
+
+from core import events as ev
+from core.trainer import Trainer
+from tui_gan.app.app import GanApp
+from tui_gan.app.session import InProcessSession, Session
+from tui_gan.cli.hangup import HangupGuard, keep_training
+
+CLOSE_TIMEOUT_S = 30.0
+
+
+def open_in_process(checkpoint: str) -> Session:
+    """A started in-process session continuing from `checkpoint` (the browser's "resume")."""
+    session = InProcessSession(Trainer.from_checkpoint(checkpoint))
+    session.start()
+    return session
+
+
+def run_tui(trainer: Trainer) -> int:
+    """Open the app on `trainer` (started once the first frame is drawn); returns the exit code."""
+    session = InProcessSession(trainer)
+    app = GanApp(session, start=session.start, open_session=open_in_process)
+    guard = HangupGuard(app)  # a lost terminal (SIGHUP) ends the app, not the training
+    try:
+        with guard:
+            app.run()
+    finally:
+        if not guard.hung_up.is_set():
+            app.session.close(timeout=CLOSE_TIMEOUT_S)  # the app waited already; this is the safety net
+    if guard.hung_up.is_set():
+        return keep_training(app.session, app.session.run_dir)  # type: ignore[arg-type]
+    if app.session.state == ev.FAILED:
+        print(f"tui-gan: error: {app.session.error}", file=sys.stderr)
+        return 1
+    return 0
