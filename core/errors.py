@@ -5,6 +5,10 @@ class UserError(Exception):
     """A problem with what the user asked for or supplied; the message names it and the fix."""
 
 
+class UsageError(UserError):
+    """A mistake in what was asked, caught before anything ran: exit code 2, like argparse's."""
+
+
 class ConfigError(UserError, ValueError):
     """A configuration value, file or override that cannot be used."""
 

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from core.errors import UserError
+from core.errors import UsageError, UserError
 from tui_gan.cli import ctl, evaluate, export, presets, runs, train, watch
-from tui_gan.cli.args import CliError, Parser, add_train_arguments
+from tui_gan.cli.args import Parser, add_train_arguments
 
 # Exit codes, the same for every subcommand.
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, _, run = COMMANDS[args.command]
     try:
         return run(args)
-    except CliError as exc:
+    except UsageError as exc:  # CliError, a plan with nothing to train
         print(f"tui-gan: error: {exc}", file=sys.stderr)
         return USAGE
     except UserError as exc:
