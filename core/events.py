@@ -35,6 +35,7 @@ class RunStarted(Event):
     start_step: int = 0
     resumed_from: str | None = None
     world_size: int = 1
+    plan_note: str = ""  # a resume that changed the plan says how ("400 → 513 epochs, …")
     time: float = field(default_factory=_now)
 
 
@@ -130,6 +131,7 @@ class RunFinished(Event):
     step: int
     epoch: int
     seconds: float
+    start_step: int = 0  # where this process began: step - start_step steps were trained by it
     time: float = field(default_factory=_now)
 
 

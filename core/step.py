@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,17 +19,7 @@ from core.ema import STAT_BATCHES, MovingAverage
 from core.errors import ConfigError
 from core.losses import d_loss, g_loss, r1_penalty
 from core.models import build_models
-
-COSINE_FLOOR = 0.05  # lr_decay=cosine ends at this share of the configured lr
-
-
-def lr_factor(decay: str, step: int, planned_steps: int) -> float:
-    """The share of the configured lr in force at `step`: a function of the step alone, so a live lr
-    change rescales the whole schedule and a resumed run continues it exactly."""
-    if decay == "none":
-        return 1.0
-    progress = min(step / max(planned_steps, 1), 1.0)
-    return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
+from core.plan import lr_factor
 
 
 def resolve_device(name: str) -> torch.device:

@@ -21,6 +21,7 @@ from core.data import DataSource, load_source
 from core.distributed import Cluster
 from core.errors import ConfigError, UserError, first_line
 from core.grids import samples_picture
+from core.plan import PlanRequest, checkpoint_steps_per_epoch, extend_plan, shown_epoch
 from core.rundir import RunDir
 from core.step import GanStep, resolve_device
 from core.writer import RunWriter, WriteFailed
@@ -78,14 +79,21 @@ class Trainer:
         self.world_size = self.cluster.world_size if self.cluster else 1
         self.writer = RunWriter(self.run_dir, self.rank)
         self._world_note = ""
+        self.plan_note = ""  # how a resume changed the plan, said in the run's first event
+        self._start_step = 0
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, **overrides: Any) -> Trainer:
-        """A trainer that continues the run of checkpoint `path` in its own run directory."""
+    def from_checkpoint(cls, path: str | Path, plan: PlanRequest | None = None, **overrides: Any) -> Trainer:
+        """A trainer that continues the run of checkpoint `path` in its own run directory, to the plan
+        `plan` asks for (NothingToTrain, before anything is written, when it would train no step)."""
         payload = load_checkpoint(path)
         config = TrainConfig.from_dict(payload["config"])
         run_dir = run_dir_of(path) or (config.run_dir and Path(config.run_dir))
         trainer = cls(config.replace(**{"run_dir": str(run_dir) if run_dir else None, **overrides}), resume_from=path)
+        spe = checkpoint_steps_per_epoch(payload, trainer.config, trainer.world_size)
+        extension = extend_plan(trainer.config, payload["step"], spe, plan or PlanRequest())
+        trainer.config = trainer.config.replace(**extension.overrides)
+        trainer.plan_note = extension.line
         trainer._resume_payload = payload
         return trainer
 
@@ -94,6 +102,11 @@ class Trainer:
     @property
     def state(self) -> str:
         return self._state
+
+    @property
+    def shown_epoch(self) -> int:
+        """The epoch in progress, 1-based; at an epoch's end that epoch, never one past the last."""
+        return shown_epoch(self.epoch, self.batch)
 
     @property
     def gan(self) -> GanStep:
@@ -174,7 +187,7 @@ class Trainer:
         self._last_status = time.monotonic()
         extra = {"error": self.error} if self.error else {}
         try:
-            self.writer.status(self._state, self.step, self.epoch + 1, **extra, **self._last_stats)
+            self.writer.status(self._state, self.step, self.shown_epoch, **extra, **self._last_stats)
         except WriteFailed:
             pass  # status.json is a convenience; a full disk is reported by checkpoint alerts
 
@@ -264,7 +277,7 @@ class Trainer:
             except WriteFailed as exc:
                 problem = exc.reason
         if stop is None:
-            self._emit(ev.RunFinished(self.step, self.epoch + 1, seconds))
+            self._emit(ev.RunFinished(self.step, self.shown_epoch, seconds, self._start_step))
             self._set_state(ev.FINISHED, "all steps done")
             return
         self._set_state(ev.STOPPED, stop.reason)
@@ -298,11 +311,12 @@ class Trainer:
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self.gan.schedule(self.step, self.planned_steps)
         self._write_config()
+        self._start_step = self.step
         self._emit(ev.RunStarted(
             run_dir=str(self.run_dir.path), config=config.to_dict(), device=str(self.device),
             planned_steps=self.planned_steps, steps_per_epoch=self.data.steps_per_epoch,
-            start_step=self.step, resumed_from=str(self.resume_from) if self.resume_from else None,
-            world_size=self.world_size,
+            start_step=self._start_step, resumed_from=str(self.resume_from) if self.resume_from else None,
+            world_size=self.world_size, plan_note=self.plan_note,
         ))
         if self._world_note:
             self._alert("warning", self._world_note)
@@ -367,7 +381,7 @@ class Trainer:
         self._last_stats = {"loss_d": loss_d, "loss_g": loss_g}
         lr_g, lr_d = self.gan.lrs
         self._emit(ev.StepMetrics(
-            step=self.step, epoch=self.epoch + 1, batch=self.batch, loss_d=loss_d, loss_g=loss_g,
+            step=self.step, epoch=self.shown_epoch, batch=self.batch, loss_d=loss_d, loss_g=loss_g,
             d_x=d_x, d_g_z=d_g_z, lr_g=lr_g, lr_d=lr_d, img_per_s=rate,
         ))
         if not all(v == v and abs(v) != float("inf") for v in stats):
@@ -503,7 +517,7 @@ class Trainer:
             raise
         self._sampled = (self.step, path)
         if path is not None:
-            self._emit(ev.SamplesSaved(self.step, self.epoch + 1, str(path)))
+            self._emit(ev.SamplesSaved(self.step, self.shown_epoch, str(path)))
         return path
 
     def _save_samples_quietly(self) -> None:
@@ -527,7 +541,7 @@ class Trainer:
             self.config = self.config.replace(eval_every=0)
             return
         self._last_metrics = dict(result.values)
-        self._emit(ev.MetricsComputed(self.step, self.epoch + 1, result.values, result.reference,
+        self._emit(ev.MetricsComputed(self.step, self.shown_epoch, result.values, result.reference,
                                       result.note, time.monotonic() - started))
 
     def _checkpoint_payload(self, rank_rng: list[Any] | None) -> dict[str, Any]:
@@ -556,7 +570,7 @@ class Trainer:
             raise
         if path is None:
             return None
-        self._emit(ev.CheckpointSaved(self.step, self.epoch + 1, str(path), reason))
+        self._emit(ev.CheckpointSaved(self.step, self.shown_epoch, str(path), reason))
         if reason == "periodic":
             for gone in self.writer.prune(self.config.keep_checkpoints):
                 self._alert("info", f"removed old checkpoint {gone.name}")

@@ -83,3 +83,12 @@ def cifar_root(tmp_path: Path) -> Path:
     """A data_root holding 40 CIFAR-10 images in the python batch format."""
     write_cifar10(tmp_path / "data")
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of tiny models: the machine is shared and they gain nothing from more."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

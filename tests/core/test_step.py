@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from core.config import TrainConfig
-from core.step import COSINE_FLOOR, GanStep
+from core.plan import COSINE_FLOOR
+from core.step import GanStep
 from tests.conftest import TINY
 
 CPU = torch.device("cpu")

@@ -24,7 +24,7 @@ from tui_gan.view.runview import format_number
 POLL_INTERVAL_S = 0.1  # ~10 refreshes a second at most; the trainer never waits for the UI
 STOP_TIMEOUT_S = 120.0  # a final checkpoint of a big model takes a while; after this we exit anyway
 
-OpenSession = Callable[[str], Session]  # checkpoint path -> a started session continuing it
+OpenSession = Callable[[str], Session]  # checkpoint path -> a session continuing it, not started yet
 
 
 class GanApp(App[int]):
@@ -149,12 +149,13 @@ class GanApp(App[int]):
     def _switch(self, checkpoint: str) -> None:
         old = self.session
         try:
+            new = self.open_session(checkpoint)  # type: ignore[misc]  # a resume that cannot start stops nothing
             if old.alive:
                 old.send(cmd.Stop(checkpoint=False, reason=f"resuming from {Path(checkpoint).name}"))
             old.close(timeout=self.stop_timeout)
             if old.alive:
                 raise UserError("the current run did not stop in time; try again")
-            new = self.open_session(checkpoint)  # type: ignore[misc]
+            new.start()
         except (UserError, OSError) as exc:
             self.call_from_thread(self._switch_failed, str(exc))
             return

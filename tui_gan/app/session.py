@@ -42,6 +42,9 @@ class Session(ABC):
     def close(self, timeout: float | None = None) -> None:
         """End the session; an in-process run is stopped and waited for up to `timeout`."""
 
+    def start(self) -> None:  # noqa: B027 - a no-op by design for sessions that own no run
+        """Start the run this session owns, if it owns one and has not started it."""
+
     @property
     @abstractmethod
     def alive(self) -> bool:

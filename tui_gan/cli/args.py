@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from core.errors import UserError
+from core.errors import UsageError
 
 if TYPE_CHECKING:  # torch loads with these; the commands that do not train never import it
     from core.config import TrainConfig
     from core.trainer import Trainer
 
 
-class CliError(UserError):
+class CliError(UsageError):
     """A command-line mistake: printed as one line, exit code 2 like argparse's own."""
 
 
@@ -24,6 +24,17 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(text: str) -> int:
+    """A count of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,6 +48,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", metavar="D", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, metavar="N")
     p.add_argument("--resume", metavar="PATH", help="continue from a checkpoint file or a run directory")
+    p.add_argument("--more", type=_positive, metavar="STEPS", help="with --resume: train STEPS more steps")
+    p.add_argument("--more-epochs", type=_positive, metavar="N", help="with --resume: train N more epochs")
     p.add_argument("--headless", action="store_true", help="train without the TUI (progress on stdout)")
     p.add_argument("--detach", action="store_true",
                    help="train in a background process that outlives the terminal (log in RUN_DIR/train.log)")
@@ -80,11 +93,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         value = getattr(args, flag)
         if value is not None:
             overrides[flag] = value
-    if args.config and args.preset:
-        base = TrainConfig.from_toml(args.config).replace(preset=args.preset)
-        return base.replace(**overrides)
-    if args.config:
-        return TrainConfig.from_toml(args.config).replace(**overrides)
+    if args.config:  # the preset, then the file's fields, then --set and the flags, each on top
+        return TrainConfig.from_toml(args.config, preset=args.preset).replace(**overrides)
     return TrainConfig.from_preset(args.preset or DEFAULT_PRESET, **overrides)
 
 
@@ -92,20 +102,29 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
     """A trainer for a new run, or for `--resume` continuing an earlier one."""
     from core.checkpoints import resolve_checkpoint
     from core.config import parse_overrides
+    from core.plan import PlanRequest
     from core.trainer import Trainer
 
+    more = args.more is not None or args.more_epochs is not None
     if not args.resume:
+        if more:
+            raise CliError("--more and --more-epochs extend a run: use them with --resume")
         return Trainer(build_config(args))
     if args.preset or args.config:
         raise CliError("--resume continues a run with its own config; drop --preset/--config (use --set)")
+    if more and (args.max_steps is not None or args.epochs is not None or args.more_epochs and args.more):
+        raise CliError("give one of --more, --more-epochs, or the totals --max-steps/--epochs")
     overrides = parse_overrides(args.overrides)
-    for flag in ("max_steps", "epochs", "device"):
-        if getattr(args, flag) is not None:
-            overrides[flag] = getattr(args, flag)
+    totals = {k: overrides.pop(k) for k in ("max_steps", "epochs") if k in overrides}  # --set is a total too
+    if args.device is not None:
+        overrides["device"] = args.device
     if args.run_dir:
         overrides["run_dir"] = args.run_dir
+    plan = PlanRequest(max_steps=args.max_steps if args.max_steps is not None else totals.get("max_steps"),
+                       epochs=args.epochs if args.epochs is not None else totals.get("epochs"), more_steps=args.more,
+                       more_epochs=args.more_epochs)
     checkpoint = resolve_checkpoint(args.resume, on_skip=lambda note: print(f"tui-gan: {note}", file=sys.stderr))
-    return Trainer.from_checkpoint(checkpoint, **overrides)
+    return Trainer.from_checkpoint(checkpoint, plan, **overrides)
 
 
 def resolve_run_dir(args: argparse.Namespace) -> Path:
@@ -126,7 +145,7 @@ def train_argv(args: argparse.Namespace, run_dir: Path, launcher: bool = True) -
         argv += launcher_flags(args)
     for flag, value in (("--preset", args.preset), ("--config", args.config), ("--max-steps", args.max_steps),
                         ("--epochs", args.epochs), ("--device", args.device), ("--seed", args.seed),
-                        ("--resume", args.resume)):
+                        ("--resume", args.resume), ("--more", args.more), ("--more-epochs", args.more_epochs)):
         if value is not None:
             argv += [flag, str(value)]
     for pair in args.overrides:

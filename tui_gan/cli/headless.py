@@ -31,7 +31,8 @@ def describe(event: ev.Event) -> str | None:
     if isinstance(event, ev.RunStarted):
         resumed = f", resumed from {event.resumed_from} at step {event.start_step}" if event.resumed_from else ""
         return (f"run {event.run_dir}: {event.config['preset']} on {event.config['dataset']}, "
-                f"device {event.device}, {event.planned_steps} steps{resumed}")
+                f"device {event.device}, {event.planned_steps} steps{resumed}"
+                + (f"; {event.plan_note}" if event.plan_note else ""))
     if isinstance(event, ev.CheckpointSaved):
         return f"checkpoint ({event.reason}) at step {event.step}: {event.path}"
     if isinstance(event, ev.Alert):
@@ -41,7 +42,8 @@ def describe(event: ev.Event) -> str | None:
     if isinstance(event, ev.HparamsChanged):
         return "hyperparameters changed: " + ", ".join(f"{k}={v}" for k, v in event.changes.items())
     if isinstance(event, ev.RunFinished):
-        return f"finished: {event.step} steps in {event.seconds / 60:.1f} min"
+        this = f" ({event.step - event.start_step} in this session)" if event.start_step else ""
+        return f"finished: {event.step} steps{this} in {event.seconds / 60:.1f} min"
     if isinstance(event, ev.MetricsComputed):
         parts = [beside_reference(key, event.values, event.reference) for key in shown_keys(event.values)]
         return f"metrics at step {event.step}: " + "; ".join(parts + ([event.note] if event.note else []))

@@ -14,10 +14,9 @@ CLOSE_TIMEOUT_S = 30.0
 
 
 def open_in_process(checkpoint: str) -> Session:
-    """A started in-process session continuing from `checkpoint` (the browser's "resume")."""
-    session = InProcessSession(Trainer.from_checkpoint(checkpoint))
-    session.start()
-    return session
+    """An in-process session continuing from `checkpoint` (the browser's "resume"), not started: a
+    resume that cannot start (nothing left to train, a bad checkpoint) raises here, as on the command line."""
+    return InProcessSession(Trainer.from_checkpoint(checkpoint))
 
 
 def run_tui(trainer: Trainer) -> int:

@@ -104,7 +104,8 @@ class RunView:
             self.resumed_from, self.started_at = e.resumed_from, e.time
             self.lr_g, self.lr_d = self.config.get("lr_g"), self.config.get("lr_d")
             resumed = f" (resumed from {Path(e.resumed_from).name})" if e.resumed_from else ""
-            self._log("info", f"run started on {e.device}: {e.planned_steps} steps{resumed}", e.start_step)
+            plan = f"; {e.plan_note}" if e.plan_note else ""
+            self._log("info", f"run started on {e.device}: {e.planned_steps} steps{resumed}{plan}", e.start_step)
             return {HEADER, PROGRESS, LOG, HPARAMS}
         if isinstance(e, ev.StateChanged):
             self.state, self.reason = e.state, e.reason

@@ -150,6 +150,25 @@ async def test_resume_without_a_session_factory_says_so(session, run_dir, fake_s
         assert any("cannot start runs" in n.message for n in app._notifications)
 
 
+async def test_a_resume_with_nothing_to_train_says_so_and_keeps_the_run(session, run_dir, fake_sampler):
+    from core.plan import NothingToTrain
+    from tests.fakes import FakeSession
+
+    fake_checkpoint(run_dir, 200)
+
+    def open_session(path: str) -> FakeSession:
+        raise NothingToTrain("nothing to train: the run is at step 200 and its plan ends at step 200; pass --more")
+
+    app = GanApp(session, open_session=open_session, stop_timeout=5)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_browser(app, pilot)
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert session.sent == [] and session.closed is False and app.session is session
+        assert any(n.message.startswith("nothing to train: the run is at step 200") for n in app._notifications)
+
+
 async def test_resume_stops_the_run_then_switches_session(session, run_dir, fake_sampler):
     from tests.fakes import FakeSession, started
 
