@@ -151,9 +151,9 @@ class TrainConfig:
         return cls(**values)
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> TrainConfig:
-        """Load a TOML file written by `to_toml` or by hand: it starts from its `preset` key's preset,
-        or the default preset without one, as the command line does."""
+    def from_toml(cls, path: str | Path, preset: str | None = None) -> TrainConfig:
+        """Load a TOML file written by `to_toml` or by hand: its fields on top of `preset`, or of its
+        own `preset` key's preset, or of the default preset (a file naming another preset is refused)."""
         path = Path(path)
         try:
             values = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # editors on Windows add a BOM
@@ -169,7 +169,10 @@ class TrainConfig:
         try:
             from core.presets import DEFAULT_PRESET
 
-            return cls.from_preset(values.pop("preset", DEFAULT_PRESET), **values)
+            named = values.pop("preset", None)
+            if preset is not None and named is not None and named != preset:
+                raise ConfigError(f"it names preset {named!r}, the command line {preset!r}; drop one of them")
+            return cls.from_preset(preset or named or DEFAULT_PRESET, **values)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
 
