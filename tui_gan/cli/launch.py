@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -43,6 +44,8 @@ def launch(args: argparse.Namespace) -> int:
     tty_fds = tuple(fd for fd in (1, 2) if os.isatty(fd))
     signal.signal(signal.SIGHUP, (lambda signum, frame: detach_from_terminal(tty_fds)) if tty_fds else signal.SIG_IGN)
     os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGINT,SIGQUIT"
+    # A failed rank is named in one line of ours below; the agent's own E-lines only repeat it.
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     try:
         run(parse_args(torchrun_argv(args, worker_args)))
     except ChildFailedError as exc:

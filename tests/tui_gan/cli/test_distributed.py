@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -239,3 +240,5 @@ def test_a_killed_rank_fails_the_run_naming_it(tmp_path: Path, victim: int) -> N
                 pass
     failed = [e for e in events(run_dir) if e["kind"] == "run_failed"]
     assert failed and f"rank {victim}" in failed[-1]["message"]
+    log = (run_dir / "train.log").read_text()
+    assert not re.search(r"^\[?[EW]\d{4} ", log, re.M), log  # torch's own log lines beside ours
