@@ -67,6 +67,13 @@ class MetricHistory:
         start = int(np.searchsorted(self.column("step"), first_step, side="left"))
         return slice(start, self._n)
 
+    def drop_after(self, step: float) -> None:
+        """Forget the rows past `step`: a run resumed there trains those steps again (steps only grow)."""
+        keep = int(np.searchsorted(self.column("step"), step, side="right"))
+        if keep < self._n:
+            self._n = keep
+            self.version += 1
+
     def clear(self) -> None:
         self._n = 0
         self.version += 1

@@ -101,6 +101,9 @@ class RunView:
             self.run_dir, self.config, self.device = e.run_dir, dict(e.config), e.device
             self.planned_steps, self.steps_per_epoch = e.planned_steps, e.steps_per_epoch
             self.start_step = self.step = e.start_step
+            # A resume marks where it began: steps logged past it before a crash are superseded.
+            self.history.drop_after(e.start_step)
+            self.metrics.drop_after(e.start_step)
             self.resumed_from, self.started_at = e.resumed_from, e.time
             self.lr_g, self.lr_d = self.config.get("lr_g"), self.config.get("lr_d")
             resumed = f" (resumed from {Path(e.resumed_from).name})" if e.resumed_from else ""

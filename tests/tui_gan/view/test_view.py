@@ -93,6 +93,18 @@ def test_run_view_folds_events_in_order(tmp_path):
     assert view.log[-1].notify
 
 
+def test_a_resume_after_a_crash_supersedes_the_steps_logged_past_its_checkpoint(tmp_path):
+    # events.jsonl of a run that crashed at step 130 and resumed from its checkpoint at step 100
+    crashed = [*started(tmp_path), *steps(1, 130),
+               ev.MetricsComputed(100, 2, {"modes": 3.0}, {}), ev.MetricsComputed(120, 2, {"modes": 4.0}, {})]
+    resumed = ev.RunStarted(str(tmp_path), CONFIG, "cpu", 1950, 78, start_step=100, resumed_from="ck.pt", time=T0 + 9)
+    view = RunView()
+    view.apply([*crashed, resumed, *steps(101, 140)])
+    step_column = view.history.column("step")
+    assert list(step_column) == list(range(1, 141))  # once each, in order: the plots draw one line
+    assert list(view.metrics.column("step")) == [100.0] and view.step == 140
+
+
 def test_run_view_final_states_say_what_next(tmp_path):
     view = RunView()
     view.apply([*started(tmp_path), *steps(1, 5), ev.RunFailed("boom", 5, time=T0 + 9),
