@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import core
 
 FORBIDDEN = ("textual", "rich", "tui_gan")
@@ -24,6 +26,7 @@ def test_core_modules_are_found():
     )
 
 
+@pytest.mark.slow
 def test_core_never_imports_the_ui():
     names = ["core", *core_modules()]
     script = (

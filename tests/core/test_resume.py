@@ -105,6 +105,7 @@ def test_resume_continues_in_the_same_run_dir_and_appends_events(tmp_path: Path)
     assert read_status(run_dir)["state"] == ev.FINISHED
 
 
+@pytest.mark.slow
 def test_max_steps_and_epochs_stay_totals_on_resume(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     first = run(Trainer(tiny("mnist-dcgan", run_dir, epochs=1, max_steps=None)))
@@ -173,6 +174,7 @@ HOLD_LOCK = (
 )
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()

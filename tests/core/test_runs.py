@@ -61,6 +61,7 @@ def test_damaged_runs_are_listed_as_unreadable_with_the_reason(root: Path) -> No
     }
 
 
+@pytest.mark.slow
 def test_the_runs_command_lists_every_run_and_returns(root: Path) -> None:
     result = tui_gan("runs", root, timeout=30)  # a FIFO read would block here until the timeout
     assert result.returncode == 0, result.stderr

@@ -363,6 +363,7 @@ def test_g_ema_draws_the_samples_and_the_metrics_and_is_the_checkpoints_generato
         assert torch.equal(tensor, average.state_dict()[name]), name
 
 
+@pytest.mark.slow
 def test_g_ema_turned_on_at_resume_starts_from_the_checkpoints_generator(tmp_path):
     trainer, rec = make(tmp_path, max_steps=4)
     finish(trainer)

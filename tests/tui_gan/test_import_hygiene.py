@@ -20,6 +20,7 @@ def test_the_walk_finds_the_view_modules():
     assert {"tui_gan.view.runview", "tui_gan.view.metricnames", "tui_gan.view.plotdata"} <= set(VIEW_MODULES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", VIEW_MODULES)
 def test_a_view_module_never_imports_textual(module: str):
     script = f"import json, sys\nimport {module}\nprint(json.dumps('textual' in sys.modules))\n"

@@ -79,6 +79,7 @@ async def test_refusals_from_the_server_show_as_alerts(run: FakeRun) -> None:
         session.close()
 
 
+@pytest.mark.slow
 def test_watch_at_the_client_limit_says_so_and_opens_no_app(run: FakeRun, capsys) -> None:
     from core.control import MAX_CLIENTS, ControlClient
     from tui_gan.cli.main import main

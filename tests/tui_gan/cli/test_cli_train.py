@@ -29,6 +29,7 @@ def tui_gan(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_presets_lists_every_preset_with_a_description(tmp_path):
     out = tui_gan("presets", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -45,6 +46,7 @@ def write_bad_toml(tmp_path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -79,6 +81,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, args, message):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_tiny_headless_run_writes_the_run_directory(tmp_path):
     run = tmp_path / "run"
     out = tui_gan(
@@ -124,6 +127,7 @@ def test_tiny_headless_run_writes_the_run_directory(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_a_run_dir_and_data_root_outside_the_bmp_write_read_back_and_resume(tmp_path):
     run, data = "runs/🦊 \"q\"", "data/🦊\\x"
     common = ["--preset", "ring8-mlp", "--device", "cpu", "--set", "subset=64", "--set", "batch_size=16",

@@ -37,6 +37,7 @@ def ctl(run_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedP
     return tui_gan("ctl", run_dir, *args, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
     with headless_run(tmp_path, 3) as (run_dir, proc):
         paused = ctl(run_dir, "pause")
@@ -90,6 +91,7 @@ def test_a_timeout_that_is_not_a_positive_number_is_refused(tmp_path: Path, caps
     assert info.value.code == 2 and len(err) == 1 and "--timeout" in err[0] and "above 0" in err[0], err
 
 
+@pytest.mark.slow
 def test_ctl_answers_come_by_id_to_each_client_including_refusals_of_failed_writes(tmp_path: Path) -> None:
     with headless_run(tmp_path, 2) as (run_dir, proc):
         # two clients at once: each waits for the answer to its own command's id

@@ -34,6 +34,7 @@ def runs_row(root: Path, name: str) -> dict[str, str]:
     return dict(zip(cells(header), cells(row)))
 
 
+@pytest.mark.slow
 def test_detached_run_survives_its_caller_and_a_killed_one_shows_as_crashed(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     started = tui_gan("train", "--detach", *TINY, "--run-dir", root / "bg", timeout=120)
@@ -68,6 +69,7 @@ def test_detached_run_survives_its_caller_and_a_killed_one_shows_as_crashed(tmp_
 SESSION_LEADER = "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); os.execv(sys.argv[1], sys.argv[1:])"
 
 
+@pytest.mark.slow
 def test_tui_training_survives_a_hangup_and_can_be_attached(tmp_path: Path) -> None:
     from tui_gan.app.remote import RemoteSession
 

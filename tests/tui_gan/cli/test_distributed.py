@@ -89,6 +89,7 @@ def test_each_rank_sees_its_own_shard_of_every_epoch() -> None:
 # -- two ranks under control -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tmp_path: Path) -> None:
     """torchrun run by hand: ctl pause, set, resume, watch's RemoteSession, then stop."""
     from tui_gan.app.remote import RemoteSession
@@ -165,6 +166,7 @@ def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tm
 # -- resume ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_two_process_run_resumes_exactly_and_onto_one_process_with_a_warning(tmp_path: Path) -> None:
     straight = tui_gan("train", "--nproc-per-node", "2", "--headless", *SHORT, "--max-steps", "8",
                        "--set", "checkpoint_every=4", "--set", "g_ema=0.9", "--run-dir", tmp_path / "a", timeout=150)
@@ -217,6 +219,7 @@ def rank_pid(run_dir: Path, rank: int | None) -> int | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("victim", [1, 0])
 def test_a_killed_rank_fails_the_run_naming_it(tmp_path: Path, victim: int) -> None:
     """rank 1: rank 0 notices and names it; rank 0: the launcher (torchrun's agent) names it."""

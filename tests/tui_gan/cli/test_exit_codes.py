@@ -62,6 +62,7 @@ def test_a_usage_error_is_2_with_one_line_on_stderr(argv: list[str], says: str, 
     assert captured.out == "" and len(captured.err.splitlines()) == 1 and says in captured.err, captured.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [
     ["--help"], ["--version"], ["presets"], ["runs", "{tmp}"], ["ctl", "{tmp}/nope", "pause"], ["watch", "{tmp}/nope"],
 ])

@@ -56,6 +56,7 @@ def reap():
         proc.communicate()
 
 
+@pytest.mark.slow
 def test_kill_9_while_checkpointing_then_resume_from_the_newest(tmp_path: Path, reap) -> None:
     run_dir = tmp_path / "run"
     proc = headless("--run-dir", str(run_dir), *TINY, "--set", "checkpoint_every=1",
@@ -84,6 +85,7 @@ def test_kill_9_while_checkpointing_then_resume_from_the_newest(tmp_path: Path, 
     assert not list((run_dir / "checkpoints").glob(".*.tmp"))  # a killed writer's temp files are gone
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_or_sigint_stops_with_a_checkpoint_and_exit_0(tmp_path: Path, reap, sig: signal.Signals) -> None:
     run_dir = tmp_path / "run"
@@ -126,6 +128,7 @@ def started(run_dir: Path) -> bool:
     return (run_dir / "events.jsonl").is_file()
 
 
+@pytest.mark.slow
 def test_sighup_is_ignored_and_the_run_finishes(tmp_path: Path, reap) -> None:
     run_dir = tmp_path / "run"
     proc = headless("--run-dir", str(run_dir), *TINY, "--max-steps", "20", "--epochs", "100")
@@ -138,6 +141,7 @@ def test_sighup_is_ignored_and_the_run_finishes(tmp_path: Path, reap) -> None:
     assert "finished: 20 steps" in out  # output redirected away from a terminal is kept (nohup)
 
 
+@pytest.mark.slow
 def test_a_dropped_terminal_does_not_end_the_run(tmp_path: Path, reap) -> None:
     """SSH drops: the pty goes away (writes fail with EIO) and SIGHUP arrives; training goes on."""
     run_dir = tmp_path / "run"
