@@ -324,6 +324,7 @@ def steps_per_second(trainer, seconds: float) -> float:
     return (trainer.step - start) / (time.perf_counter() - t0)
 
 
+@pytest.mark.slow
 def test_real_trainer_two_watchers_and_a_stalled_client(tmp_path: Path, one_thread) -> None:
     from tui_gan.app.remote import RemoteSession
 

@@ -92,6 +92,7 @@ def check_answers(payload: list[bytes], answers: list[dict[str, Any]]) -> None:
     assert all(a["reply"] == "ack" or isinstance(a.get("reason"), str) for a in answers)
 
 
+@pytest.mark.slow
 def test_fuzzed_lines_to_a_stand_in_run(tmp_path: Path, thread_errors: list, lenient: None) -> None:
     run = FakeRun(tmp_path / "run")
 
@@ -109,6 +110,7 @@ def test_fuzzed_lines_to_a_stand_in_run(tmp_path: Path, thread_errors: list, len
     assert all(isinstance(c, cmd.Command) for c in run.commands)
 
 
+@pytest.mark.slow
 def test_fuzzed_lines_to_a_real_trainer(tmp_path: Path, thread_errors: list, lenient: None) -> None:
     import torch
 

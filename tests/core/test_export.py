@@ -95,6 +95,7 @@ def test_default_outputs_go_to_exports(run_dir: Path, tmp_path: Path) -> None:
     assert into_dir == tmp_path / "grid-step_00000008.png"
 
 
+@pytest.mark.slow
 def test_sample_from_checkpoint(run_dir: Path, tmp_path: Path) -> None:
     checkpoint = latest_checkpoint(run_dir)
     rng_before = torch.get_rng_state()

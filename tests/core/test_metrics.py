@@ -88,6 +88,7 @@ def judge():
     return trained
 
 
+@pytest.mark.slow
 def test_the_digit_classifier_scores_real_digits_near_and_noise_far_from_the_reference(judge):
     from core.digits import _split
 
@@ -102,6 +103,7 @@ def test_the_digit_classifier_scores_real_digits_near_and_noise_far_from_the_ref
     assert ones["classes"] == 1 and ones["class_kl"] > 2
 
 
+@pytest.mark.slow
 def test_the_classifier_is_cached_and_a_damaged_cache_is_retrained(judge, tmp_path, monkeypatch):
     from core import digits
 
@@ -138,6 +140,7 @@ def run(config: TrainConfig) -> list[ev.Event]:
     return events
 
 
+@pytest.mark.slow
 def test_evaluation_in_the_trainer_emits_metrics_and_leaves_training_unchanged(tmp_path):
     with_eval = run(toy_config(tmp_path / "a", eval_every=10))
     without = run(toy_config(tmp_path / "b"))
@@ -163,6 +166,7 @@ def test_image_data_without_inception_weights_gets_a_note_not_a_hang(tmp_path):
     assert result.values == {} and "inception_weights" in result.note
 
 
+@pytest.mark.slow
 def test_inception_fid_and_kid_from_a_local_weights_file(tmp_path):
     from torchvision.models import inception_v3
 

@@ -53,6 +53,7 @@ def assert_same_state(a: Trainer, b: Trainer) -> None:
             assert torch.equal(sa[key], sb[key]), f"{name}.{key} differs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("preset", "total", "changes"), [
     ("mnist-mlp", 12, {}),    # halves at step 6, mid-epoch; the second half crosses the epoch boundary
     ("mnist-dcgan", 16, {"spectral_norm": False}),  # halves at the end of epoch 1; BatchNorm buffers

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from textual.worker import WorkerCancelled
 
 from core import commands as cmd
@@ -78,6 +79,7 @@ async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
         await pilot.pause(0.1)
 
 
+@pytest.mark.slow
 async def test_real_run_finishes_and_the_app_stays_open(tmp_path):
     trainer = tiny_trainer(tmp_path / "run", 20)
     session = InProcessSession(trainer)
@@ -94,6 +96,7 @@ async def test_real_run_finishes_and_the_app_stays_open(tmp_path):
     assert app.return_value == 0
 
 
+@pytest.mark.slow
 async def test_real_run_pause_hparams_quit_with_checkpoint(tmp_path):
     trainer = tiny_trainer(tmp_path / "run", 100_000)
     session = InProcessSession(trainer)
@@ -112,6 +115,7 @@ async def test_real_run_pause_hparams_quit_with_checkpoint(tmp_path):
     assert list((tmp_path / "run" / "checkpoints").glob("*-stop.pt"))
 
 
+@pytest.mark.slow
 async def test_real_resume_from_checkpoint_resets_the_dashboard(tmp_path):
     trainer = tiny_trainer(tmp_path / "run", 100_000)
     session = InProcessSession(trainer)
