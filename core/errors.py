@@ -9,11 +9,11 @@ class UsageError(UserError):
     """A mistake in what was asked, caught before anything ran: exit code 2, like argparse's."""
 
 
-class ConfigError(UserError, ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration value, file or override that cannot be used."""
 
 
-class DataError(ConfigError):
+class DataError(UserError):
     """A data set that is missing or unreadable; the message says where we looked and what to do."""
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from core.errors import ExportError
+from core.errors import ExportError, UsageError
 from core.events import SamplesSaved
 from core.rundir import EVENTS_FILE, RunDir, atomic_write, read_events
 
@@ -58,9 +58,9 @@ def export_gif(run_dir: str | Path, out: str | Path | None = None, fps: float = 
     """An animated GIF of every `every`-th fixed-noise grid (and always the last), each labelled with
     its epoch and step; written atomically, by default into RUN_DIR/exports/."""
     if not 0 < fps <= MAX_FPS:
-        raise ExportError(f"fps: {fps:g} is not allowed; expected a number in (0, {MAX_FPS:g}]")
+        raise UsageError(f"fps: {fps:g} is not allowed; expected a number in (0, {MAX_FPS:g}]")
     if every < 1:
-        raise ExportError(f"every: {every} is not allowed; expected a whole number ≥ 1")
+        raise UsageError(f"every: {every} is not allowed; expected a whole number ≥ 1")
     grids = _need_grids(run_dir)
     chosen = grids[::every]
     if chosen[-1] is not grids[-1]:
@@ -106,9 +106,9 @@ def sample_from_checkpoint(checkpoint: str | Path, n: int = 64, seed: int | None
     from core.grids import samples_picture
 
     if not 1 <= n <= 1024:
-        raise ExportError(f"n: {n} is not allowed; expected a whole number in [1, 1024]")
+        raise UsageError(f"n: {n} is not allowed; expected a whole number in [1, 1024]")
     if seed is not None and not 0 <= seed < 2**63:
-        raise ExportError(f"seed: {seed} is not allowed; expected a whole number in [0, 2^63)")
+        raise UsageError(f"seed: {seed} is not allowed; expected a whole number in [0, 2^63)")
     generator, config, payload = load_generator(checkpoint)
     rng = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(7), "little"))
     with torch.no_grad():
@@ -182,7 +182,7 @@ def _out_path(out: str | Path | None, default: Path, suffix: str) -> Path:
     if path.is_dir():
         return path / default.name
     if path.suffix.lower() != suffix:
-        raise ExportError(f"{path}: the output name must end in {suffix}")
+        raise UsageError(f"{path}: the output name must end in {suffix}")
     return path
 
 

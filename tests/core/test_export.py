@@ -15,7 +15,7 @@ from core import events as ev
 from core import export
 from core.checkpoints import latest_checkpoint, load_checkpoint
 from core.config import TrainConfig
-from core.errors import ExportError, UserError
+from core.errors import ExportError, UsageError, UserError
 from core.models import build_models
 from core.trainer import Trainer
 
@@ -175,5 +175,7 @@ def test_bad_input_is_one_line_user_error(run_dir: Path, tmp_path: Path, case: s
     with pytest.raises(UserError) as info:
         call()
     assert expected in str(info.value) and "\n" not in str(info.value)
-    if case != "bad-checkpoint":
+    if case in ("bad-fps", "bad-every", "wrong-suffix", "bad-n"):  # mistakes in what was asked: exit 2
+        assert isinstance(info.value, UsageError)
+    elif case != "bad-checkpoint":
         assert isinstance(info.value, ExportError)

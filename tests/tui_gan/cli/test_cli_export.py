@@ -128,21 +128,22 @@ def test_crafted_checkpoints_are_one_line_errors_naming_file_and_field(
     assert not (tmp_path / "exports").exists() and list(tmp_path.iterdir()) == [path]
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["export", "{tmp}/nope"], "no such run directory"),
-    (["export", "{tmp}/empty"], "no sample grids yet"),
-    (["export", "{run}", "--fps", "0"], "fps"),
-    (["export", "{run}", "--gif", "{tmp}/x.png"], "must end in .gif"),
-    (["export", "{run}", "--grid", "{tmp}/file/x.png"], "cannot write"),
-    (["sample", "{run}", "-n", "0"], "n: 0"),
-    (["sample", "{tmp}/empty"], "no readable checkpoint"),
-    (["export-weights", "{run}", "--out", "{tmp}/file"], "not a directory"),
+@pytest.mark.parametrize(("args", "expected", "code"), [
+    (["export", "{tmp}/nope"], "no such run directory", 1),
+    (["export", "{tmp}/empty"], "no sample grids yet", 1),
+    (["export", "{run}", "--fps", "0"], "fps", 2),
+    (["export", "{run}", "--gif", "{tmp}/x.png"], "must end in .gif", 2),
+    (["export", "{run}", "--grid", "{tmp}/file/x.png"], "cannot write", 1),
+    (["sample", "{run}", "-n", "0"], "n: 0", 2),
+    (["sample", "{tmp}/empty"], "no readable checkpoint", 1),
+    (["export-weights", "{run}", "--out", "{tmp}/file"], "not a directory", 1),
 ])
-def test_other_user_errors_are_one_line(run_dir: Path, tmp_path: Path, capsys, args: list[str], expected: str) -> None:
+def test_other_user_errors_are_one_line(run_dir: Path, tmp_path: Path, capsys, args: list[str], expected: str,
+                                        code: int) -> None:
     (tmp_path / "empty" / "samples").mkdir(parents=True)
     (tmp_path / "file").write_text("x")
     argv = [a.format(tmp=tmp_path, run=run_dir) for a in args]
-    assert main(argv) == 1
+    assert main(argv) == code  # 2: a mistake in what was asked; 1: the command failed
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("tui-gan: error: ") and expected in err, err
 

@@ -55,6 +55,9 @@ def test_a_command_that_failed_is_1_with_one_line_on_stderr(argv: list[str], say
     (["train", "--resume", "{tmp}", "--preset", "mnist-dcgan"], "drop --preset"),
     (["train", "--nproc-per-node", "0"], "--nproc-per-node"),
     (["eval", "{tmp}", "-n", "5"], "-n: 5"),
+    (["train", "--headless", "--set", "epochs=-4"], "epochs: -4 is not allowed"),
+    (["train", "--headless", "--preset", "nope"], "unknown preset 'nope'"),
+    (["export", "{tmp}", "--fps", "0"], "fps: 0 is not allowed"),
 ])
 def test_a_usage_error_is_2_with_one_line_on_stderr(argv: list[str], says: str, tmp_path: Path, capsys) -> None:
     assert run_main([a.format(tmp=tmp_path) for a in argv]) == 2
