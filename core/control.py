@@ -490,12 +490,15 @@ class _Client:
                     continue
                 if sent or replies:
                     continue
+
+                def woken(seen: int = generation) -> bool:
+                    return bool(server._generation != seen or self.replies or server._closing
+                                or self.closed or self.peer_done)
+
                 with server._cond:
                     if self.peer_done and not self.replies:
                         break
-                    server._cond.wait_for(
-                        lambda seen=generation: server._generation != seen or self.replies or server._closing
-                        or self.closed or self.peer_done, timeout=1.0)
+                    server._cond.wait_for(woken, timeout=1.0)
             if not self.peer_done and not self.hanging_up:
                 self._send(_line({"reply": "bye", "state": server.state}))
             self.drop(None)

@@ -185,7 +185,7 @@ def from_json(data: dict[str, Any]) -> Event:
     """Rebuild an event from `to_json` output; unknown kinds or fields raise ValueError."""
     data = dict(data)
     kind = data.pop("kind", None)
-    cls = EVENT_TYPES.get(kind)  # type: ignore[arg-type]
+    cls = EVENT_TYPES.get(kind)
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")
     try:

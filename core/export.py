@@ -214,4 +214,4 @@ def _labelled(picture: np.ndarray, label: str) -> np.ndarray:
 
 
 def _resize(picture: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
-    return np.asarray(Image.fromarray(picture).resize((size[1], size[0]), Image.NEAREST))
+    return np.asarray(Image.fromarray(picture).resize((size[1], size[0]), Image.Resampling.NEAREST))

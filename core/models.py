@@ -68,7 +68,8 @@ class DCGANGenerator(nn.Module):
         self.apply(_init_dcgan)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+        out: torch.Tensor = self.net(z.view(z.shape[0], -1, 1, 1))
+        return out
 
 
 class DCGANDiscriminator(nn.Module):
@@ -89,7 +90,8 @@ class DCGANDiscriminator(nn.Module):
         self.apply(_init_dcgan)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+        out: torch.Tensor = self.net(x)
+        return out.view(-1)
 
 
 class UpsampleGenerator(nn.Module):
@@ -120,7 +122,8 @@ class UpsampleGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.project(z.view(z.shape[0], -1))
-        return self.blocks(h.view(-1, self.top, self.start, self.start))
+        out: torch.Tensor = self.blocks(h.view(-1, self.top, self.start, self.start))
+        return out
 
 
 class Maxout(nn.Module):
@@ -132,7 +135,8 @@ class Maxout(nn.Module):
         self.linear = nn.Linear(n_in, n_out * pieces)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x).view(-1, self.n_out, self.pieces).amax(-1)
+        out: torch.Tensor = self.linear(x)
+        return out.view(-1, self.n_out, self.pieces).amax(-1)
 
 
 def _mlp(n_in: int, n_out: int, width: int, depth: int, act: Callable[[], nn.Module]) -> nn.Sequential:
@@ -152,7 +156,8 @@ class MLPGenerator(nn.Module):
         self.out_shape, self.latent_dim = out_shape, latent_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], -1)).view(-1, *self.out_shape)
+        out: torch.Tensor = self.net(z.view(z.shape[0], -1))
+        return out.view(-1, *self.out_shape)
 
 
 class MLPDiscriminator(nn.Module):
@@ -167,7 +172,8 @@ class MLPDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.reshape(x.shape[0], -1)).view(-1)
+        out: torch.Tensor = self.net(x.reshape(x.shape[0], -1))
+        return out.view(-1)
 
 
 class PointGenerator(nn.Module):
@@ -179,7 +185,8 @@ class PointGenerator(nn.Module):
         self.latent_dim = latent_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], -1))
+        out: torch.Tensor = self.net(z.view(z.shape[0], -1))
+        return out
 
 
 class PointDiscriminator(nn.Module):
@@ -190,7 +197,8 @@ class PointDiscriminator(nn.Module):
         self.net = _mlp(2, 1, width, 3, lambda: nn.LeakyReLU(0.2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+        out: torch.Tensor = self.net(x)
+        return out.view(-1)
 
 
 def spectral_normalise(module: nn.Module) -> nn.Module:
@@ -223,9 +231,10 @@ def build_models(config: TrainConfig, *, seeded: bool = True) -> tuple[nn.Module
     if config.arch == "mlp" and shape == (2,):
         g, d = PointGenerator(config.latent_dim, config.width), PointDiscriminator(config.width)
     elif config.arch == "mlp":
-        n_in = shape[0] * shape[1] * shape[2]
+        c, h, w = shape
+        n_in = c * h * w
         # Goodfellow et al.: G 1200-1200, D 240 maxout units × 5 pieces; `width` scales both.
-        g = MLPGenerator(config.latent_dim, shape, hidden=config.width * 1200 // 64)
+        g = MLPGenerator(config.latent_dim, (c, h, w), hidden=config.width * 1200 // 64)
         d = MLPDiscriminator(n_in, max(8, config.width * 240 // 64), pieces=5, dropout=0.5)
     else:
         c, size = config.channels, config.image_size

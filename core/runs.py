@@ -11,7 +11,7 @@ import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from core.control import socket_path
 from core.errors import RunDirError
@@ -80,7 +80,7 @@ def _started(path: Path) -> float | None:
     return float(when) if _finite(when) and 0 <= when < LATEST_TIME else None
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -19,7 +20,7 @@ from tui_gan.app.messages import DialogRequested, ResumeRequested
 from tui_gan.app.screens.checkpoints import CheckpointsScreen
 from tui_gan.app.screens.dashboard import DashboardScreen
 from tui_gan.app.session import Session
-from tui_gan.view.runview import format_number
+from tui_gan.view.runview import RunView, format_number
 
 POLL_INTERVAL_S = 0.1  # ~10 refreshes a second at most; the trainer never waits for the UI
 STOP_TIMEOUT_S = 120.0  # a final checkpoint of a big model takes a while; after this we exit anyway
@@ -46,7 +47,7 @@ class GanApp(App[int]):
         self.quitting = False
         self.switching = False
 
-    def get_default_screen(self) -> Screen:
+    def get_default_screen(self) -> Screen[None]:
         return self.dashboard
 
     def on_mount(self) -> None:
@@ -59,7 +60,7 @@ class GanApp(App[int]):
         self.dashboard.ingest(self.session.events())
 
     @property
-    def view(self):  # -> RunView
+    def view(self) -> RunView:
         return self.dashboard.view
 
     # -- commands to the run ---------------------------------------------------------------------
@@ -95,7 +96,7 @@ class GanApp(App[int]):
             self.notify("the run is still starting", severity="warning")
             return
 
-        def apply(changes: dict | None) -> None:
+        def apply(changes: dict[str, Any] | None) -> None:
             if changes and self._send(cmd.SetHyperparams(changes), ""):
                 text = ", ".join(f"{k}={format_number(v)}" for k, v in changes.items())
                 self.notify(f"requested {text}", timeout=3)
@@ -108,7 +109,7 @@ class GanApp(App[int]):
     def action_export(self) -> None:
         self.push_screen(ExportDialog(self.session.run_dir))
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for title, help_text, action in (
             ("Pause / resume training", "p: pause or resume at the next step", self.action_toggle_pause),
@@ -143,13 +144,13 @@ class GanApp(App[int]):
             return
         self.switching = True
         self.notify(f"stopping the current run, then resuming from {Path(checkpoint).name}…", timeout=5)
-        self._switch(checkpoint)
+        self._switch(checkpoint, self.open_session)
 
     @work(thread=True, exclusive=True, group="session")
-    def _switch(self, checkpoint: str) -> None:
+    def _switch(self, checkpoint: str, open_session: OpenSession) -> None:
         old = self.session
         try:
-            new = self.open_session(checkpoint)  # type: ignore[misc]  # a resume that cannot start stops nothing
+            new = open_session(checkpoint)  # a resume that cannot start stops nothing
             if old.alive:
                 old.send(cmd.Stop(checkpoint=False, reason=f"resuming from {Path(checkpoint).name}"))
             old.close(timeout=self.stop_timeout)
@@ -175,7 +176,7 @@ class GanApp(App[int]):
 
     # -- quitting ------------------------------------------------------------------------------------
 
-    def action_quit(self) -> None:  # ctrl+q and the command palette's Quit go the careful way too
+    async def action_quit(self) -> None:  # ctrl+q and the command palette's Quit go the careful way too
         self.action_request_quit()
 
     def action_request_quit(self) -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from tui_gan.cli.args import CliError
+
+if TYPE_CHECKING:  # for annotations only: the functions import core when they run
+    from core.commands import Command
+    from core.control import ControlClient
 
 CTL_ACTIONS = ("pause", "resume", "stop", "save", "sample", "set")
 CONFIRM_TIMEOUT_S = 10.0
@@ -44,7 +49,7 @@ def run_ctl(args: argparse.Namespace) -> int:
     return cmd_ctl(args)
 
 
-def _ctl_command(args: argparse.Namespace):  # -> core.commands.Command
+def _ctl_command(args: argparse.Namespace) -> Command:
     from core import commands as cmd
     from core.config import parse_overrides
 
@@ -81,7 +86,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _ctl_exchange(client, command, action: str, timeout: float) -> Verdict:
+def _ctl_exchange(client: ControlClient, command: Command, action: str, timeout: float) -> Verdict:
     """Send `command` and wait for the run's answer to its id (never judged from alert wording)."""
     ok, text = client.command(command, timeout)
     return (True, text) if ok else (False, f"{action} refused: {text}")

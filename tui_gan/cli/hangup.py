@@ -56,7 +56,10 @@ def hangup_safe_driver(driver_class: type) -> type:
     if not (isinstance(driver_class, type) and issubclass(driver_class, LinuxDriver)):
         return driver_class
 
-    class HangupSafeDriver(driver_class):  # type: ignore[misc, valid-type]
+    # A base known only at run time is Any to mypy, which refuses to subclass Any.
+    class HangupSafeDriver(driver_class):  # type: ignore[misc]
+        _file: Any  # LinuxDriver's terminal stream, wrapped below
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._file = _TolerantStream(self._file)

@@ -47,7 +47,8 @@ def launch(args: argparse.Namespace) -> int:
     # A failed rank is named in one line of ours below; the agent's own E-lines only repeat it.
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     try:
-        run(parse_args(torchrun_argv(args, worker_args)))
+        # torch.distributed.run leaves run() and parse_args() unannotated.
+        run(parse_args(torchrun_argv(args, worker_args)))  # type: ignore[no-untyped-call]
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
         how = f"signal {failure.signal_name()}" if failure.exitcode < 0 else f"exit code {failure.exitcode}"

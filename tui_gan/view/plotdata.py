@@ -13,7 +13,7 @@ SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 def valid_mask(y: np.ndarray, log: bool = False) -> np.ndarray:
     """True where `y` can be drawn: finite, and positive on a log scale."""
     with np.errstate(invalid="ignore"):
-        mask = np.isfinite(y)
+        mask: np.ndarray = np.isfinite(y)
         if log:
             mask &= y > 0
     return mask

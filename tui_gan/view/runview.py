@@ -249,7 +249,7 @@ def format_number(value: Any) -> str:
     return f"{value:g}"
 
 
-def format_size(size: int) -> str:
+def format_size(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

@@ -20,7 +20,7 @@ from tui_gan.app.messages import ExportDone
 GIF, GRID = "gif", "grid"
 
 
-def parse_positive(text: str, kind: type, name: str, high: float) -> float:
+def parse_positive(text: str, kind: type[int] | type[float], name: str, high: float) -> float:
     """A number in (0, high] from form text; ValueError with the reason otherwise."""
     try:
         value = kind(text.strip())
@@ -103,12 +103,14 @@ class ExportDialog(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="export")
     def export(self, kind: str, out: str | None, fps: float, every: int) -> None:
+        def progressed(done: int, total: int) -> None:
+            self.post_message(self.Progressed(done, total))
+
         try:
             from core.export import export_gif, export_grid
 
             if kind == GIF:
-                path = export_gif(self.run_dir, out, fps=fps, every=every,
-                                  progress=lambda done, total: self.post_message(self.Progressed(done, total)))
+                path = export_gif(self.run_dir, out, fps=fps, every=every, progress=progressed)
             else:
                 path = export_grid(self.run_dir, out)
             self.post_message(ExportDone(str(path)))

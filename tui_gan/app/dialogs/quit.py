@@ -59,7 +59,7 @@ class QuitDialog(ChoiceDialog):
 class DetachDialog(ChoiceDialog):
     """Asks whether to leave the run training (the default) or stop it; dismisses with the choice."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d,q", "dismiss('detach')", "Detach"),
         Binding("s", "choose('stop')", "Stop the run"),
     ]

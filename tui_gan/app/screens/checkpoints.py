@@ -35,7 +35,7 @@ def _loss(value: float | None) -> str:
     return "--" if value is None else f"{value:.3f}"
 
 
-class CheckpointsScreen(Screen):
+class CheckpointsScreen(Screen[None]):
     """Lists checkpoints of `run_dir`; the heavy parts (listing, sampling) run in thread workers."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -75,7 +75,7 @@ class CheckpointsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"Checkpoints of {self.run_dir.name}", id="ckpt-title")
         with Horizontal(id="ckpt-body"):
-            table: DataTable = DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[str | Text] = DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
             yield table
             with Vertical(id="ckpt-side"):
                 yield SampleImage(id="ckpt-preview")

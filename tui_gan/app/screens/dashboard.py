@@ -8,6 +8,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
@@ -39,9 +40,11 @@ PLOT_INTERVAL_S = 1.0
 PLOT_BUDGET = 0.02
 # Step counters, speed and losses: four updates a second read as live; state changes show at once.
 PROGRESS_INTERVAL_S = 0.25
+# Alert levels with a toast of their own severity; any other level toasts as information.
+TOAST_SEVERITY: dict[str, SeverityLevel] = {"warning": "warning", "error": "error"}
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(Screen[None]):
     """Everything about the run on one screen, readable at 80×24."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -128,8 +131,8 @@ class DashboardScreen(Screen):
             self.query_one(RunHeader).update_from(view)
             self.sub_title = view.state
             if view.device and self._gpu_timer is None:  # then the GPU timer keeps the line fresh
-                line = device_summary(view.device)  # GPU memory and load; plain "CPU" is in the header already
-                self.query_one(ProgressPanel).device_line = "" if line == "CPU" else line
+                summary = device_summary(view.device)  # GPU memory and load; plain "CPU" is in the header already
+                self.query_one(ProgressPanel).device_line = "" if summary == "CPU" else summary
                 parts = parts | {PROGRESS}
                 if view.device.startswith("cuda") and self._gpu_timer is None:
                     self._gpu_timer = self.set_interval(GPU_INTERVAL_S, self.refresh_gpu)
@@ -154,8 +157,7 @@ class DashboardScreen(Screen):
             self.query_one(AlertsLog).add_lines(lines)
             for line in lines:
                 if line.notify:
-                    severity = {"warning": "warning", "error": "error"}.get(line.level, "information")
-                    self.notify(line.text, severity=severity, timeout=6)
+                    self.notify(line.text, severity=TOAST_SEVERITY.get(line.level, "information"), timeout=6)
         if METRICS in parts or HPARAMS in parts:
             self.show_metrics()
         if PLOTS in parts or METRICS in parts:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from rich.console import RenderableType
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from tui_gan.view.history import MetricHistory
@@ -45,12 +45,12 @@ class MetricPlot(PlotextPlot):
         self.cost = 0.0  # seconds the last replot and its render took (the dashboard paces plots by it)
         self._prepare_s = 0.0
         self._generation = 0  # bumped by replot(): a render with the same data and size reuses the last one
-        self._rendered: tuple[tuple[int, int, int, str], RenderableType] | None = None
+        self._rendered: tuple[tuple[int, int, int, str], RenderResult] | None = None
 
     def on_resize(self) -> None:
         self.replot()
 
-    def render(self) -> RenderableType:
+    def render(self) -> RenderResult:
         key = (self._generation, self.size.width, self.size.height, self.app.theme)
         if self._rendered is None or self._rendered[0] != key:
             started = time.perf_counter()

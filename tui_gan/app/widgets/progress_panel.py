@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, ConsoleRenderable, Group, RenderResult
 from rich.text import Text
 from textual.widgets import Static
 
@@ -44,9 +44,9 @@ class ProgressPanel(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.device_line = ""
-        self._shown: list[object] = []
+        self._shown: list[ConsoleRenderable] = []
 
-    def lines(self, view: RunView) -> list[object]:
+    def lines(self, view: RunView) -> list[ConsoleRenderable]:
         """What the panel shows, one renderable a line."""
         spe = view.steps_per_epoch or 1
         if view.planned_steps:
@@ -54,14 +54,13 @@ class ProgressPanel(Static):
             batch = view.batch if view.step else 0
             epochs, steps = f"{epoch_now}/{view.epochs}", f"{view.step:,}/{view.planned_steps:,}"
             right = max(len(epochs), len(steps))  # both bars end in the same column
-            bars: list[object] = [BarRow("epoch", batch, spe, epochs.rjust(right)),
-                                  BarRow("step", view.step, view.planned_steps, steps.rjust(right))]
+            bars: list[ConsoleRenderable] = [BarRow("epoch", batch, spe, epochs.rjust(right)),
+                                             BarRow("step", view.step, view.planned_steps, steps.rjust(right))]
         else:
             bars = [Text("loading data and building models…", style="italic")]
         c = view.config
         rate = f"{view.img_per_s:,.0f} img/s" if view.img_per_s else "-- img/s"
-        lines = [
-            *bars,
+        rows = [
             Text.assemble((rate, "bold"), f"  {format_duration(view.elapsed)} · ETA {format_duration(view.eta)}"),
             Text.assemble(("loss  ", "bold"), f"D {_value(view.loss_d)}  G {_value(view.loss_g)}"),
             Text.assemble(("lr    ", "bold"), f"G {format_number(view.lr_g)}  D {format_number(view.lr_d)}"),
@@ -72,9 +71,10 @@ class ProgressPanel(Static):
                                               + (f" · eval {c['eval_every']}" if c.get("eval_every") else "")),
         ]
         if self.device_line:
-            lines.append(Text(self.device_line, style="dim"))
-        for line in lines[len(bars):]:  # one row each, so the height changes only with the line count
-            line.no_wrap, line.overflow = True, "ellipsis"  # type: ignore[attr-defined]
+            rows.append(Text(self.device_line, style="dim"))
+        for row in rows:  # one row each, so the height changes only with the line count
+            row.no_wrap, row.overflow = True, "ellipsis"
+        lines: list[ConsoleRenderable] = [*bars, *rows]
         hint = view.next_step_hint()
         if hint:
             lines.append(Text(hint, style="bold"))
