@@ -14,6 +14,7 @@ from core import commands as cmd
 from core import events as ev
 from core.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint
 from core.config import TrainConfig
+from core.plan import NothingToTrain
 from core.rundir import RunLock, read_events, read_status
 from core.trainer import Trainer
 from tui_gan.cli.main import main
@@ -106,13 +107,12 @@ def test_resume_continues_in_the_same_run_dir_and_appends_events(tmp_path: Path)
     assert read_status(run_dir)["state"] == ev.FINISHED
 
 
-@pytest.mark.slow
 def test_max_steps_and_epochs_stay_totals_on_resume(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     first = run(Trainer(tiny("mnist-dcgan", run_dir, epochs=1, max_steps=None)))
     assert first.step == 8
-    again = run(Trainer.from_checkpoint(latest_checkpoint(run_dir)))  # nothing left to do
-    assert again.step == 8
+    with pytest.raises(NothingToTrain, match="at step 8 and its plan ends at step 8"):
+        Trainer.from_checkpoint(latest_checkpoint(run_dir))  # nothing left to do: refused before it starts
     more = run(Trainer.from_checkpoint(latest_checkpoint(run_dir), epochs=2))
     assert more.step == 16 and more.planned_steps == 16
     capped = run(Trainer.from_checkpoint(latest_checkpoint(run_dir), epochs=5, max_steps=20))

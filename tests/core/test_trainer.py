@@ -22,6 +22,7 @@ from core.config import TrainConfig
 from core.evaluate import Evaluator
 from core.grids import samples_picture
 from core.models import build_models
+from core.plan import PlanRequest
 from core.presets import PRESETS
 from core.rundir import read_events
 from core.step import GanStep
@@ -363,14 +364,13 @@ def test_g_ema_draws_the_samples_and_the_metrics_and_is_the_checkpoints_generato
         assert torch.equal(tensor, average.state_dict()[name]), name
 
 
-@pytest.mark.slow
 def test_g_ema_turned_on_at_resume_starts_from_the_checkpoints_generator(tmp_path):
     trainer, rec = make(tmp_path, max_steps=4)
     finish(trainer)
     checkpoint = rec.of(ev.CheckpointSaved)[-1].path
     assert "generator_ema" not in load_checkpoint(checkpoint)
 
-    resumed = Trainer.from_checkpoint(checkpoint, g_ema=0.99)
+    resumed = Trainer.from_checkpoint(checkpoint, PlanRequest(more_steps=2), g_ema=0.99)
     resumed._setup()  # builds and restores, as the training thread does before its first step
     for average, g in zip(resumed.gan.ema.model.parameters(), resumed.gan.g.parameters(), strict=True):
         assert torch.equal(average, g)
