@@ -15,14 +15,16 @@ import torch
 
 from core import commands as cmd
 from core import events as ev
-from core.checkpoints import capture_rng, load_checkpoint, restore_rng, run_dir_of
+from core import startup
+from core.checkpoints import capture_rng, load_checkpoint, run_dir_of
 from core.config import TrainConfig, live_change
-from core.data import DataSource, load_source
+from core.data import DataSource
 from core.distributed import Cluster
-from core.errors import ConfigError, UserError, first_line
+from core.errors import ConfigError, UserError
 from core.grids import samples_picture
 from core.rundir import RunDir
-from core.step import GanStep, resolve_device
+from core.startup import Place
+from core.step import GanStep
 from core.writer import RunWriter, WriteFailed
 
 Subscriber = Callable[[ev.Event], None]
@@ -58,15 +60,12 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._state = ev.STARTING
         self._stop: cmd.Stop | None = None
-        self.step = 0
-        self.epoch = 0  # 0-based epoch in progress
-        self.batch = 0  # batches of `epoch` already trained
+        self.place = Place()
         self.error: str | None = None
         self._gan: GanStep | None = None
         self.data: DataSource | None = None
         self.device = torch.device("cpu")
         self._last_status = 0.0
-        self._last_stats: dict[str, float] = {}
         self._last_metrics: dict[str, float] = {}
         self._resume_payload: dict[str, Any] | None = None
         self._sampled: tuple[int, Path | None] | None = None  # (step, path) of the last samples
@@ -77,7 +76,6 @@ class Trainer:
         self.rank = self.cluster.rank if self.cluster else 0
         self.world_size = self.cluster.world_size if self.cluster else 1
         self.writer = RunWriter(self.run_dir, self.rank)
-        self._world_note = ""
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **overrides: Any) -> Trainer:
@@ -94,6 +92,16 @@ class Trainer:
     @property
     def state(self) -> str:
         return self._state
+
+    @property
+    def step(self) -> int:
+        """Steps trained so far."""
+        return self.place.step
+
+    @property
+    def epoch(self) -> int:
+        """The 0-based epoch in progress."""
+        return self.place.epoch
 
     @property
     def gan(self) -> GanStep:
@@ -174,7 +182,7 @@ class Trainer:
         self._last_status = time.monotonic()
         extra = {"error": self.error} if self.error else {}
         try:
-            self.writer.status(self._state, self.step, self.epoch + 1, **extra, **self._last_stats)
+            self.writer.status(self._state, self.step, self.epoch + 1, **extra, **self.place.losses)
         except WriteFailed:
             pass  # status.json is a convenience; a full disk is reported by checkpoint alerts
 
@@ -215,8 +223,7 @@ class Trainer:
         """Join the torchrun process group and take rank 0's run directory; False on failure."""
         assert self.cluster is not None
         try:
-            self.cluster.start(self.cluster.device(resolve_device(self.config.device)))
-            self.run_dir = RunDir(self.cluster.share_text(str(self.run_dir.path)))
+            self.run_dir = startup.join_cluster(self.cluster, self.config, self.run_dir)
             self.writer = RunWriter(self.run_dir, self.rank)
         except Exception as exc:  # no run directory is agreed on yet: the error goes to stderr only
             self.error = f"rank {self.rank}: cannot join the distributed run: {type(exc).__name__}: {exc}"
@@ -274,100 +281,61 @@ class Trainer:
             self._done(stop, f"stopped at step {self.step}" + (f"; checkpoint {checkpoint}" if checkpoint else ""))
 
     def _setup(self) -> None:
-        config = self.config
-        self.device = resolve_device(config.device)
-        if self.device.type == "cpu" and config.cpu_threads:
-            # Small models (the 2-D toys) run several times faster on one thread than on many.
-            torch.set_num_threads(config.cpu_threads)
-        if self.cluster is not None:
-            self.device = self.cluster.device(self.device)
-        channels_last = config.arch != "mlp"
-        self.data = load_source(config, self.device, channels_last, self.rank, self.world_size)
-        payload = None
-        if self.resume_from is not None:
-            payload = self._resume_payload or load_checkpoint(self.resume_from)
-            self._resume_payload = None  # the tensors are copied into the models; free the host copy
-        try:
-            self._gan = GanStep(config, self.device, channels_last, self.cluster, payload)
-        except (RuntimeError, KeyError, ValueError) as exc:
-            if payload is None:
-                raise
-            raise UserError(f"{self.resume_from}: does not fit this configuration ({first_line(exc)})") from None
-        if payload is not None:
-            self._restore(payload)
+        payload, self._resume_payload = self._resume_payload, None  # freed once copied into the models
+        built = startup.build(self.config, self.cluster, self.resume_from, payload)
+        self.device, self.data, self._gan, self.place = built.device, built.data, built.gan, built.place
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self.gan.schedule(self.step, self.planned_steps)
-        self._write_config()
+        self.writer.config(self.config)
         self._emit(ev.RunStarted(
-            run_dir=str(self.run_dir.path), config=config.to_dict(), device=str(self.device),
+            run_dir=str(self.run_dir.path), config=self.config.to_dict(), device=str(self.device),
             planned_steps=self.planned_steps, steps_per_epoch=self.data.steps_per_epoch,
             start_step=self.step, resumed_from=str(self.resume_from) if self.resume_from else None,
             world_size=self.world_size,
         ))
-        if self._world_note:
-            self._alert("warning", self._world_note)
-
-    def _restore(self, payload: dict[str, Any]) -> None:
-        """The run's place and RNG states from a checkpoint (the models are the step's)."""
-        self.step, self.epoch, self.batch = int(payload["step"]), int(payload["epoch"]), int(payload["batch"])
-        self._last_stats = dict(payload.get("losses", {}))
-        saved_world = int(payload.get("world_size", 1))
-        if saved_world == self.world_size:
-            restore_rng(payload["rank_rng"][self.rank] if saved_world > 1 else payload["rng"])
-        else:
-            # Keep the place in the epoch by images seen; the shards and noise streams are new.
-            self.batch = self.batch * saved_world // self.world_size
-            torch.manual_seed(self.config.seed + self.rank + 7_919 * self.step)
-            self._world_note = (
-                f"resumed a {saved_world}-process checkpoint with {self.world_size} process(es): training "
-                "goes on, but not exactly as the run would have (other data shards and noise)")
-
-    def _write_config(self) -> None:
-        self.writer.config(self.config)
+        if built.note:
+            self._alert("warning", built.note)
 
     # -- the loop ------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        gan, data = self.gan, self.data
+        gan, data, place = self.gan, self.data, self.place
         assert data is not None
         self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
         batch_size = self.config.batch_size * self.world_size  # images/s of the whole run
         rate = 0.0
-        while self.step < self.planned_steps and self.epoch < self.config.epochs:
+        while place.step < self.planned_steps and place.epoch < self.config.epochs:
             epoch_started = time.monotonic()
             sum_d = sum_g = 0.0  # plain floats: no tensor allocated per step
             trained = 0
-            for real in data.batches(self.epoch, self.batch):
-                if not self._handle_commands() or self.step >= self.planned_steps:
+            for real in data.batches(place.epoch, place.batch):
+                if not self._handle_commands() or place.step >= self.planned_steps:
                     return
                 if self.config.lr_decay != "none":
-                    gan.schedule(self.step, self.planned_steps)
+                    gan.schedule(place.step, self.planned_steps)
                 t0 = time.perf_counter()
-                stats = gan.train_step(real, self.step + 1)
+                stats = gan.train_step(real, place.step + 1)
                 if self.cluster is not None:
                     stats = self.cluster.mean(stats)  # one verdict on NaN for all ranks
-                self.step += 1
-                self.batch += 1
-                trained += 1
+                place.step, place.batch, trained = place.step + 1, place.batch + 1, trained + 1
                 dt = time.perf_counter() - t0
                 rate = batch_size / dt if rate == 0.0 else 0.9 * rate + 0.1 * (batch_size / dt)
                 sum_d, sum_g = sum_d + stats[0], sum_g + stats[1]
                 self._after_step(stats, rate)
                 if self._stop is not None or self._state == ev.FAILED:
                     return
-            if self.batch >= data.steps_per_epoch:
+            if place.batch >= data.steps_per_epoch:
                 n = max(trained, 1)
-                self._emit(ev.EpochEnded(self.epoch + 1, self.step, sum_d / n, sum_g / n,
+                self._emit(ev.EpochEnded(place.epoch + 1, place.step, sum_d / n, sum_g / n,
                                          time.monotonic() - epoch_started))
-                self.epoch += 1
-                self.batch = 0
+                place.epoch, place.batch = place.epoch + 1, 0
 
     def _after_step(self, stats: list[float], rate: float) -> None:
         loss_d, loss_g, d_x, d_g_z = stats
-        self._last_stats = {"loss_d": loss_d, "loss_g": loss_g}
+        self.place.losses = {"loss_d": loss_d, "loss_g": loss_g}
         lr_g, lr_d = self.gan.lrs
         self._emit(ev.StepMetrics(
-            step=self.step, epoch=self.epoch + 1, batch=self.batch, loss_d=loss_d, loss_g=loss_g,
+            step=self.step, epoch=self.epoch + 1, batch=self.place.batch, loss_d=loss_d, loss_g=loss_g,
             d_x=d_x, d_g_z=d_g_z, lr_g=lr_g, lr_d=lr_d, img_per_s=rate,
         ))
         if not all(v == v and abs(v) != float("inf") for v in stats):
@@ -476,7 +444,7 @@ class Trainer:
         self.config = new
         self.gan.configure(new, self.step, self.planned_steps)
         try:
-            self._write_config()
+            self.writer.config(self.config)
         except WriteFailed as exc:
             self._alert("warning", f"could not update {exc}")
         values = {k: getattr(new, k) for k in changes}
@@ -530,26 +498,13 @@ class Trainer:
         self._emit(ev.MetricsComputed(self.step, self.epoch + 1, result.values, result.reference,
                                       result.note, time.monotonic() - started))
 
-    def _checkpoint_payload(self, rank_rng: list[Any] | None) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch": self.batch,
-            **self.gan.state_dict(),
-            "rng": capture_rng(),
-            "losses": dict(self._last_stats),
-            "metrics": dict(self._last_metrics),
-            "world_size": self.world_size,
-            **({"rank_rng": rank_rng} if rank_rng else {}),  # every rank's RNGs, for an exact resume
-        }
-
     def _save_checkpoint(self, reason: str) -> Path | None:
         """Write a checkpoint; its path (None where this process writes nothing). Raises WriteFailed
         after an alert when it could not be written."""
         rank_rng = self.cluster.gather(capture_rng()) if self.cluster else None  # every rank takes part
         try:
-            path = self.writer.checkpoint(lambda: self._checkpoint_payload(rank_rng), reason)
+            path = self.writer.checkpoint(lambda: startup.checkpoint_payload(
+                self.config, self.place, self.gan, self._last_metrics, self.world_size, rank_rng), reason)
         except WriteFailed as exc:
             self._alert("error", f"checkpoint at step {self.step} not saved: {exc.reason}; "
                                  "training goes on, earlier checkpoints are untouched")
