@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
@@ -60,6 +59,9 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._state = ev.STARTING
         self._stop: cmd.Stop | None = None
+        self._fault: WriteFailed | None = None  # the write that paused the run, until a resume succeeds
+        self._retry: list[Callable[[], object]] = []  # the writes a resume tries again
+        self._ended = False  # the run's final state is set; only its record may still be written
         self.place = Place()
         self.error: str | None = None
         self._gan: GanStep | None = None
@@ -159,7 +161,10 @@ class Trainer:
     # -- events ------------------------------------------------------------------------------------
 
     def _emit(self, event: ev.Event) -> None:
-        self.writer.event(event)
+        try:
+            self.writer.event(event)
+        except WriteFailed as exc:  # the event is kept; subscribers still get it at once
+            self._write_failed(exc)
         with self._sub_lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
@@ -180,14 +185,57 @@ class Trainer:
 
     def _write_status(self) -> None:
         self._last_status = time.monotonic()
-        extra = {"error": self.error} if self.error else {}
+        extra: dict[str, Any] = {"error": self.error} if self.error else {}
+        if self._fault is not None or self.writer.backlog:
+            extra.update(write_error=str(self._fault or "events not written"), events_not_written=self.writer.backlog)
         try:
             self.writer.status(self._state, self.step, self.epoch + 1, **extra, **self.place.losses)
         except WriteFailed:
-            pass  # status.json is a convenience; a full disk is reported by checkpoint alerts
+            pass  # status.json is a convenience: events.jsonl is the record, runs reads both
 
     def _alert(self, level: str, message: str) -> None:
         self._emit(ev.Alert(level, message, self.step))
+
+    # -- writes that fail ------------------------------------------------------------------------
+
+    def _attempt(self, write: Callable[[], object]) -> bool:
+        """Run `write`; when a file of the run cannot be written, pause with `write` kept for resume."""
+        try:
+            write()
+        except WriteFailed as exc:
+            self._write_failed(exc, write)
+            return False
+        return True
+
+    def _write_failed(self, exc: WriteFailed, retry: Callable[[], object] | None = None) -> None:
+        """Pause the run (never end it) because a file of it cannot be written; files already saved
+        stay as they are, events wait in memory, and resume tries the failed writes again."""
+        if self.cluster is not None or self._ended:  # nothing left to pause (or rank 0 alone would pause)
+            then = ("free space and resume to write the events kept in memory" if self._ended
+                    else "training goes on unrecorded")
+            self._alert("error", f"cannot write {exc.path}: {exc.reason}; {then}")
+            return
+        if retry is not None:
+            self._retry.append(retry)
+        if self._fault is None:
+            self._fault = exc
+            need = self.writer.checkpoint_size or (self.gan.checkpoint_bytes() if self.built else 0)
+            room = f"free about {need / 1e6:.1f} MB (the size of a checkpoint)" if need else "free space"
+            self._alert("error", f"paused at step {self.step}: cannot write {exc.path}: {exc.reason}; "
+                                 f"files already saved are untouched; {room} or fix the directory, then resume")
+        self._set_state(ev.PAUSED, f"cannot write the run's files: {exc.reason}")
+
+    def _recover(self) -> None:
+        """Write what could not be written (events first, then the failed saves); Refused while it
+        still cannot, with the run left paused."""
+        try:
+            self.writer.flush()
+            while self._retry:
+                self._retry[0]()
+                self._retry.pop(0)
+        except WriteFailed as exc:
+            raise Refused(f"still cannot write {exc.path}: {exc.reason}; free space and resume again") from None
+        self._fault = None
 
     # -- life cycle ----------------------------------------------------------------------------------
 
@@ -259,26 +307,64 @@ class Trainer:
         self._set_state(ev.FAILED, message)
 
     def _finish(self, seconds: float) -> None:
+        """Save the last samples and checkpoint, then end; while they cannot be written the run waits
+        paused (a stop is refused) until a resume writes them or a stop without a checkpoint."""
         if self._state == ev.FAILED:
             return
-        self._save_samples_quietly()
-        stop, self._stop = self._stop, None
-        checkpoint: Path | None = None
-        problem = ""
-        if stop is None or stop.checkpoint:
-            try:
-                checkpoint = self._save_checkpoint("final" if stop is None else "stop")
-            except WriteFailed as exc:
-                problem = exc.reason
+        stop, saved = self._stop, []  # the stop asked for: it holds while the run waits for room
+        pending, self._retry, self._fault = self._retry, [], None  # a stop may come while writes wait
+
+        def last_writes() -> None:
+            self.writer.flush()
+            while pending:
+                pending[0]()
+                pending.pop(0)
+            self._save_samples()
+            if stop is None or stop.checkpoint:
+                saved.append(self._save_checkpoint("final" if stop is None else "stop"))
+
+        while not self._attempt(last_writes) and self.cluster is None:
+            if self._stop is not None:  # answered now: the run waits instead of stopping
+                self._refuse(self._stop, f"not stopped: {self._fault}; paused at step {self.step}, "
+                                         "resume once there is room to save and stop")
+                self._stop = None
+            if self._handle_commands():  # a resume wrote them
+                break
+            stop = self._stop  # a new stop while paused: with a checkpoint, try again; without, end
+            self._retry.clear()
+            if not stop.checkpoint:
+                break
+        self._ended = True
         if stop is None:
             self._emit(ev.RunFinished(self.step, self.epoch + 1, seconds))
             self._set_state(ev.FINISHED, "all steps done")
-            return
-        self._set_state(ev.STOPPED, stop.reason)
-        if problem:
-            self._refuse(stop, f"stopped at step {self.step}, but the checkpoint was not saved: {problem}")
         else:
-            self._done(stop, f"stopped at step {self.step}" + (f"; checkpoint {checkpoint}" if checkpoint else ""))
+            self._set_state(ev.STOPPED, stop.reason)
+        if stop is not None and self._stop is not None:
+            checkpoint = saved[-1] if saved else None
+            self._done(self._stop, f"stopped at step {self.step}" + (f"; checkpoint {checkpoint}" if checkpoint else ""))
+            self._stop = None
+        self._write_the_record()
+
+    def _write_the_record(self) -> None:
+        """Once the run has ended, wait while events.jsonl misses events: a resume tries to write
+        them, a stop gives them up (status.json then says how many are missing)."""
+        while self.writer.backlog and self.cluster is None:
+            for command in self._drain_commands(wait=True):
+                if isinstance(command, cmd.Stop):
+                    self._done(command, f"ended; {self.writer.backlog} events not written")
+                    self._write_status()
+                    return
+                if not isinstance(command, cmd.Resume):
+                    self._refuse(command, f"the run has ended ({self._state})")
+                    continue
+                try:
+                    self.writer.flush()
+                except WriteFailed as exc:
+                    self._refuse(command, f"still cannot write {exc.path}: {exc.reason}; free space and resume again")
+                else:
+                    self._done(command, "events written")
+                    self._write_status()
 
     def _setup(self) -> None:
         payload, self._resume_payload = self._resume_payload, None  # freed once copied into the models
@@ -286,7 +372,7 @@ class Trainer:
         self.device, self.data, self._gan, self.place = built.device, built.data, built.gan, built.place
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self.gan.schedule(self.step, self.planned_steps)
-        self.writer.config(self.config)
+        self._attempt(lambda: self.writer.config(self.config))
         self._emit(ev.RunStarted(
             run_dir=str(self.run_dir.path), config=self.config.to_dict(), device=str(self.device),
             planned_steps=self.planned_steps, steps_per_epoch=self.data.steps_per_epoch,
@@ -301,7 +387,8 @@ class Trainer:
     def _loop(self) -> None:
         gan, data, place = self.gan, self.data, self.place
         assert data is not None
-        self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
+        if self._state != ev.PAUSED:  # a write at start-up may have failed
+            self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
         batch_size = self.config.batch_size * self.world_size  # images/s of the whole run
         rate = 0.0
         while place.step < self.planned_steps and place.epoch < self.config.epochs:
@@ -348,12 +435,11 @@ class Trainer:
             self._set_state(ev.PAUSED, "non-finite loss")
         config = self.config
         if config.sample_every and self.step % config.sample_every == 0:
-            self._save_samples_quietly()
+            self._attempt(self._save_samples)
         if config.eval_every and self.step % config.eval_every == 0 and self.writer.enabled:
             self._evaluate()  # metrics are for the record: computed where it is kept
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
-            with contextlib.suppress(WriteFailed):  # alerted; training goes on
-                self._save_checkpoint("periodic")
+            self._attempt(lambda: self._save_checkpoint("periodic"))
         if time.monotonic() - self._last_status > STATUS_INTERVAL_S:
             self._write_status()
 
@@ -377,10 +463,10 @@ class Trainer:
             if self._state != ev.PAUSED:
                 return True
 
-    def _drain_commands(self) -> list[cmd.Command]:
+    def _drain_commands(self, wait: bool = False) -> list[cmd.Command]:
         commands = []
         try:
-            if self._state == ev.PAUSED:
+            if wait or self._state == ev.PAUSED:
                 commands.append(self._commands.get(timeout=PAUSE_POLL_S))
             while True:
                 commands.append(self._commands.get_nowait())
@@ -405,8 +491,9 @@ class Trainer:
         except Refused as exc:
             self._alert("warning", f"refused {command.kind}: {exc}")
             self._refuse(command, str(exc))
-        except WriteFailed as exc:  # alerted where it failed
+        except WriteFailed as exc:
             self._refuse(command, f"could not write {exc.path}: {exc.reason}")
+            self._write_failed(exc)
         else:
             if detail is not None:
                 self._done(command, detail)
@@ -422,6 +509,7 @@ class Trainer:
             if self._state != ev.PAUSED:
                 self._alert("info", "not paused")
                 return "not paused"
+            self._recover()
             self._set_state(ev.RUNNING, "resume requested")
             return f"running from step {self.step}"
         if isinstance(command, cmd.Stop):
@@ -443,10 +531,7 @@ class Trainer:
             raise Refused(str(exc)) from None
         self.config = new
         self.gan.configure(new, self.step, self.planned_steps)
-        try:
-            self.writer.config(self.config)
-        except WriteFailed as exc:
-            self._alert("warning", f"could not update {exc}")
+        self._attempt(lambda: self.writer.config(self.config))
         values = {k: getattr(new, k) for k in changes}
         self._emit(ev.HparamsChanged(values, self.step))
         return f"changed at step {self.step}: " + ", ".join(f"{k}={v}" for k, v in values.items())
@@ -459,24 +544,16 @@ class Trainer:
         return self.gan.sampler
 
     def _save_samples(self) -> Path | None:
-        """Save the fixed-noise grid of this step (once a step); its path. Raises WriteFailed after
-        an alert when it could not be written."""
+        """Save the fixed-noise grid of this step (once a step); its path. WriteFailed when it could
+        not be written."""
         if self._sampled is not None and self._sampled[0] == self.step:
             return self._sampled[1]
         gan = self.gan
-        try:
-            path = self.writer.samples(self.step, lambda: samples_picture(gan.samples(), self.config.dataset))
-        except WriteFailed as exc:
-            self._alert("error", f"could not save samples to {exc.path}: {exc.reason}")
-            raise
+        path = self.writer.samples(self.step, lambda: samples_picture(gan.samples(), self.config.dataset))
         self._sampled = (self.step, path)
         if path is not None:
             self._emit(ev.SamplesSaved(self.step, self.epoch + 1, str(path)))
         return path
-
-    def _save_samples_quietly(self) -> None:
-        with contextlib.suppress(WriteFailed):  # alerted; training goes on
-            self._save_samples()
 
     def _evaluate(self) -> None:
         """Score the generator inline: training waits exactly as long as the evaluation takes."""
@@ -499,16 +576,11 @@ class Trainer:
                                       result.note, time.monotonic() - started))
 
     def _save_checkpoint(self, reason: str) -> Path | None:
-        """Write a checkpoint; its path (None where this process writes nothing). Raises WriteFailed
-        after an alert when it could not be written."""
+        """Write a checkpoint; its path (None where this process writes nothing). WriteFailed when it
+        could not be written."""
         rank_rng = self.cluster.gather(capture_rng()) if self.cluster else None  # every rank takes part
-        try:
-            path = self.writer.checkpoint(lambda: startup.checkpoint_payload(
-                self.config, self.place, self.gan, self._last_metrics, self.world_size, rank_rng), reason)
-        except WriteFailed as exc:
-            self._alert("error", f"checkpoint at step {self.step} not saved: {exc.reason}; "
-                                 "training goes on, earlier checkpoints are untouched")
-            raise
+        path = self.writer.checkpoint(lambda: startup.checkpoint_payload(
+            self.config, self.place, self.gan, self._last_metrics, self.world_size, rank_rng), reason)
         if path is None:
             return None
         self._emit(ev.CheckpointSaved(self.step, self.epoch + 1, str(path), reason))
