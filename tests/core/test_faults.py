@@ -4,9 +4,12 @@ the disk takes writes again and the run is resumed."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,12 @@ from core.checkpoints import list_checkpoints, load_checkpoint
 from core.config import TrainConfig
 from core.rundir import read_status
 from core.trainer import Trainer
+from tests.runproc import ENV, ROOT, tui_gan, tui_gan_argv, wait_for
+
+# Checkpoints of a few kB: the 3 MB disk holds several, and the filler takes the rest.
+SMALL = ["--preset", "ring8-mlp", "--device", "cpu", "--epochs", "100000", "--max-steps", "400",
+         "--set", "width=8", "--set", "batch_size=8", "--set", "n_samples=4", "--set", "sample_every=100",
+         "--set", "checkpoint_every=40", "--set", "keep_checkpoints=2"]
 
 STEPS = 6
 
@@ -158,3 +167,55 @@ def test_status_is_rewritten_in_place_when_the_directory_cannot_take_a_new_file(
     status = json.loads((tmp_path / "status.json").read_text())
     assert (status["state"], status["step"]) == ("finished", 9)
     assert status["status_write_failed"] == os.strerror(errno.EACCES)
+
+
+# -- a real full disk, through the real command line -----------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs; skipped where mounting is not permitted."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.slow
+def test_a_full_tmpfs_pauses_the_cli_run_and_ctl_resume_finishes_it(small_disk: Path) -> None:
+    run_dir = small_disk / "run"
+    with open(small_disk.parent / "out.log", "w") as out:
+        proc = subprocess.Popen(tui_gan_argv("train", "--headless", *SMALL, "--run-dir", run_dir),
+                                env=ENV, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: list((run_dir / "checkpoints").glob("*.pt")), 90, "a first checkpoint")
+        filler = small_disk / "filler"
+        with open(filler, "wb") as fh:  # every free block, so the next write fails
+            with contextlib.suppress(OSError):
+                while True:
+                    fh.write(b"\0" * 65536)
+                    fh.flush()
+        wait_for(lambda: "paused at step" in (small_disk.parent / "out.log").read_text(), 60, "the pause")
+        assert proc.poll() is None and read_status(run_dir)["state"] in ("paused", "running")
+        still_full = tui_gan("ctl", run_dir, "resume")
+        assert still_full.returncode == 1 and "still cannot write" in still_full.stderr, still_full
+        filler.unlink()
+        resumed = tui_gan("ctl", run_dir, "resume")
+        assert resumed.returncode == 0, resumed
+        assert proc.wait(120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = (small_disk.parent / "out.log").read_text()
+    assert "No space left on device" in text and "Traceback" not in text, text
+    assert read_status(run_dir)["state"] == ev.FINISHED
+    assert [c.reason for c in list_checkpoints(run_dir)][-1] == "final"
+    logged = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in logged if e["kind"] == "step"] == list(range(1, 401))
