@@ -286,13 +286,13 @@ def load_status(run_dir: str | Path) -> dict[str, Any] | None:
     try:
         raw = read_regular(Path(run_dir) / STATUS_FILE, MAX_STATUS_BYTES + 1)
     except FileNotFoundError:
-        raw = b"{}"
+        raw = b""  # perhaps never written (a full disk): events.jsonl may still say how the run ended
     except OSError as exc:
         raise ValueError(f"{STATUS_FILE}: {exc.strerror or exc}") from None
     if len(raw) > MAX_STATUS_BYTES:
         raise ValueError(f"{STATUS_FILE}: larger than {MAX_STATUS_BYTES} bytes")
     try:
-        data, problem = json.loads(raw), ""
+        data, problem = json.loads(raw or b"{}"), ""
         if not isinstance(data, dict):
             data, problem = {}, "not a JSON object"
     except (ValueError, RecursionError):
@@ -300,13 +300,14 @@ def load_status(run_dir: str | Path) -> dict[str, Any] | None:
     if data.get("state") not in FINAL_STATES and not lock_held(run_dir):
         ended = last_state(Path(run_dir) / EVENTS_FILE)
         if ended is not None and ended.state in FINAL_STATES:  # status.json could not be rewritten at the end
-            failed = data.get("status_write_failed") or problem or ("missing" if raw == b"{}" else "not rewritten")
+            failed = data.get("status_write_failed") or problem or ("missing" if not raw else "not rewritten")
             return {**data, "state": ended.state, "step": ended.step, "status_write_failed": failed,
                     "status_note": f"status.json could not be written ({failed}); state and step from events.jsonl"}
-        if problem:
-            raise ValueError(f"{STATUS_FILE}: {problem}")
-        if raw == b"{}":
-            return None
+    if not raw:
+        return None
+    if problem:
+        raise ValueError(f"{STATUS_FILE}: {problem}")
+    if data.get("state") not in FINAL_STATES and not lock_held(run_dir):
         data["state"] = CRASHED
     if "status_write_failed" in data:
         data["status_note"] = f"status.json could not be written atomically ({data['status_write_failed']})"

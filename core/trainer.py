@@ -299,7 +299,7 @@ class Trainer:
         return f" (traceback in {path})" if path else ""
 
     def _fail(self, message: str) -> None:
-        self.error = message
+        self.error, self._ended = message, True
         if not self.writer.ready:  # could not even open the run directory
             self._state = ev.FAILED
             return
@@ -331,6 +331,7 @@ class Trainer:
             if self._handle_commands():  # a resume wrote them
                 break
             stop = self._stop  # a new stop while paused: with a checkpoint, try again; without, end
+            assert stop is not None  # _handle_commands returns False only for a stop
             self._retry.clear()
             if not stop.checkpoint:
                 break
