@@ -258,6 +258,7 @@ PAYLOAD: dict[str, tuple[Any, bool]] = {
     "rng": (_RNG, True),
     "rank_rng": (_Seq(_RNG), False),
     "world_size": (_COUNT, False),
+    "steps_per_epoch": (_COUNT, False),
     "losses": (_Map(_NUMBER), False),
     "metrics": (_Map(_NUMBER), False),
     "reason": (str, False),

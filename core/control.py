@@ -228,8 +228,10 @@ class ControlServer:
     """Serves one run directory's control socket; commands go to `send`, events come from the log."""
 
     def __init__(self, run_dir: str | Path, send: Callable[[cmd.Command], None],
-                 state: Callable[[], str] = lambda: "unknown", send_timeout: float = SEND_TIMEOUT_S) -> None:
+                 state: Callable[[], str] = lambda: "unknown", send_timeout: float = SEND_TIMEOUT_S,
+                 unwritten: Callable[[], bool] = lambda: False) -> None:
         self.run_dir = Path(run_dir)
+        self._unwritten = unwritten  # whether the trainer holds events the log could not take
         self.events_path = self.run_dir / EVENTS_FILE
         self.send_timeout = send_timeout
         self.socket_path: Path | None = None
@@ -269,8 +271,15 @@ class ControlServer:
         return path
 
     def notify(self, event: object = None) -> None:
-        """Event sink for the trainer: wake the client writers. Cheap and never blocks for long."""
+        """Event sink for the trainer: wake the client writers. Cheap and never blocks for long.
+
+        An answer to a command that the log could not take (a full disk) goes to every client at
+        once as an `answer` reply, so whoever sent the command is not left waiting for the disk."""
         with self._cond:
+            if isinstance(event, (ev.CommandDone, ev.CommandRefused)) and self._unwritten():
+                line = _line({"reply": "answer", "event": ev.to_json(event)})
+                for client in self._clients:
+                    client.replies.append(line)
             self._generation += 1
             self._cond.notify_all()
 
@@ -638,7 +647,8 @@ class _LogFollower:
 def serve(trainer: Any) -> ControlServer:
     """Start the control endpoint of `trainer`'s run (call it on the training thread, once the run
     directory is locked)."""
-    server = ControlServer(trainer.run_dir.path, trainer.send, lambda: trainer.state)
+    server = ControlServer(trainer.run_dir.path, trainer.send, lambda: trainer.state,
+                           unwritten=lambda: trainer.writer.backlog > 0)
     server.start()
     server.unsubscribe = trainer.subscribe(server.notify)
     return server
@@ -758,6 +768,8 @@ class ControlClient:
                 return False, "the run ended before it answered"
             if message.get("reply") == "refused" and (message.get("id") == command.id or message.get("closing")):
                 return False, str(message.get("reason"))
+            if message.get("reply") == "answer" and isinstance(message.get("event"), dict):
+                message = message["event"]  # sent ahead of a log that cannot be written
             if message.get("id") != command.id:
                 continue  # others' answers and events
             if message.get("kind") == ev.CommandDone.kind:

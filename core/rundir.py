@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from core.errors import RunDirError
-from core.events import FINAL_STATES, Event, from_json, to_json
+from core.events import FINAL_STATES, Event, StateChanged, from_json, to_json
 
 CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE = "config.toml", "events.jsonl", "status.json", ".lock"
 CRASHED = "crashed"
 MAX_STATUS_BYTES = 64 * 1024  # status.json is a few hundred bytes; more is not one of ours
+TAIL_BYTES = 256 * 1024  # the end of events.jsonl read to check a stale status.json
 
 
 def _read_umask() -> int:
@@ -31,6 +32,13 @@ def _read_umask() -> int:
 FILE_MODE = 0o666 & ~_read_umask()
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd`: every byte a run writes passes here (tests inject faults here)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a part.
 
@@ -40,12 +48,13 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), FILE_MODE)
-            fh.write(data)
-            fh.flush()
+        try:
+            os.fchmod(fd, FILE_MODE)
+            write_all(fd, data)
             if durable:
-                os.fsync(fh.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -55,6 +64,17 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def overwrite(path: Path, data: bytes) -> None:
+    """Rewrite an existing file in place: not atomic, but it reuses the file's blocks and needs no
+    write permission on its directory, so it works where atomic_write cannot."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # never creates: that would need the directory
+    try:
+        write_all(fd, data)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -150,25 +170,37 @@ class RunLock:
 
 
 class EventLog:
-    """Append-only `events.jsonl`: one JSON object a line, flushed as written."""
+    """Append-only `events.jsonl`: one JSON object a line, written whole or not at all."""
 
     def __init__(self, path: Path) -> None:
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(-1, os.SEEK_END)
-                torn = fh.read(1) != b"\n"
-        except OSError:  # missing or empty
-            torn = False
-        self._fh = open(path, "a", encoding="utf-8")
-        if torn:  # a line cut by a kill: end it so the next event stays whole
-            self._fh.write("\n")
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        # A line cut by a kill is ended before the next event, so that event stays whole.
+        self._torn = _last_byte(path) not in (b"", b"\n")
 
     def write(self, event: Event) -> None:
-        self._fh.write(json.dumps(to_json(event), allow_nan=True) + "\n")
-        self._fh.flush()
+        """Append one line; when the write fails part-way, cut the file back to where the line began."""
+        line = json.dumps(to_json(event), allow_nan=True).encode() + b"\n"
+        if self._torn:
+            line = b"\n" + line
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            write_all(self._fd, line)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, start)  # shrinking needs no space
+            except OSError:
+                self._torn = True  # then at least the next line starts on a line of its own
+            raise
+        self._torn = False
 
     def close(self) -> None:
-        self._fh.close()
+        os.close(self._fd)
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        return os.pread(fh.fileno(), 1, size - 1) if size else b""
 
 
 def read_events(path: str | Path) -> Iterator[Event]:
@@ -212,7 +244,15 @@ def is_run_dir(path: Path) -> bool:
 def write_status(run_dir: Path, state: str, step: int, epoch: int, **extra: Any) -> None:
     """Record the run's state for readers that do not follow the event log."""
     data = {"state": state, "pid": os.getpid(), "step": step, "epoch": epoch, "time": time.time(), **extra}
-    atomic_write(Path(run_dir) / STATUS_FILE, json.dumps(data).encode(), durable=False)
+    path = Path(run_dir) / STATUS_FILE
+    try:
+        atomic_write(path, json.dumps(data).encode(), durable=False)
+    except OSError as exc:  # a full disk or a directory made read-only: rewrite the old file in place
+        data["status_write_failed"] = exc.strerror or str(exc)
+        try:
+            overwrite(path, json.dumps(data).encode())
+        except OSError:
+            raise exc from None
 
 
 def lock_held(run_dir: str | Path) -> bool:
@@ -249,17 +289,48 @@ def load_status(run_dir: str | Path) -> dict[str, Any] | None:
     try:
         raw = read_regular(Path(run_dir) / STATUS_FILE, MAX_STATUS_BYTES + 1)
     except FileNotFoundError:
-        return None
+        raw = b""  # perhaps never written (a full disk): events.jsonl may still say how the run ended
     except OSError as exc:
         raise ValueError(f"{STATUS_FILE}: {exc.strerror or exc}") from None
     if len(raw) > MAX_STATUS_BYTES:
         raise ValueError(f"{STATUS_FILE}: larger than {MAX_STATUS_BYTES} bytes")
     try:
-        data = json.loads(raw)
+        data, problem = json.loads(raw or b"{}"), ""
+        if not isinstance(data, dict):
+            data, problem = {}, "not a JSON object"
     except (ValueError, RecursionError):
-        raise ValueError(f"{STATUS_FILE}: not JSON") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{STATUS_FILE}: not a JSON object")
+        data, problem = {}, "not JSON"  # perhaps cut by a failed rewrite in place
+    if data.get("state") not in FINAL_STATES and not lock_held(run_dir):
+        ended = last_state(Path(run_dir) / EVENTS_FILE)
+        if ended is not None and ended.state in FINAL_STATES:  # status.json could not be rewritten at the end
+            failed = data.get("status_write_failed") or problem or ("missing" if not raw else "not rewritten")
+            return {**data, "state": ended.state, "step": ended.step, "status_write_failed": failed,
+                    "status_note": f"status.json could not be written ({failed}); state and step from events.jsonl"}
+    if not raw:
+        return None
+    if problem:
+        raise ValueError(f"{STATUS_FILE}: {problem}")
     if data.get("state") not in FINAL_STATES and not lock_held(run_dir):
         data["state"] = CRASHED
+    if "status_write_failed" in data:
+        data["status_note"] = f"status.json could not be written atomically ({data['status_write_failed']})"
     return data
+
+
+def last_state(events: Path, tail: int = TAIL_BYTES) -> StateChanged | None:
+    """The last state change in the final `tail` bytes of an event log; None when there is none."""
+    try:
+        with open(events, "rb") as fh:
+            fh.seek(max(fh.seek(0, os.SEEK_END) - tail, 0))
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if b'"state_changed"' in line:
+            try:
+                event = from_json(json.loads(line))
+            except (ValueError, TypeError):
+                continue
+            if isinstance(event, StateChanged):
+                return event
+    return None

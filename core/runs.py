@@ -50,6 +50,7 @@ class RunSummary:
     started: float | None  # wall-clock time of the first event
     attachable: bool
     problem: str = ""  # why the run cannot be read, when its state is `unreadable`
+    note: str = ""  # what is uncertain about a readable run (status.json could not be written)
 
 
 def _read(path: Path, limit: int) -> bytes | None:
@@ -118,6 +119,7 @@ def summarize(path: Path) -> RunSummary:
         step=number("step", int), epoch=number("epoch", int),
         loss_d=number("loss_d", float), loss_g=number("loss_g", float),
         started=started, attachable=alive and socket_path(path) is not None,
+        note=str(status.get("status_note", ""))[:200],
     )
 
 

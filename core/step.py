@@ -169,6 +169,15 @@ class GanStep:
             "fixed_noise": self.fixed_noise.detach().cpu().clone(),
         }
 
+    def checkpoint_bytes(self) -> int:
+        """About the bytes a checkpoint of this step takes: the tensors of `state_dict`, uncopied."""
+        tensors = [*self.g.state_dict().values(), *self.d.state_dict().values(), self.fixed_noise]
+        if self.ema is not None:
+            tensors += self.ema.model.state_dict().values()
+        for opt in (self.opt_g, self.opt_d):
+            tensors += [v for state in opt.state.values() for v in state.values() if torch.is_tensor(v)]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` saved (a checkpoint from before g_ema was on starts the average at G)."""
         self.g.load_state_dict(state["generator"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
@@ -15,15 +14,17 @@ import torch
 
 from core import commands as cmd
 from core import events as ev
-from core.checkpoints import capture_rng, load_checkpoint, restore_rng, run_dir_of
+from core import startup
+from core.checkpoints import capture_rng, load_checkpoint, run_dir_of
 from core.config import TrainConfig, live_change
-from core.data import DataSource, load_source
+from core.data import DataSource
 from core.distributed import Cluster
-from core.errors import ConfigError, UserError, first_line
+from core.errors import ConfigError, UserError
 from core.grids import samples_picture
 from core.plan import PlanRequest, checkpoint_steps_per_epoch, extend_plan, shown_epoch
 from core.rundir import RunDir
-from core.step import GanStep, resolve_device
+from core.startup import Place
+from core.step import GanStep
 from core.writer import RunWriter, WriteFailed
 
 Subscriber = Callable[[ev.Event], None]
@@ -59,15 +60,15 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._state = ev.STARTING
         self._stop: cmd.Stop | None = None
-        self.step = 0
-        self.epoch = 0  # 0-based epoch in progress
-        self.batch = 0  # batches of `epoch` already trained
+        self._fault: WriteFailed | None = None  # the write that paused the run, until a resume succeeds
+        self._retry: list[Callable[[], object]] = []  # the writes a resume tries again
+        self._ended = False  # the run's final state is set; only its record may still be written
+        self.place = Place()
         self.error: str | None = None
         self._gan: GanStep | None = None
         self.data: DataSource | None = None
         self.device = torch.device("cpu")
         self._last_status = 0.0
-        self._last_stats: dict[str, float] = {}
         self._last_metrics: dict[str, float] = {}
         self._resume_payload: dict[str, Any] | None = None
         self._sampled: tuple[int, Path | None] | None = None  # (step, path) of the last samples
@@ -78,7 +79,6 @@ class Trainer:
         self.rank = self.cluster.rank if self.cluster else 0
         self.world_size = self.cluster.world_size if self.cluster else 1
         self.writer = RunWriter(self.run_dir, self.rank)
-        self._world_note = ""
         self.plan_note = ""  # how a resume changed the plan, said in the run's first event
         self._start_step = 0
 
@@ -106,7 +106,17 @@ class Trainer:
     @property
     def shown_epoch(self) -> int:
         """The epoch in progress, 1-based; at an epoch's end that epoch, never one past the last."""
-        return shown_epoch(self.epoch, self.batch)
+        return shown_epoch(self.place.epoch, self.place.batch)
+
+    @property
+    def step(self) -> int:
+        """Steps trained so far."""
+        return self.place.step
+
+    @property
+    def epoch(self) -> int:
+        """The 0-based epoch in progress."""
+        return self.place.epoch
 
     @property
     def gan(self) -> GanStep:
@@ -164,7 +174,10 @@ class Trainer:
     # -- events ------------------------------------------------------------------------------------
 
     def _emit(self, event: ev.Event) -> None:
-        self.writer.event(event)
+        try:
+            self.writer.event(event)
+        except WriteFailed as exc:  # the event is kept; subscribers still get it at once
+            self._write_failed(exc)
         with self._sub_lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
@@ -185,14 +198,57 @@ class Trainer:
 
     def _write_status(self) -> None:
         self._last_status = time.monotonic()
-        extra = {"error": self.error} if self.error else {}
+        extra: dict[str, Any] = {"error": self.error} if self.error else {}
+        if self._fault is not None or self.writer.backlog:
+            extra.update(write_error=str(self._fault or "events not written"), events_not_written=self.writer.backlog)
         try:
-            self.writer.status(self._state, self.step, self.shown_epoch, **extra, **self._last_stats)
+            self.writer.status(self._state, self.step, self.shown_epoch, **extra, **self.place.losses)
         except WriteFailed:
-            pass  # status.json is a convenience; a full disk is reported by checkpoint alerts
+            pass  # status.json is a convenience: events.jsonl is the record, runs reads both
 
     def _alert(self, level: str, message: str) -> None:
         self._emit(ev.Alert(level, message, self.step))
+
+    # -- writes that fail ------------------------------------------------------------------------
+
+    def _attempt(self, write: Callable[[], object]) -> bool:
+        """Run `write`; when a file of the run cannot be written, pause with `write` kept for resume."""
+        try:
+            write()
+        except WriteFailed as exc:
+            self._write_failed(exc, write)
+            return False
+        return True
+
+    def _write_failed(self, exc: WriteFailed, retry: Callable[[], object] | None = None) -> None:
+        """Pause the run (never end it) because a file of it cannot be written; files already saved
+        stay as they are, events wait in memory, and resume tries the failed writes again."""
+        if self.cluster is not None or self._ended:  # nothing left to pause (or rank 0 alone would pause)
+            then = ("free space and resume to write the events kept in memory" if self._ended
+                    else "training goes on unrecorded")
+            self._alert("error", f"cannot write {exc.path}: {exc.reason}; {then}")
+            return
+        if retry is not None:
+            self._retry.append(retry)
+        if self._fault is None:
+            self._fault = exc
+            need = self.writer.checkpoint_size or (self.gan.checkpoint_bytes() if self.built else 0)
+            room = f"free about {need / 1e6:.1f} MB (the size of a checkpoint)" if need else "free space"
+            self._alert("error", f"paused at step {self.step}: cannot write {exc.path}: {exc.reason}; "
+                                 f"files already saved are untouched; {room} or fix the directory, then resume")
+        self._set_state(ev.PAUSED, f"cannot write the run's files: {exc.reason}")
+
+    def _recover(self) -> None:
+        """Write what could not be written (events first, then the failed saves); Refused while it
+        still cannot, with the run left paused."""
+        try:
+            self.writer.flush()
+            while self._retry:
+                self._retry[0]()
+                self._retry.pop(0)
+        except WriteFailed as exc:
+            raise Refused(f"still cannot write {exc.path}: {exc.reason}; free space and resume again") from None
+        self._fault = None
 
     # -- life cycle ----------------------------------------------------------------------------------
 
@@ -228,8 +284,7 @@ class Trainer:
         """Join the torchrun process group and take rank 0's run directory; False on failure."""
         assert self.cluster is not None
         try:
-            self.cluster.start(self.cluster.device(resolve_device(self.config.device)))
-            self.run_dir = RunDir(self.cluster.share_text(str(self.run_dir.path)))
+            self.run_dir = startup.join_cluster(self.cluster, self.config, self.run_dir)
             self.writer = RunWriter(self.run_dir, self.rank)
         except Exception as exc:  # no run directory is agreed on yet: the error goes to stderr only
             self.error = f"rank {self.rank}: cannot join the distributed run: {type(exc).__name__}: {exc}"
@@ -257,7 +312,7 @@ class Trainer:
         return f" (traceback in {path})" if path else ""
 
     def _fail(self, message: str) -> None:
-        self.error = message
+        self.error, self._ended = message, True
         if not self.writer.ready:  # could not even open the run directory
             self._state = ev.FAILED
             return
@@ -265,123 +320,124 @@ class Trainer:
         self._set_state(ev.FAILED, message)
 
     def _finish(self, seconds: float) -> None:
+        """Save the last samples and checkpoint, then end; while they cannot be written the run waits
+        paused (a stop is refused) until a resume writes them or a stop without a checkpoint."""
         if self._state == ev.FAILED:
             return
-        self._save_samples_quietly()
-        stop, self._stop = self._stop, None
-        checkpoint: Path | None = None
-        problem = ""
-        if stop is None or stop.checkpoint:
-            try:
-                checkpoint = self._save_checkpoint("final" if stop is None else "stop")
-            except WriteFailed as exc:
-                problem = exc.reason
+        stop, saved = self._stop, []  # the stop asked for: it holds while the run waits for room
+        pending, self._retry, self._fault = self._retry, [], None  # a stop may come while writes wait
+
+        def last_writes() -> None:
+            self.writer.flush()
+            while pending:
+                pending[0]()
+                pending.pop(0)
+            self._save_samples()
+            if stop is None or stop.checkpoint:
+                saved.append(self._save_checkpoint("final" if stop is None else "stop"))
+
+        while not self._attempt(last_writes) and self.cluster is None:
+            if self._stop is not None:  # answered now: the run waits instead of stopping
+                self._refuse(self._stop, f"not stopped: {self._fault}; paused at step {self.step}, "
+                                         "resume once there is room to save and stop")
+                self._stop = None
+            if self._handle_commands():  # a resume wrote them
+                break
+            stop = self._stop  # a new stop while paused: with a checkpoint, try again; without, end
+            assert stop is not None  # _handle_commands returns False only for a stop
+            self._retry.clear()
+            if not stop.checkpoint:
+                break
+        self._ended = True
         if stop is None:
             self._emit(ev.RunFinished(self.step, self.shown_epoch, seconds, self._start_step))
             self._set_state(ev.FINISHED, "all steps done")
-            return
-        self._set_state(ev.STOPPED, stop.reason)
-        if problem:
-            self._refuse(stop, f"stopped at step {self.step}, but the checkpoint was not saved: {problem}")
         else:
-            self._done(stop, f"stopped at step {self.step}" + (f"; checkpoint {checkpoint}" if checkpoint else ""))
+            self._set_state(ev.STOPPED, stop.reason)
+        if stop is not None and self._stop is not None:
+            checkpoint = saved[-1] if saved else None
+            self._done(self._stop, f"stopped at step {self.step}" + (f"; checkpoint {checkpoint}" if checkpoint else ""))
+            self._stop = None
+        self._write_the_record()
+
+    def _write_the_record(self) -> None:
+        """Once the run has ended, wait while events.jsonl misses events: a resume tries to write
+        them, a stop gives them up (status.json then says how many are missing)."""
+        while self.writer.backlog and self.cluster is None:
+            for command in self._drain_commands(wait=True):
+                if isinstance(command, cmd.Stop):
+                    self._done(command, f"ended; {self.writer.backlog} events not written")
+                    self._write_status()
+                    return
+                if not isinstance(command, cmd.Resume):
+                    self._refuse(command, f"the run has ended ({self._state})")
+                    continue
+                try:
+                    self.writer.flush()
+                except WriteFailed as exc:
+                    self._refuse(command, f"still cannot write {exc.path}: {exc.reason}; free space and resume again")
+                else:
+                    self._done(command, "events written")
+                    self._write_status()
 
     def _setup(self) -> None:
-        config = self.config
-        self.device = resolve_device(config.device)
-        if self.device.type == "cpu" and config.cpu_threads:
-            # Small models (the 2-D toys) run several times faster on one thread than on many.
-            torch.set_num_threads(config.cpu_threads)
-        if self.cluster is not None:
-            self.device = self.cluster.device(self.device)
-        channels_last = config.arch != "mlp"
-        self.data = load_source(config, self.device, channels_last, self.rank, self.world_size)
-        payload = None
-        if self.resume_from is not None:
-            payload = self._resume_payload or load_checkpoint(self.resume_from)
-            self._resume_payload = None  # the tensors are copied into the models; free the host copy
-        try:
-            self._gan = GanStep(config, self.device, channels_last, self.cluster, payload)
-        except (RuntimeError, KeyError, ValueError) as exc:
-            if payload is None:
-                raise
-            raise UserError(f"{self.resume_from}: does not fit this configuration ({first_line(exc)})") from None
-        if payload is not None:
-            self._restore(payload)
+        payload, self._resume_payload = self._resume_payload, None  # freed once copied into the models
+        built = startup.build(self.config, self.cluster, self.resume_from, payload)
+        self.device, self.data, self._gan, self.place = built.device, built.data, built.gan, built.place
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self.gan.schedule(self.step, self.planned_steps)
-        self._write_config()
+        self._attempt(lambda: self.writer.config(self.config))
         self._start_step = self.step
         self._emit(ev.RunStarted(
-            run_dir=str(self.run_dir.path), config=config.to_dict(), device=str(self.device),
+            run_dir=str(self.run_dir.path), config=self.config.to_dict(), device=str(self.device),
             planned_steps=self.planned_steps, steps_per_epoch=self.data.steps_per_epoch,
             start_step=self._start_step, resumed_from=str(self.resume_from) if self.resume_from else None,
             world_size=self.world_size, plan_note=self.plan_note,
         ))
-        if self._world_note:
-            self._alert("warning", self._world_note)
-
-    def _restore(self, payload: dict[str, Any]) -> None:
-        """The run's place and RNG states from a checkpoint (the models are the step's)."""
-        self.step, self.epoch, self.batch = int(payload["step"]), int(payload["epoch"]), int(payload["batch"])
-        self._last_stats = dict(payload.get("losses", {}))
-        saved_world = int(payload.get("world_size", 1))
-        if saved_world == self.world_size:
-            restore_rng(payload["rank_rng"][self.rank] if saved_world > 1 else payload["rng"])
-        else:
-            # Keep the place in the epoch by images seen; the shards and noise streams are new.
-            self.batch = self.batch * saved_world // self.world_size
-            torch.manual_seed(self.config.seed + self.rank + 7_919 * self.step)
-            self._world_note = (
-                f"resumed a {saved_world}-process checkpoint with {self.world_size} process(es): training "
-                "goes on, but not exactly as the run would have (other data shards and noise)")
-
-    def _write_config(self) -> None:
-        self.writer.config(self.config)
+        if built.note:
+            self._alert("warning", built.note)
 
     # -- the loop ------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        gan, data = self.gan, self.data
+        gan, data, place = self.gan, self.data, self.place
         assert data is not None
-        self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
+        if self._state != ev.PAUSED:  # a write at start-up may have failed
+            self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
         batch_size = self.config.batch_size * self.world_size  # images/s of the whole run
         rate = 0.0
-        while self.step < self.planned_steps and self.epoch < self.config.epochs:
+        while place.step < self.planned_steps and place.epoch < self.config.epochs:
             epoch_started = time.monotonic()
             sum_d = sum_g = 0.0  # plain floats: no tensor allocated per step
             trained = 0
-            for real in data.batches(self.epoch, self.batch):
-                if not self._handle_commands() or self.step >= self.planned_steps:
+            for real in data.batches(place.epoch, place.batch):
+                if not self._handle_commands() or place.step >= self.planned_steps:
                     return
                 if self.config.lr_decay != "none":
-                    gan.schedule(self.step, self.planned_steps)
+                    gan.schedule(place.step, self.planned_steps)
                 t0 = time.perf_counter()
-                stats = gan.train_step(real, self.step + 1)
+                stats = gan.train_step(real, place.step + 1)
                 if self.cluster is not None:
                     stats = self.cluster.mean(stats)  # one verdict on NaN for all ranks
-                self.step += 1
-                self.batch += 1
-                trained += 1
+                place.step, place.batch, trained = place.step + 1, place.batch + 1, trained + 1
                 dt = time.perf_counter() - t0
                 rate = batch_size / dt if rate == 0.0 else 0.9 * rate + 0.1 * (batch_size / dt)
                 sum_d, sum_g = sum_d + stats[0], sum_g + stats[1]
                 self._after_step(stats, rate)
                 if self._stop is not None or self._state == ev.FAILED:
                     return
-            if self.batch >= data.steps_per_epoch:
+            if place.batch >= data.steps_per_epoch:
                 n = max(trained, 1)
-                self._emit(ev.EpochEnded(self.epoch + 1, self.step, sum_d / n, sum_g / n,
+                self._emit(ev.EpochEnded(place.epoch + 1, place.step, sum_d / n, sum_g / n,
                                          time.monotonic() - epoch_started))
-                self.epoch += 1
-                self.batch = 0
+                place.epoch, place.batch = place.epoch + 1, 0
 
     def _after_step(self, stats: list[float], rate: float) -> None:
         loss_d, loss_g, d_x, d_g_z = stats
-        self._last_stats = {"loss_d": loss_d, "loss_g": loss_g}
+        self.place.losses = {"loss_d": loss_d, "loss_g": loss_g}
         lr_g, lr_d = self.gan.lrs
         self._emit(ev.StepMetrics(
-            step=self.step, epoch=self.shown_epoch, batch=self.batch, loss_d=loss_d, loss_g=loss_g,
+            step=self.step, epoch=self.shown_epoch, batch=self.place.batch, loss_d=loss_d, loss_g=loss_g,
             d_x=d_x, d_g_z=d_g_z, lr_g=lr_g, lr_d=lr_d, img_per_s=rate,
         ))
         if not all(v == v and abs(v) != float("inf") for v in stats):
@@ -394,12 +450,11 @@ class Trainer:
             self._set_state(ev.PAUSED, "non-finite loss")
         config = self.config
         if config.sample_every and self.step % config.sample_every == 0:
-            self._save_samples_quietly()
+            self._attempt(self._save_samples)
         if config.eval_every and self.step % config.eval_every == 0 and self.writer.enabled:
             self._evaluate()  # metrics are for the record: computed where it is kept
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
-            with contextlib.suppress(WriteFailed):  # alerted; training goes on
-                self._save_checkpoint("periodic")
+            self._attempt(lambda: self._save_checkpoint("periodic"))
         if time.monotonic() - self._last_status > STATUS_INTERVAL_S:
             self._write_status()
 
@@ -423,10 +478,10 @@ class Trainer:
             if self._state != ev.PAUSED:
                 return True
 
-    def _drain_commands(self) -> list[cmd.Command]:
+    def _drain_commands(self, wait: bool = False) -> list[cmd.Command]:
         commands = []
         try:
-            if self._state == ev.PAUSED:
+            if wait or self._state == ev.PAUSED:
                 commands.append(self._commands.get(timeout=PAUSE_POLL_S))
             while True:
                 commands.append(self._commands.get_nowait())
@@ -451,8 +506,9 @@ class Trainer:
         except Refused as exc:
             self._alert("warning", f"refused {command.kind}: {exc}")
             self._refuse(command, str(exc))
-        except WriteFailed as exc:  # alerted where it failed
+        except WriteFailed as exc:
             self._refuse(command, f"could not write {exc.path}: {exc.reason}")
+            self._write_failed(exc)
         else:
             if detail is not None:
                 self._done(command, detail)
@@ -468,6 +524,7 @@ class Trainer:
             if self._state != ev.PAUSED:
                 self._alert("info", "not paused")
                 return "not paused"
+            self._recover()
             self._set_state(ev.RUNNING, "resume requested")
             return f"running from step {self.step}"
         if isinstance(command, cmd.Stop):
@@ -489,10 +546,7 @@ class Trainer:
             raise Refused(str(exc)) from None
         self.config = new
         self.gan.configure(new, self.step, self.planned_steps)
-        try:
-            self._write_config()
-        except WriteFailed as exc:
-            self._alert("warning", f"could not update {exc}")
+        self._attempt(lambda: self.writer.config(self.config))
         values = {k: getattr(new, k) for k in changes}
         self._emit(ev.HparamsChanged(values, self.step))
         return f"changed at step {self.step}: " + ", ".join(f"{k}={v}" for k, v in values.items())
@@ -505,24 +559,16 @@ class Trainer:
         return self.gan.sampler
 
     def _save_samples(self) -> Path | None:
-        """Save the fixed-noise grid of this step (once a step); its path. Raises WriteFailed after
-        an alert when it could not be written."""
+        """Save the fixed-noise grid of this step (once a step); its path. WriteFailed when it could
+        not be written."""
         if self._sampled is not None and self._sampled[0] == self.step:
             return self._sampled[1]
         gan = self.gan
-        try:
-            path = self.writer.samples(self.step, lambda: samples_picture(gan.samples(), self.config.dataset))
-        except WriteFailed as exc:
-            self._alert("error", f"could not save samples to {exc.path}: {exc.reason}")
-            raise
+        path = self.writer.samples(self.step, lambda: samples_picture(gan.samples(), self.config.dataset))
         self._sampled = (self.step, path)
         if path is not None:
             self._emit(ev.SamplesSaved(self.step, self.shown_epoch, str(path)))
         return path
-
-    def _save_samples_quietly(self) -> None:
-        with contextlib.suppress(WriteFailed):  # alerted; training goes on
-            self._save_samples()
 
     def _evaluate(self) -> None:
         """Score the generator inline: training waits exactly as long as the evaluation takes."""
@@ -544,30 +590,13 @@ class Trainer:
         self._emit(ev.MetricsComputed(self.step, self.shown_epoch, result.values, result.reference,
                                       result.note, time.monotonic() - started))
 
-    def _checkpoint_payload(self, rank_rng: list[Any] | None) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch": self.batch,
-            **self.gan.state_dict(),
-            "rng": capture_rng(),
-            "losses": dict(self._last_stats),
-            "metrics": dict(self._last_metrics),
-            "world_size": self.world_size,
-            **({"rank_rng": rank_rng} if rank_rng else {}),  # every rank's RNGs, for an exact resume
-        }
-
     def _save_checkpoint(self, reason: str) -> Path | None:
-        """Write a checkpoint; its path (None where this process writes nothing). Raises WriteFailed
-        after an alert when it could not be written."""
+        """Write a checkpoint; its path (None where this process writes nothing). WriteFailed when it
+        could not be written."""
         rank_rng = self.cluster.gather(capture_rng()) if self.cluster else None  # every rank takes part
-        try:
-            path = self.writer.checkpoint(lambda: self._checkpoint_payload(rank_rng), reason)
-        except WriteFailed as exc:
-            self._alert("error", f"checkpoint at step {self.step} not saved: {exc.reason}; "
-                                 "training goes on, earlier checkpoints are untouched")
-            raise
+        path = self.writer.checkpoint(lambda: startup.checkpoint_payload(
+            self.config, self.place, self.gan, self._last_metrics, self.world_size, rank_rng,
+            self.data.steps_per_epoch if self.data else 0), reason)
         if path is None:
             return None
         self._emit(ev.CheckpointSaved(self.step, self.shown_epoch, str(path), reason))

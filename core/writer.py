@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ import numpy as np
 from core.checkpoints import prune_checkpoints, remove_stale_temps, save_checkpoint
 from core.config import TrainConfig
 from core.errors import UserError
-from core.events import Event
+from core.events import Alert, Event
 from core.grids import save_png
 from core.rundir import EventLog, RunDir, RunLock, atomic_write, write_status
 
 TRACEBACK_FILE = "traceback.txt"
+MAX_BACKLOG = 100_000  # events kept while the log cannot be written (a paused run adds few)
 
 
 class WriteFailed(UserError):
@@ -33,7 +35,7 @@ class WriteFailed(UserError):
     @property
     def disk_full(self) -> bool:
         """Whether the write failed for lack of space (the run could wait for room)."""
-        return self.errno in (errno.ENOSPC, errno.EDQUOT)
+        return self.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class RunWriter:
@@ -50,6 +52,9 @@ class RunWriter:
         self._locked = False
         self._log: EventLog | None = None
         self._created = False
+        self._backlog: deque[Event] = deque()  # events not yet in the log, oldest first
+        self._lost = 0  # events beyond MAX_BACKLOG, dropped
+        self.checkpoint_size = 0  # bytes of the newest checkpoint written (0: none yet)
 
     @property
     def ready(self) -> bool:
@@ -68,9 +73,14 @@ class RunWriter:
         self._log = EventLog(self.run_dir.events)
 
     def close(self, keep: bool = True) -> None:
-        """Close the log and release the lock; without `keep`, remove a directory this writer created
-        (a run that failed before training), unless a traceback was saved there."""
+        """Close the log (after a last try to write its backlog) and release the lock; without `keep`,
+        remove a directory this writer created (a run that failed before training), unless a
+        traceback was saved there."""
         if self._log is not None:
+            try:
+                self.flush()
+            except WriteFailed:
+                pass  # the caller knows from `backlog`
             self._log.close()
             self._log = None
         if self._locked:
@@ -82,11 +92,35 @@ class RunWriter:
     # -- writes --------------------------------------------------------------------------------
 
     def event(self, event: Event) -> None:
-        """Append `event` to events.jsonl."""
+        """Append `event` to events.jsonl. When the log cannot be written the event is kept, with
+        every later one, until `flush` succeeds; only the first failure raises WriteFailed."""
         if self._log is None:
             return
+        if len(self._backlog) >= MAX_BACKLOG:
+            self._lost += 1
+            return
+        self._backlog.append(event)
+        if len(self._backlog) == 1:
+            self.flush()
+
+    @property
+    def backlog(self) -> int:
+        """Events waiting to be written."""
+        return len(self._backlog) + self._lost
+
+    def flush(self) -> None:
+        """Write the events kept while the log could not be written, in order; WriteFailed if it
+        still cannot (the events not written stay kept)."""
+        if self._log is None:
+            return
+        if self._lost and len(self._backlog) < MAX_BACKLOG:
+            step = getattr(self._backlog[-1], "step", 0) if self._backlog else 0
+            self._backlog.append(Alert("warning", f"{self._lost} events lost while the log could not be written", step))
+            self._lost = 0
         try:
-            self._log.write(event)
+            while self._backlog:
+                self._log.write(self._backlog[0])
+                self._backlog.popleft()
         except OSError as exc:
             raise WriteFailed(self.run_dir.events, exc) from None
 
@@ -114,9 +148,11 @@ class RunWriter:
             return None
         folder = self.run_dir.checkpoints
         try:
-            return save_checkpoint(self.run_dir.path, payload(), reason)
+            path = save_checkpoint(self.run_dir.path, payload(), reason)
         except OSError as exc:
             raise WriteFailed(Path(exc.filename) if exc.filename else folder, exc) from None
+        self.checkpoint_size = path.stat().st_size
+        return path
 
     def prune(self, keep: int) -> list[Path]:
         """Remove periodic checkpoints beyond the newest `keep`; the removed paths."""

@@ -141,26 +141,31 @@ def test_a_kill_mid_write_leaves_nothing_that_lists_as_a_checkpoint(run_copy: Pa
     assert not list(folder.glob(".*.tmp"))
 
 
-def test_trainer_turns_a_failed_write_into_an_alert_and_goes_on(tmp_path: Path, monkeypatch) -> None:
+def test_trainer_pauses_on_a_failed_write_and_a_resume_writes_it(tmp_path: Path, monkeypatch) -> None:
     real = ck.atomic_write
+    failed: list[Path] = []
 
-    def disk_full_at_step_4(path: Path, data: bytes) -> None:
-        if "step_00000004" in Path(path).name:
+    def disk_full_once_at_step_4(path: Path, data: bytes) -> None:
+        if "step_00000004" in Path(path).name and not failed:
+            failed.append(path)
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, data)
 
-    monkeypatch.setattr(ck, "atomic_write", disk_full_at_step_4)
+    monkeypatch.setattr(ck, "atomic_write", disk_full_once_at_step_4)
     trainer = Trainer(tiny(tmp_path / "run", max_steps=6, checkpoint_every=2))
     seen: list[ev.Event] = []
     trainer.subscribe(seen.append)
     first_digest: list[str] = []
     trainer.subscribe(lambda e: first_digest.append(digest(Path(e.path)))
                       if isinstance(e, ev.CheckpointSaved) and e.step == 2 else None)
+    trainer.subscribe(lambda e: trainer.send(cmd.Resume())
+                      if isinstance(e, ev.StateChanged) and e.state == ev.PAUSED else None)
     assert trainer.run() == ev.FINISHED and trainer.step == 6
     alerts = [e for e in seen if isinstance(e, ev.Alert) and e.level == "error"]
-    assert len(alerts) == 1 and "step 4 not saved" in alerts[0].message and "No space" in alerts[0].message
+    assert len(alerts) == 1 and "paused at step 4" in alerts[0].message and "No space" in alerts[0].message
+    assert "MB (the size of a checkpoint)" in alerts[0].message
     infos = ck.list_checkpoints(tmp_path / "run")
-    assert [(c.step, c.reason) for c in infos] == [(2, "periodic"), (6, "periodic"), (6, "final")]
+    assert [(c.step, c.reason) for c in infos] == [(2, "periodic"), (4, "periodic"), (6, "periodic"), (6, "final")]
     assert digest(Path(infos[0].path)) == first_digest[0]
     assert all(c.readable for c in infos)
 

@@ -80,3 +80,16 @@ def test_extending_a_cosine_run_says_how_its_lr_changes() -> None:
     line = extend_plan(config, 31_200, SPE, PlanRequest(max_steps=40_000)).line
     assert line.startswith("plan: 400 → 513 epochs, 31,200 → 40,000 steps; the cosine lr schedule now ends")
     assert "lr_g goes 2e-05 → " in line  # the floor (5 %) of 4e-4, then a higher share of the longer plan
+
+
+def test_a_checkpoint_tells_its_epoch_length_by_field_by_place_or_by_counting() -> None:
+    from core.plan import checkpoint_steps_per_epoch
+
+    config = TrainConfig.from_preset("ring8-mlp", subset=1000, batch_size=100)
+    saved = {"steps_per_epoch": 10, "step": 5, "epoch": 0, "batch": 5, "world_size": 1}
+    assert checkpoint_steps_per_epoch(saved, config, 1) == 10
+    legacy = {"step": 25, "epoch": 2, "batch": 5}
+    assert checkpoint_steps_per_epoch(legacy, config, 1) == 10
+    first_epoch = {"step": 5, "epoch": 0, "batch": 5}  # an old checkpoint in epoch 1: the data set is counted
+    assert checkpoint_steps_per_epoch(first_epoch, config, 1) == 10
+    assert checkpoint_steps_per_epoch(saved, config, 2) == 5  # another world size: counted for it

@@ -77,3 +77,18 @@ def test_unreadable_status_reads_as_none_elsewhere(root: Path) -> None:
     assert read_status(root / "status-fifo") is None
     assert read_status(root / "good")["step"] == 9
     assert json.loads((root / "good" / "status.json").read_text())["state"] == "finished"
+
+
+@pytest.mark.parametrize("status", [None, '{"state": "running", "step": 239, "epoch": 1}', '{"state": "runn'],
+                         ids=["missing", "stale", "torn"])
+def test_a_status_json_that_could_not_be_written_yields_to_the_event_log(tmp_path: Path, status: str | None) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [{"kind": "state_changed", "state": state, "reason": "", "step": step, "time": 1.0}
+             for state, step in (("running", 0), ("finished", 2500))]
+    (run / "events.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    if status is not None:
+        (run / "status.json").write_text(status)
+    (summary,) = list_runs(tmp_path)
+    assert (summary.state, summary.step) == ("finished", 2500)
+    assert summary.note.startswith("status.json could not be written") and "events.jsonl" in summary.note

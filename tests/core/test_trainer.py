@@ -415,28 +415,41 @@ def test_every_command_is_answered_once_by_its_id(tmp_path):
     assert len(logged) == 8 and late.id not in got
 
 
-def test_failed_writes_refuse_save_sample_and_stop_and_the_run_still_stops(tmp_path):
+def test_failed_writes_refuse_save_sample_and_stop_pause_and_a_resume_saves_and_stops(tmp_path):
     trainer, rec = make(tmp_path, max_steps=10_000)
     run = tmp_path / "run"
+    folders = ("samples", "checkpoints")
 
     def break_the_folders() -> None:
-        for name in ("samples", "checkpoints"):
+        for name in folders:
             (run / name).rmdir()
             (run / name).write_text("not a folder")  # writing into it fails, even for root
         for command in (cmd.SaveCheckpoint(), cmd.SampleNow(), cmd.Stop(checkpoint=True)):
             trainer.send(command)
 
+    def fix_and_resume(event: ev.Event) -> None:
+        if isinstance(event, ev.CommandRefused) and event.command == "stop":
+            assert trainer.state == ev.PAUSED and not list(run.glob("checkpoints"))[0].is_dir()
+            for name in folders:
+                (run / name).unlink()
+                (run / name).mkdir()
+            trainer.send(cmd.Resume())
+
     rec.at_step[2] = break_the_folders
+    trainer.subscribe(fix_and_resume)
     finish(trainer)
     assert trainer.state == ev.STOPPED and trainer.step == 2
-    assert not rec.of(ev.CommandDone)
     refused = {e.command: e.reason for e in rec.of(ev.CommandRefused)}
     assert set(refused) == {"save_checkpoint", "sample_now", "stop"}
     assert all("File exists" in reason for reason in refused.values()), refused
     assert str(run / "samples") in refused["sample_now"]
     assert str(run / "checkpoints") in refused["save_checkpoint"]
-    assert refused["stop"].startswith("stopped at step 2, but the checkpoint was not saved")
-    assert any("not saved" in a.message for a in rec.of(ev.Alert) if a.level == "error")
+    assert refused["stop"].startswith("not stopped: ") and "paused at step 2" in refused["stop"]
+    assert [e.command for e in rec.of(ev.CommandDone)] == ["resume"]
+    assert any("paused at step 2: cannot write" in a.message for a in rec.of(ev.Alert) if a.level == "error")
+    (stop,) = rec.of(ev.CheckpointSaved)
+    assert stop.reason == "stop" and stop.step == 2 and load_checkpoint(stop.path)["step"] == 2
+    assert rec.states()[-3:] == [ev.PAUSED, ev.RUNNING, ev.STOPPED]
 
 
 def test_commands_left_when_the_run_finishes_are_refused(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class GanApp(App[int]):
         self.dashboard = DashboardScreen()
         self.quitting = False
         self.switching = False
+        self._quit_stop: str | None = None  # id of the quit's stop with a checkpoint, until answered
+        self._quit_answer: ev.Event | None = None
 
     def get_default_screen(self) -> Screen[None]:
         return self.dashboard
@@ -57,7 +60,14 @@ class GanApp(App[int]):
 
     def poll(self) -> None:
         """Drain the session and hand the events to the dashboard in one batch."""
-        self.dashboard.ingest(self.session.events())
+        events = self.session.events()
+        for event in events:
+            if isinstance(event, (ev.CommandDone, ev.CommandRefused)) and event.id == self._quit_stop:
+                self._quit_answer = event
+                if isinstance(event, ev.CommandRefused):  # the checkpoint could not be saved: stay
+                    self.quitting = False
+                    self.notify(f"not quitting: {event.reason}", severity="error", timeout=30)
+        self.dashboard.ingest(events)
 
     @property
     def view(self) -> RunView:
@@ -196,13 +206,23 @@ class GanApp(App[int]):
     def shutdown(self, save: bool) -> None:
         """Stop the run (with a final checkpoint when `save`), wait for it in a worker, then exit."""
         self.quitting = True
+        self._quit_stop, self._quit_answer = None, None
         if self.session.alive:
-            self.session.send(cmd.Stop(checkpoint=save, reason="quit from the app"))
+            stop = cmd.Stop(checkpoint=save, reason="quit from the app")
+            self._quit_stop = stop.id if save else None
+            self.session.send(stop)
             self.notify("saving a checkpoint and stopping…" if save else "stopping…", timeout=30)
         self._wait_and_exit()
 
     @work(thread=True, exclusive=True, group="session")
     def _wait_and_exit(self) -> None:
+        # A stop with a checkpoint may be refused (a full disk): the run then waits paused, and so
+        # does the app, rather than closing the session, which would end the run unsaved.
+        deadline = time.monotonic() + self.stop_timeout
+        while self._quit_stop and self._quit_answer is None and self.session.alive and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL_S)
+        if isinstance(self._quit_answer, ev.CommandRefused):
+            return
         self.session.close(timeout=self.stop_timeout)
         self.call_from_thread(self._exit_after_stop)
 

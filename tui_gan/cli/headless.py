@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from core import commands as cmd
@@ -71,11 +72,13 @@ def detach_from_terminal(fds: tuple[int, ...] = (1, 2)) -> None:
 
 
 class Stoppable(Protocol):
+    run_dir: Path
+
     def send(self, command: cmd.Command) -> None: ...
 
 
 class SignalStop:
-    """SIGINT/SIGTERM stop the run with a checkpoint; a second SIGINT exits at once; SIGHUP never
+    """SIGINT/SIGTERM stop the run with a checkpoint; a second one exits at once; SIGHUP never
     stops it: a dropped SSH link only detaches the output from the vanished terminal (a redirected
     output, e.g. under nohup, is left alone), and training goes on writing to its run directory."""
 
@@ -98,15 +101,28 @@ class SignalStop:
     def _handle(self, signum: int, frame: object) -> None:
         self.count += 1
         name = signal.Signals(signum).name
-        if self.count > 1 and signum == signal.SIGINT:
-            print("\ninterrupted again: exiting now", file=sys.stderr)
-            os._exit(130)
+        if self.count > 1:  # a stop that could not save (a full disk) must not trap the user
+            print(f"\n{name} again: exiting now; {newest_checkpoint(self.run.run_dir)}", file=sys.stderr)
+            os._exit(128 + signum)
         print(f"\n{name}: saving a checkpoint and stopping (Ctrl-C again to quit at once)", file=self.out)
         self.run.send(cmd.Stop(checkpoint=True, reason=f"{name} received"))
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+def newest_checkpoint(run_dir: Path) -> str:
+    """One line naming the newest checkpoint of the run on disk (or saying there is none)."""
+    from core.checkpoints import list_checkpoints
+
+    try:
+        saved = [c for c in list_checkpoints(run_dir) if c.readable]
+    except OSError:
+        saved = []
+    if not saved:
+        return "no checkpoint of this run exists"
+    return f"the newest checkpoint is {saved[-1].path} (step {saved[-1].step})"
 
 
 def _isatty(fd: int) -> bool:

@@ -48,4 +48,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for run in runs:
         if run.problem:
             console.print(f"{run.name}: unreadable: {run.problem}", markup=False, highlight=False)
+        elif run.note:
+            console.print(f"{run.name}: {run.note}", markup=False, highlight=False)
     return 0

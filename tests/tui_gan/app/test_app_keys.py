@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from core import commands as cmd
 from core import events as ev
@@ -141,7 +144,10 @@ async def test_q_stops_the_run_waits_and_exits(session, key, save):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("q", key)
-        await app.workers.wait_for_complete()
+        if save:  # the run answers once its checkpoint is saved
+            session.push(ev.CommandDone(session.sent[0].id, "stop", "stopped at step 400", 400))
+        with contextlib.suppress(WorkerCancelled):  # the app's exit cancels the quit worker: fine
+            await app.workers.wait_for_complete()
         await pilot.pause()
     assert session.sent == [cmd.Stop(checkpoint=save, reason="quit from the app")]
     assert session.closed == 5
@@ -170,6 +176,19 @@ async def test_ctrl_q_quits_the_careful_way(session):
         await settle(app, pilot)
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, QuitDialog)
+
+
+async def test_quit_with_a_checkpoint_the_run_refuses_keeps_the_app_and_the_run(session):
+    app = GanApp(session, stop_timeout=30)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("q", "s")
+        (stop,) = session.sent
+        session.push(ev.CommandRefused(stop.id, "stop", "not stopped: checkpoints: No space left on device", 400))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not session.closed and not app.quitting and app.is_running
+    assert app.return_value is None
 
 
 async def test_quit_never_hangs_on_a_stuck_run(session):

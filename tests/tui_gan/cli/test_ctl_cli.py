@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from core.checkpoints import list_checkpoints, load_checkpoint
 from core.rundir import read_status
 from tests.runproc import ENV, ROOT, TINY, last_step, steps, tui_gan, tui_gan_argv, wait_for
 
@@ -123,7 +124,16 @@ def test_ctl_answers_come_by_id_to_each_client_including_refusals_of_failed_writ
             assert failed.returncode == 1 and failed.stdout == "", failed
             assert failed.stderr.startswith(f"tui-gan ctl: {action} refused: could not write "), failed
             assert str(run_dir / ("checkpoints" if action == "save" else "samples")) in failed.stderr
-        stopped = ctl(run_dir, "stop")
-        assert stopped.returncode == 1 and "checkpoint was not saved" in stopped.stderr, stopped
-        proc.wait(30)  # the run stops all the same
+        stopped = ctl(run_dir, "stop")  # the stop checkpoint cannot be written: the run waits, paused
+        assert stopped.returncode == 1 and stopped.stderr.startswith("tui-gan ctl: stop refused: not stopped: ")
+        assert len(stopped.stderr.strip().splitlines()) == 1
+        assert read_status(run_dir)["state"] == "paused" and proc.poll() is None
+        for name in ("samples", "checkpoints"):
+            (run_dir / name).unlink()
+            (run_dir / name).mkdir()
+        resumed = ctl(run_dir, "resume")  # writes the stop checkpoint, then stops as asked
+        assert resumed.returncode == 0, resumed
+        assert proc.wait(30) == 0
         assert read_status(run_dir)["state"] == "stopped"
+        [saved] = list_checkpoints(run_dir)
+        assert saved.reason == "stop" and load_checkpoint(saved.path)["step"] == saved.step

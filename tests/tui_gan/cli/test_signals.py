@@ -104,23 +104,27 @@ def test_sigterm_or_sigint_stops_with_a_checkpoint_and_exit_0(tmp_path: Path, re
     assert f"{sig.name}: saving a checkpoint and stopping" in out
 
 
-def test_a_second_sigint_exits_at_once(monkeypatch) -> None:
-    # In-process: two kills sent to a busy subprocess may merge into one pending SIGINT.
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_signal_exits_at_once_naming_the_newest_checkpoint(
+    monkeypatch, capsys, tmp_path: Path, sig: signal.Signals
+) -> None:
+    # In-process: two kills sent to a busy subprocess may merge into one pending signal.
     sent: list[cmd.Command] = []
 
     def _exit(code: int) -> None:
         raise SystemExit(code)  # like os._exit, it never returns
 
     monkeypatch.setattr(os, "_exit", _exit)
-    trainer = SimpleNamespace(send=sent.append)
-    before = signal.getsignal(signal.SIGINT)
+    trainer = SimpleNamespace(send=sent.append, run_dir=SimpleNamespace(path=tmp_path))
+    before = signal.getsignal(sig)
     with pytest.raises(SystemExit) as exited, SignalStop(trainer, io.StringIO()):  # type: ignore[arg-type]
         for _ in range(2):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), sig)
             time.sleep(0.05)  # the Python-level handler runs between bytecodes
-    assert exited.value.code == 130
+    assert exited.value.code == 128 + sig
     assert len(sent) == 1 and isinstance(sent[0], cmd.Stop) and sent[0].checkpoint
-    assert signal.getsignal(signal.SIGINT) is before  # handlers restored
+    assert signal.getsignal(sig) is before  # handlers restored
+    assert capsys.readouterr().err.strip().endswith(f"{sig.name} again: exiting now; no checkpoint of this run exists")
 
 
 def started(run_dir: Path) -> bool:
