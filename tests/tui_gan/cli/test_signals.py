@@ -115,7 +115,7 @@ def test_a_second_signal_exits_at_once_naming_the_newest_checkpoint(
         raise SystemExit(code)  # like os._exit, it never returns
 
     monkeypatch.setattr(os, "_exit", _exit)
-    trainer = SimpleNamespace(send=sent.append, run_dir=SimpleNamespace(path=tmp_path))
+    trainer = SimpleNamespace(send=sent.append, run_dir=tmp_path)
     before = signal.getsignal(sig)
     with pytest.raises(SystemExit) as exited, SignalStop(trainer, io.StringIO()):  # type: ignore[arg-type]
         for _ in range(2):
