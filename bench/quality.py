@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import events as ev  # noqa: E402
-from core.config import TrainConfig, parse_overrides  # noqa: E402
-from core.evaluate import Evaluator  # noqa: E402
-from core.trainer import Trainer  # noqa: E402
+from core import events as ev
+from core.config import TrainConfig, parse_overrides
+from core.evaluate import Evaluator
+from core.trainer import Trainer
 
 
 def target_met(values: dict[str, float], reference: dict[str, float]) -> bool:

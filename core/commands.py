@@ -50,7 +50,7 @@ class SetHyperparams(Command):
     kind: ClassVar[str] = "set_hyperparams"
     changes: dict[str, Any] = field(default_factory=dict)
 
-    def __init__(self, changes: dict[str, Any] | None = None, /, *, id: str | None = None,  # noqa: A002
+    def __init__(self, changes: dict[str, Any] | None = None, /, *, id: str | None = None,
                  **kwargs: Any) -> None:
         object.__setattr__(self, "changes", {**(changes or {}), **kwargs})
         object.__setattr__(self, "id", id if id is not None else new_id())

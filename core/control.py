@@ -387,7 +387,7 @@ def check_command(data: Any) -> cmd.Command:
             raise ValueError("set_hyperparams: too many changes")
         for key, value in command.changes.items():
             if not isinstance(key, str) or not isinstance(value, _SCALARS):
-                raise ValueError(f"set_hyperparams: {key!r} must map to a number, string or boolean")  # noqa: TRY004
+                raise ValueError(f"set_hyperparams: {key!r} must map to a number, string or boolean")
         return command
     for f in dataclasses.fields(command):
         value, default = getattr(command, f.name), f.default
@@ -630,7 +630,7 @@ class _LogFollower:
     def read(self) -> Iterator[bytes]:
         if self._fh is None:
             try:
-                self._fh = open(self.path, "rb")  # noqa: SIM115 - held while the client follows the log
+                self._fh = open(self.path, "rb")  # held open while the client follows the log
             except FileNotFoundError:
                 return
         while True:
@@ -784,7 +784,7 @@ class ControlClient:
             pass
         self.sock.close()
 
-    def __enter__(self) -> ControlClient:  # noqa: PYI034
+    def __enter__(self) -> ControlClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -90,7 +90,7 @@ class HangupGuard:
         self._previous: Any = None
         app.driver_class = hangup_safe_driver(app.driver_class)
 
-    def __enter__(self) -> HangupGuard:  # noqa: PYI034
+    def __enter__(self) -> HangupGuard:
         try:
             self._previous = signal.signal(signal.SIGHUP, self._on_hangup)
         except ValueError:  # not the main thread (an embedding host): it owns signal handling
@@ -131,7 +131,7 @@ def keep_training(session: InProcessSession, run_dir: Path) -> int:
         _redirect_std_fds(str(log_path), append=True)
     except OSError:
         pass
-    out = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - stdout until exit
+    out = open(log_path, "a", encoding="utf-8", buffering=1)  # stdout until the process exits
     sys.stdout = sys.stderr = out
     print(f"terminal closed (SIGHUP) in state {session.state}: training goes on without a screen; "
           f"attach with `tui-gan watch {Path(run_dir).resolve()}`", file=out, flush=True)
