@@ -52,6 +52,16 @@ class StepMetrics(Event):
     lr_d: float
     img_per_s: float
     time: float = field(default_factory=_now)
+    # issue 17: loss_d, loss_g, d_x and d_g_z are the means over the `steps` steps up to `step`
+    # (1 = step `step` alone, as before log_every); last_* are step `step`'s own values.
+    steps: int = 1
+    last_loss_d: float | None = None
+    last_loss_g: float | None = None
+    last_d_x: float | None = None
+    last_d_g_z: float | None = None
+    # CUDA only: the device's memory allocated by torch now and at its peak, in bytes.
+    memory: int | None = None
+    peak_memory: int | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import threading
 import time
@@ -22,7 +23,8 @@ from core.distributed import Cluster
 from core.errors import ConfigError, UserError, first_line
 from core.grids import samples_picture
 from core.rundir import RunDir
-from core.step import GanStep, resolve_device
+from core.step import GanStep, device_memory, resolve_device
+from core.steplog import Logged, StepLog, parse_every
 from core.writer import RunWriter, WriteFailed
 
 Subscriber = Callable[[ev.Event], None]
@@ -332,6 +334,8 @@ class Trainer:
         assert data is not None
         self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
         batch_size = self.config.batch_size * self.world_size  # images/s of the whole run
+        # issue 17: the step's numbers stay on the device until `log` is read
+        log = StepLog(parse_every(self.config.log_every), fixed_steps=self.cluster is not None)
         rate = 0.0
         while self.step < self.planned_steps and self.epoch < self.config.epochs:
             epoch_started = time.monotonic()
@@ -343,16 +347,18 @@ class Trainer:
                 if self.config.lr_decay != "none":
                     gan.schedule(self.step, self.planned_steps)
                 t0 = time.perf_counter()
-                stats = gan.train_step(real, self.step + 1)
-                if self.cluster is not None:
-                    stats = self.cluster.mean(stats)  # one verdict on NaN for all ranks
+                log.add(gan.device_step(real, self.step + 1), time.perf_counter() - t0)
                 self.step += 1
                 self.batch += 1
                 trained += 1
-                dt = time.perf_counter() - t0
-                rate = batch_size / dt if rate == 0.0 else 0.9 * rate + 0.1 * (batch_size / dt)
-                sum_d, sum_g = sum_d + stats[0], sum_g + stats[1]
-                self._after_step(stats, rate)
+                if not (log.due() or self._read_now(data.steps_per_epoch)):
+                    continue
+                logged = self._read(log)
+                window = batch_size * logged.steps / max(logged.seconds, 1e-9)
+                weight = min(1.0, 0.1 * logged.steps)  # per step as before; a long window stands alone
+                rate = window if rate == 0.0 else (1 - weight) * rate + weight * window
+                sum_d, sum_g = sum_d + logged.means[0] * logged.steps, sum_g + logged.means[1] * logged.steps
+                self._after_step(logged, rate)
                 if self._stop is not None or self._state == ev.FAILED:
                     return
             if self.batch >= data.steps_per_epoch:
@@ -362,16 +368,37 @@ class Trainer:
                 self.epoch += 1
                 self.batch = 0
 
-    def _after_step(self, stats: list[float], rate: float) -> None:
-        loss_d, loss_g, d_x, d_g_z = stats
-        self._last_stats = {"loss_d": loss_d, "loss_g": loss_g}
+    def _read_now(self, steps_per_epoch: int) -> bool:
+        """Whether this step must be read before log_every says so: the run or epoch ends, a sample,
+        metric or checkpoint follows (never of non-finite weights unseen), or a command waits."""
+        c, step = self.config, self.step
+        return (step >= self.planned_steps or self.batch >= steps_per_epoch
+                or any(every and step % every == 0 for every in (c.sample_every, c.eval_every, c.checkpoint_every))
+                or (self.cluster is None and not self._commands.empty()))  # ranks must read at the same steps
+
+    def _read(self, log: StepLog) -> Logged:
+        """The numbers since the last reading; in a cluster the mean over ranks (one verdict on NaN)."""
+        logged = log.take()
+        if self.cluster is not None:
+            shared = self.cluster.mean([*logged.means, *logged.last, logged.seconds / logged.steps])
+            logged = Logged(shared[:4], shared[4:8], logged.steps, logged.seconds)
+            log.retune(shared[8])
+        return logged
+
+    def _after_step(self, logged: Logged, rate: float) -> None:
+        loss_d, loss_g, d_x, d_g_z = logged.means
+        self._last_stats = {"loss_d": logged.last[0], "loss_g": logged.last[1]}
         lr_g, lr_d = self.gan.lrs
+        memory, peak = device_memory(self.device)
         self._emit(ev.StepMetrics(
             step=self.step, epoch=self.epoch + 1, batch=self.batch, loss_d=loss_d, loss_g=loss_g,
-            d_x=d_x, d_g_z=d_g_z, lr_g=lr_g, lr_d=lr_d, img_per_s=rate,
+            d_x=d_x, d_g_z=d_g_z, lr_g=lr_g, lr_d=lr_d, img_per_s=rate, steps=logged.steps,
+            last_loss_d=logged.last[0], last_loss_g=logged.last[1], last_d_x=logged.last[2],
+            last_d_g_z=logged.last[3], memory=memory, peak_memory=peak,
         ))
-        if not all(v == v and abs(v) != float("inf") for v in stats):
-            message = (f"loss is not finite at step {self.step} (loss_d={loss_d}, loss_g={loss_g}); "
+        # A mean over the steps is non-finite when any of them was: NaN pauses ≤ log_every steps late.
+        if not all(math.isfinite(v) for v in logged.means + logged.last):
+            message = (f"loss is not finite at step {self.step} (loss_d={logged.last[0]}, loss_g={logged.last[1]}); "
                        "lower the learning rates or resume from an earlier checkpoint")
             self._alert("error", message)
             if self.config.on_nan == "stop":
