@@ -74,6 +74,9 @@ class GanStep:
     when the state does not fit this configuration.
     """
 
+    # The G step computes no gradients of D's weights; bench/throughput.py turns it off to time the gain.
+    skip_d_weight_grads = True
+
     def __init__(self, config: TrainConfig, device: torch.device, channels_last: bool = False,
                  cluster: Cluster | None = None, state: dict[str, Any] | None = None) -> None:
         self.config = config
@@ -170,7 +173,7 @@ class GanStep:
         self.opt_g.zero_grad(set_to_none=True)
         # G's loss needs gradients through D, not of D's weights: skipping them saves a third of
         # D's backward. Restored before anything else can train D.
-        trained = [p for p in self.d.parameters() if p.requires_grad]
+        trained = [p for p in self.d.parameters() if p.requires_grad] if self.skip_d_weight_grads else []
         for p in trained:
             p.requires_grad_(False)
         try:
