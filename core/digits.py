@@ -57,9 +57,9 @@ def _data_hash() -> str:
 
 def to_digit_input(images: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] of any size and channel count → 1×28×28 in [-1, 1]."""
-    x = images.detach().float().cpu()
+    x = images.detach().float()  # on the images' device: scoring on the GPU keeps them there
     if x.shape[1] == 3:
-        x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
     if x.shape[-1] != 28 or x.shape[-2] != 28:
         x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
     return x.clamp(-1, 1)
@@ -78,9 +78,14 @@ class DigitJudge:
     def __init__(self, net: DigitNet, mu: torch.Tensor, cov: torch.Tensor, reference: dict[str, float]) -> None:
         self.net, self.mu, self.cov, self.reference = net.eval(), mu, cov, reference
 
+    def to(self, device: torch.device) -> DigitJudge:
+        """Run the classifier on `device` (the feature statistics stay on the host, in float64)."""
+        self.net.to(device)
+        return self
+
     @torch.no_grad()
     def _run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = to_digit_input(images)
+        x = to_digit_input(images.to(next(self.net.parameters()).device))
         feats, probs = [], []
         for i in range(0, len(x), 500):
             f = self.net.features(x[i : i + 500])
