@@ -36,6 +36,7 @@ class RunStarted(Event):
     resumed_from: str | None = None
     world_size: int = 1
     time: float = field(default_factory=_now)
+    device_uuid: str | None = None  # a CUDA device's NVML UUID: its index there may differ (issue 17)
 
 
 @dataclass(frozen=True)

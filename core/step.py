@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -40,9 +42,28 @@ def lr_factor(decay: str, step: int, planned_steps: int) -> float:
     return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+@functools.cache  # torch may warn only at its first check: the reason is kept from that one
+def cuda_unusable() -> str:
+    """Why this torch, built with CUDA, cannot use it ("" when it can, or has no GPU to use).
+
+    torch.cuda.is_available() is then False, and its only account of why (a driver too old for
+    this build, a broken install) is a warning at the first check: that warning is the reason.
+    """
+    if torch.version.cuda is None:
+        return ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        available = torch.cuda.is_available()
+    if available:
+        return ""
+    reasons = [str(w.message).strip() for w in caught if "cuda" in str(w.message).lower()]
+    return reasons[0].splitlines()[0][:300] if reasons else ""
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` → the first CUDA device if there is one, else the CPU; a missing GPU is a user error."""
     if name == "auto":
+        cuda_unusable()  # the first CUDA check of the process, whose warning says why it failed
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda":
@@ -51,6 +72,15 @@ def resolve_device(name: str) -> torch.device:
         if (device.index or 0) >= torch.cuda.device_count():
             raise ConfigError(f"device: {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
     return device
+
+
+def device_uuid(device: torch.device) -> str | None:
+    """NVML's name of a CUDA device ("GPU-…"): NVML counts all GPUs, CUDA only those in
+    CUDA_VISIBLE_DEVICES, so their indices differ but the UUID is the same."""
+    if device.type != "cuda":
+        return None
+    uuid = str(torch.cuda.get_device_properties(device).uuid)
+    return uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
 
 
 def device_memory(device: torch.device) -> tuple[int | None, int | None]:

@@ -23,7 +23,7 @@ from core.distributed import Cluster
 from core.errors import ConfigError, UserError, first_line
 from core.grids import samples_picture
 from core.rundir import RunDir
-from core.step import GanStep, device_memory, resolve_device
+from core.step import GanStep, cuda_unusable, device_memory, device_uuid, resolve_device
 from core.steplog import Logged, StepLog, parse_every
 from core.writer import RunWriter, WriteFailed
 
@@ -278,6 +278,8 @@ class Trainer:
     def _setup(self) -> None:
         config = self.config
         self.device = resolve_device(config.device)
+        if config.device == "auto" and self.device.type == "cpu" and cuda_unusable():  # issue 17: never silently
+            self._alert("warning", f"training on the CPU: this torch has CUDA but cannot use it ({cuda_unusable()})")
         if self.device.type == "cpu" and config.cpu_threads:
             # Small models (the 2-D toys) run several times faster on one thread than on many.
             torch.set_num_threads(config.cpu_threads)
@@ -285,6 +287,8 @@ class Trainer:
             self.device = self.cluster.device(self.device)
         channels_last = config.arch != "mlp"
         self.data = load_source(config, self.device, channels_last, self.rank, self.world_size)
+        if getattr(self.data, "note", ""):  # issue 17: data kept in host memory, too large for the GPU
+            self._alert("info", self.data.note)  # type: ignore[attr-defined]
         payload = None
         if self.resume_from is not None:
             payload = self._resume_payload or load_checkpoint(self.resume_from)
@@ -304,7 +308,7 @@ class Trainer:
             run_dir=str(self.run_dir.path), config=config.to_dict(), device=str(self.device),
             planned_steps=self.planned_steps, steps_per_epoch=self.data.steps_per_epoch,
             start_step=self.step, resumed_from=str(self.resume_from) if self.resume_from else None,
-            world_size=self.world_size,
+            world_size=self.world_size, device_uuid=device_uuid(self.device),
         ))
         if self._world_note:
             self._alert("warning", self._world_note)
