@@ -412,8 +412,11 @@ class Trainer:
         config = self.config
         if config.sample_every and self.step % config.sample_every == 0:
             self._save_samples_quietly()
-        if config.eval_every and self.step % config.eval_every == 0 and self.writer.enabled:
-            self._evaluate()  # metrics are for the record: computed where it is kept
+        if config.eval_every and self.step % config.eval_every == 0:
+            if self.writer.enabled:
+                self._evaluate()  # metrics are for the record: computed where it is kept
+            if self.cluster is not None and self.cluster.wait_for_rank0("off" if not self.config.eval_every else ""):
+                self.config = self.config.replace(eval_every=0)  # issue 17: metrics went off on rank 0
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
             with contextlib.suppress(WriteFailed):  # alerted; training goes on
                 self._save_checkpoint("periodic")
