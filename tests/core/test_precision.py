@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import TINY
 
+import core.precision
 import core.step
 from core import events as ev
 from core.config import TrainConfig
@@ -43,7 +44,9 @@ def test_auto_is_fp32_on_the_cpu_and_fp16_is_refused_there(monkeypatch):
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         resolve_precision("fp16", CPU)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
-    assert resolve_precision("auto", torch.device("cuda")) == AUTO_ON_CUDA
+    assert resolve_precision("auto", torch.device("cuda")) == AUTO_ON_CUDA == "fp32"  # until measured
+    monkeypatch.setattr(core.precision, "AUTO_ON_CUDA", "bf16")  # the switch, once bf16 is shown good
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
     assert resolve_precision("fp16", torch.device("cuda")) == "fp16"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
     assert resolve_precision("auto", torch.device("cuda")) == "fp32"
