@@ -144,3 +144,17 @@ def test_the_g_step_computes_no_gradient_of_d_weights():
     assert set(counts.values()) == {2}  # once a step, from D's own loss (R1 included)
     assert not frozen.requires_grad
     assert all(p.requires_grad for p in step.d.parameters() if p is not frozen)
+
+
+def test_cudnn_autotuning_and_tf32_are_set_on_cuda_only(monkeypatch):
+    from core.precision import tune_device
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    tune_device(CPU, tf32=True)
+    assert not torch.backends.cudnn.benchmark and not torch.backends.cuda.matmul.allow_tf32
+    tune_device(torch.device("cuda"), tf32=True)
+    assert torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    tune_device(torch.device("cuda"), tf32=False)
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
