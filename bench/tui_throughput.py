@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import events as ev  # noqa: E402
-from core.config import TrainConfig  # noqa: E402
-from core.rundir import RunDir, read_events  # noqa: E402
-from core.trainer import Trainer  # noqa: E402
-from tui_gan.app.app import GanApp  # noqa: E402
-from tui_gan.app.session import InProcessSession  # noqa: E402
+from core import events as ev
+from core.config import TrainConfig
+from core.rundir import RunDir, read_events
+from core.trainer import Trainer
+from tui_gan.app.app import GanApp
+from tui_gan.app.session import InProcessSession
 
 
 def images_per_second(run_dir: Path, warmup: int, batch_size: int) -> float:

@@ -255,6 +255,8 @@ PAYLOAD: dict[str, tuple[Any, bool]] = {
     "opt_g": (_OPTIMIZER, True),
     "opt_d": (_OPTIMIZER, True),
     "fixed_noise": (torch.Tensor, True),
+    "scaler_g": (_Map(_NUMBER), False),  # fp16 runs: the gradient scalers of G and D
+    "scaler_d": (_Map(_NUMBER), False),
     "rng": (_RNG, True),
     "rank_rng": (_Seq(_RNG), False),
     "world_size": (_COUNT, False),

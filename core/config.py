@@ -56,6 +56,8 @@ def _f(spec: Spec, default: Any) -> Any:
 DEVICE_PATTERN = r"auto|cpu|cuda|cuda:\d+"
 ARCHS = ("dcgan", "upsample", "mlp")
 LR_DECAYS = ("none", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LOG_EVERY_PATTERN = r"auto|[1-9][0-9]*"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,14 @@ class TrainConfig:
     seed: int = _f(Spec(int, 0, 2**63 - 1), 0)
     device: str = _f(Spec(str, pattern=DEVICE_PATTERN, help="auto, cpu, cuda or cuda:N"), "auto")
     cpu_threads: int = _f(Spec(int, 0, 1024, help="torch threads on the CPU, 0 = torch's default"), 0)
+    precision: str = _f(Spec(str, choices=PRECISIONS,
+                             help="auto: bf16 on CUDA devices that support it, fp32 elsewhere; fp16 is CUDA "
+                                  "only"), "auto")
+    tf32: bool = _f(Spec(bool, help="allow TF32 matmuls and convolutions (CUDA only)"), True)
+    compile: bool = _f(Spec(bool, help="torch.compile G and D: slower start, faster steps on GPUs"), False)
+    log_every: str = _f(Spec(str, pattern=LOG_EVERY_PATTERN,
+                             help="steps between step events: auto (about every 100 ms) or a whole number ≥ 1"),
+                       "auto")
     n_samples: int = _f(Spec(int, 1, 1024, help="images in the fixed-noise grid"), 64)
     sample_every: int = _f(Spec(int, 0, None, help="steps between sample grids, 0 = at end", live=True), 200)
     checkpoint_every: int = _f(Spec(int, 0, None, help="steps between checkpoints, 0 = at end", live=True), 1000)
@@ -226,6 +236,8 @@ def _check(name: str, spec: Spec, value: Any) -> Any:
         if not math.isfinite(value):
             raise bad("not a finite number")
     elif spec.type is str:
+        if spec.pattern and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # log_every = 8 in a hand-written TOML
         if not isinstance(value, str):
             raise bad()
         if spec.choices and value not in spec.choices:

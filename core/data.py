@@ -106,7 +106,8 @@ def _load_torchvision_mnist(name: str, cls_name: str) -> Callable[[TrainConfig],
         cls = getattr(tvd, cls_name)
         try:
             ds = _with_download_timeout(lambda: cls(str(root), train=True, download=config.download))
-            return ds.data.to(torch.uint8).unsqueeze(1)  # type: ignore[attr-defined]
+            images: torch.Tensor = ds.data.to(torch.uint8).unsqueeze(1)  # type: ignore[attr-defined]
+            return images
         except RuntimeError as exc:
             if "not found" in str(exc).lower():
                 raise DataError(_torchvision_hint(name, root)) from None
@@ -180,11 +181,11 @@ def _load_folder(config: TrainConfig) -> torch.Tensor:
     out = torch.empty(len(paths), config.channels, size, size, dtype=torch.uint8)
     for i, path in enumerate(paths):
         try:
-            with Image.open(path) as img:
-                img = img.convert(mode)
+            with Image.open(path) as opened:
+                img = opened.convert(mode)
                 side = min(img.size)  # centre square crop keeps the aspect of the content
                 left, top = (img.width - side) // 2, (img.height - side) // 2
-                img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+                img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
                 arr = np.asarray(img, dtype=np.uint8)
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
             # A bomb (more than twice PIL's MAX_IMAGE_PIXELS) is the user's file, not our bug.
@@ -257,18 +258,22 @@ class DataSource:
         self.n, self.batch_size, self.seed = n, batch_size, seed
         self.rank, self.world, self.per_rank = rank, world, per_rank
         self.steps_per_epoch = per_rank // batch_size  # the last partial batch is dropped
+        self.note = ""  # what the trainer tells the user about where the data lives
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         raise NotImplementedError
 
 
 class TensorSource(DataSource):
-    """A uint8 image tensor held on the device, scaled to [-1, 1] one batch at a time."""
+    """A uint8 image tensor scaled to [-1, 1] one batch at a time on `device`: held there, or (too
+    large for it) in host memory, pinned on CUDA machines, each batch copied without blocking."""
 
     def __init__(self, images: torch.Tensor, batch_size: int, seed: int, channels_last: bool,
-                 rank: int = 0, world: int = 1) -> None:
+                 rank: int = 0, world: int = 1, device: torch.device | None = None) -> None:
         super().__init__(len(images), batch_size, seed, rank, world)
         self.images = images
+        self.device = device or images.device
+        self.staged = device is not None  # images stay where they are; batches go to `device`
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
@@ -276,9 +281,18 @@ class TensorSource(DataSource):
         if self.world > 1:
             order = order[self.rank :: self.world][: self.per_rank]  # one seeded order, dealt out
         order = order.to(self.images.device)
+        pin = self.staged and self.images.is_pinned()
         for b in range(start, self.steps_per_epoch):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            batch = self.images.index_select(0, idx).float().div_(127.5).sub_(1.0)
+            if self.staged:
+                # A fresh pinned buffer a batch: the copy runs while the device trains, and the next
+                # batch never overwrites one still in flight.
+                raw = torch.empty((len(idx), *self.images.shape[1:]), dtype=self.images.dtype, pin_memory=pin)
+                torch.index_select(self.images, 0, idx, out=raw)
+                raw = raw.to(self.device, non_blocking=pin)
+            else:
+                raw = self.images.index_select(0, idx)
+            batch = raw.float().div_(127.5).sub_(1.0)
             yield batch.contiguous(memory_format=self.memory_format)
 
     def all_images(self) -> torch.Tensor:
@@ -341,8 +355,28 @@ def load_source(config: TrainConfig, device: torch.device, channels_last: bool =
     if info.toy:
         return ToySource(config.dataset, config.subset or 10_000, config.batch_size, config.seed, device,
                          rank, world)
-    images = load_images(config).to(device)
-    return TensorSource(images, config.batch_size, config.seed, channels_last, rank, world)
+    images = load_images(config)
+    free = free_memory(device)
+    if free is None or images.nbytes <= DATA_SHARE * free:
+        return TensorSource(images.to(device), config.batch_size, config.seed, channels_last, rank, world)
+    if torch.cuda.is_available():
+        images = images.pin_memory()
+    source = TensorSource(images, config.batch_size, config.seed, channels_last, rank, world, device)
+    source.note = (f"the data set ({images.nbytes / 2**30:.1f} GB) does not fit beside the models in {device}'s "
+                   f"free memory ({free / 2**30:.1f} GB): it stays in {'pinned ' if images.is_pinned() else ''}"
+                   "host memory and each batch is copied over")
+    return source
+
+
+DATA_SHARE = 0.5  # data preloaded on a GPU takes at most this share of its free memory: the models,
+# their activations and cuDNN's workspaces need the rest
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA `device` (torch.cuda.mem_get_info); None where data always fits (the CPU)."""
+    if device.type != "cuda":
+        return None
+    return int(torch.cuda.mem_get_info(device)[0])
 
 
 def load_images(config: TrainConfig) -> torch.Tensor:

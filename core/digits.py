@@ -40,10 +40,12 @@ class DigitNet(nn.Module):
         self.head = nn.Linear(128, 10)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        out: torch.Tensor = self.body(x)  # a Module call is Any to the type checker
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        out: torch.Tensor = self.head(self.body(x))
+        return out
 
 
 def cache_dir() -> Path:
@@ -57,9 +59,9 @@ def _data_hash() -> str:
 
 def to_digit_input(images: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] of any size and channel count → 1×28×28 in [-1, 1]."""
-    x = images.detach().float().cpu()
+    x = images.detach().float()  # on the images' device: scoring on the GPU keeps them there
     if x.shape[1] == 3:
-        x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
     if x.shape[-1] != 28 or x.shape[-2] != 28:
         x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
     return x.clamp(-1, 1)
@@ -78,9 +80,14 @@ class DigitJudge:
     def __init__(self, net: DigitNet, mu: torch.Tensor, cov: torch.Tensor, reference: dict[str, float]) -> None:
         self.net, self.mu, self.cov, self.reference = net.eval(), mu, cov, reference
 
+    def to(self, device: torch.device) -> DigitJudge:
+        """Run the classifier on `device` (the feature statistics stay on the host, in float64)."""
+        self.net.to(device)
+        return self
+
     @torch.no_grad()
     def _run(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = to_digit_input(images)
+        x = to_digit_input(images.to(next(self.net.parameters()).device))
         feats, probs = [], []
         for i in range(0, len(x), 500):
             f = self.net.features(x[i : i + 500])
@@ -115,7 +122,7 @@ def train_judge(progress: Progress | None = None, seed: int = 0, epochs: int = E
             xb = torch.roll(x_train[idx], shifts=(dy, dx), dims=(2, 3))
             loss = F.cross_entropy(net(xb), y_train[idx])
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves backward unannotated
             opt.step()
             if progress:
                 progress("training the digit classifier", (epoch * batches + b + 1) / (epochs * batches))

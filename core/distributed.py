@@ -19,6 +19,9 @@ from core.errors import first_line
 # A dead rank is noticed at once (its sockets close); the timeout only ends waits on a hung one,
 # so it must outlast anything rank 0 does alone while the others wait (a checkpoint, an evaluation).
 COLLECTIVE_TIMEOUT_S = float(os.environ.get("TUI_GAN_COLLECTIVE_TIMEOUT", "300"))
+# What rank 0 does alone while the others wait at a known place (an evaluation: Inception on the CPU,
+# the digit classifier's first training) has no bound worth guessing: they wait this long there.
+SOLO_TIMEOUT_S = float(os.environ.get("TUI_GAN_SOLO_TIMEOUT", str(24 * 3600)))
 DEATH_WAIT_S = 1.0  # how long rank 0 looks for the process behind a broken connection
 _DDP = nn.parallel.DistributedDataParallel
 # Newer torch renamed broadcast_buffers; either way buffers are synced once, when wrapping.
@@ -36,6 +39,7 @@ class Cluster:
     def __init__(self, rank: int, world_size: int, local_rank: int) -> None:
         self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
         self._control: Any = None
+        self._solo: Any = None
         self._peers: list[tuple[str, int]] = []  # (host, pid) of every rank
 
     @classmethod
@@ -62,6 +66,8 @@ class Cluster:
         else:
             dist.init_process_group("gloo", timeout=timeout)
         self._control = dist.new_group(backend="gloo", timeout=timeout)
+        # A group of its own for waits on rank 0 alone: a gloo group's timeout is fixed when it is made.
+        self._solo = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SOLO_TIMEOUT_S))
         peers: list[Any] = [None] * self.world_size
         dist.all_gather_object(peers, (socket.gethostname(), os.getpid()), group=self._control)
         self._peers = [tuple(p) for p in peers]
@@ -73,8 +79,10 @@ class Cluster:
     def wrap(self, module: nn.Module, device: torch.device) -> nn.Module:
         """`module` in DistributedDataParallel; buffers (BatchNorm statistics) stay per rank after
         the first sync, which saves a broadcast on every forward (rank 0's are the ones saved)."""
-        kwargs: dict[str, Any] = {"device_ids": [device.index]} if device.type == "cuda" else {}
-        return _DDP(module, **_PER_RANK_BUFFERS, **kwargs)
+        kwargs: dict[str, Any] = {**_PER_RANK_BUFFERS}
+        if device.type == "cuda":
+            kwargs["device_ids"] = [device.index]
+        return _DDP(module, **kwargs)
 
     # -- what the ranks share ------------------------------------------------------------------
 
@@ -100,6 +108,13 @@ class Cluster:
         total = torch.tensor(values, dtype=torch.float64)
         dist.all_reduce(total, group=self._control)
         return (total / self.world_size).tolist()
+
+    def wait_for_rank0(self, flag: str = "") -> str:
+        """Every rank waits here until rank 0 arrives (up to SOLO_TIMEOUT_S, never the collective
+        timeout), then takes rank 0's `flag`. A rank that dies still ends the wait at once."""
+        box = [flag]
+        dist.broadcast_object_list(box, src=0, group=self._solo)
+        return str(box[0])
 
     def gather(self, obj: Any) -> list[Any] | None:
         """Every rank's `obj`, in rank order, on rank 0; None elsewhere."""

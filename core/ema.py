@@ -7,6 +7,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 WARMUP = 10  # the average's reach grows with the step, so early samples are not the initial weights
 STAT_BATCHES = 16  # batches of fixed noise that estimate the average's batch-norm statistics
@@ -32,15 +33,19 @@ class MovingAverage:
         self.decay = decay
         self.noise = noise  # STAT_BATCHES × batch × latent
         self._model = copy.deepcopy(model).eval().requires_grad_(False)
-        self._norms = [m for m in self._model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self._norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self._model.modules())
+        self._mine: list[torch.Tensor] = list(self._model.parameters())
         self._stale = True
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         """Move the average towards `model` after its `step`-th update."""
         weight = 1.0 - average_decay(self.decay, step)
-        for mine, theirs in zip(self._model.parameters(), model.parameters(), strict=True):
-            mine.lerp_(theirs, weight)
+        theirs: list[torch.Tensor] = list(model.parameters())
+        if len(theirs) != len(self._mine):
+            raise ValueError(f"the model has {len(theirs)} parameters, its average {len(self._mine)}")
+        # One fused kernel launch for all weights instead of one per tensor (what matters on a GPU).
+        torch._foreach_lerp_(self._mine, theirs, weight)
         self._stale = True
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
@@ -54,18 +59,8 @@ class MovingAverage:
             self._standing_statistics()
         return self._model
 
-    @torch.no_grad()
     def _standing_statistics(self) -> None:
-        momenta = [m.momentum for m in self._norms]
-        for m in self._norms:
-            m.reset_running_stats()
-            m.momentum = None  # a plain average over the batches, not a decaying one
-        self._model.train()
-        try:
-            for z in self.noise:
-                self._model(z)
-        finally:
-            self._model.eval()
-            for m, momentum in zip(self._norms, momenta, strict=True):
-                m.momentum = momentum
+        # update_bn resets the statistics, averages them over the batches (momentum None) in train
+        # mode, then restores momenta and eval mode.
+        update_bn(self.noise, self._model)
         self._stale = False

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -20,6 +21,9 @@ from core.metrics import (
     kernel_inception_distance,
     toy_mode_metrics,
 )
+
+if TYPE_CHECKING:  # the classifier loads only when digits are scored
+    from core.digits import DigitJudge
 
 DIGIT_DATASETS = ("mnist5k", "mnist")
 EVAL_SEED_OFFSET = 2  # eval noise comes from its own generator: evaluating never moves the training RNG
@@ -38,12 +42,13 @@ class Evaluation:
 
 @torch.no_grad()
 def generate(generator: nn.Module, n: int, latent_dim: int, seed: int, device: torch.device) -> torch.Tensor:
-    """n samples from `generator` in eval mode with noise from a private generator, on the CPU."""
+    """n samples from `generator` in eval mode with noise from a private generator, left on `device`
+    (the scorers run there: samples never make a round trip through the host)."""
     gen = torch.Generator().manual_seed(seed)
     was_training = generator.training
     generator.eval()
     try:
-        out = [generator(torch.randn(min(500, n - i), latent_dim, generator=gen).to(device)).float().cpu()
+        out = [generator(torch.randn(min(500, n - i), latent_dim, generator=gen).to(device)).float()
                for i in range(0, n, 500)]
     finally:
         generator.train(was_training)
@@ -61,7 +66,7 @@ class Evaluator:
     def __init__(self, config: TrainConfig, progress: Progress | None = None) -> None:
         self.config, self.progress = config, progress
         self.kind = "toy" if is_toy(config.dataset) else ("digits" if config.dataset in DIGIT_DATASETS else "images")
-        self._judge = None
+        self._judge: DigitJudge | None = None
         self._inception: nn.Module | None = None
         self._real_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._inception_reference: dict[str, float] = {}
@@ -91,10 +96,12 @@ class Evaluator:
         self.prepare()
         if self.kind == "digits":
             assert self._judge is not None
+            self._judge.to(device)
             return Evaluation(self._judge.score(samples), dict(self._judge.reference))
         if self._inception is None:
             return Evaluation({}, {}, "FID/KID need Inception weights: set inception_weights=PATH "
                                       "(torchvision's inception_v3_google-0cc3c7bd.pth) or download=true online")
+        self._inception.to(device)
         return self._inception_scores(samples, n)
 
     def _inception_scores(self, samples: torch.Tensor, n: int) -> Evaluation:
@@ -145,15 +152,18 @@ def load_inception(config: TrainConfig) -> nn.Module:
         finally:
             socket.setdefaulttimeout(previous)
     net.fc = nn.Identity()
-    return net.eval()
+    evaluated: nn.Module = net.eval()
+    return evaluated
 
 
 @torch.no_grad()
 def inception_features(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """2048-d pool features of images in [-1, 1] (grey images are repeated to RGB, resized to 299)."""
+    """2048-d pool features of images in [-1, 1] (grey images are repeated to RGB, resized to 299),
+    computed on the device of `net`."""
+    device = next(net.parameters()).device
     out = []
     for i in range(0, len(images), 50):
-        x = images[i : i + 50].float()
+        x = images[i : i + 50].to(device).float()
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         x = nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
@@ -162,12 +172,16 @@ def inception_features(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_checkpoint(path: str | Path, n: int | None = None, progress: Progress | None = None,
-                        inception_weights: str | None = None) -> tuple[Evaluation, TrainConfig, int]:
-    """Score the generator of a checkpoint on the CPU; returns the evaluation, its config and step."""
+                        inception_weights: str | None = None,
+                        device: str = "cpu") -> tuple[Evaluation, TrainConfig, int]:
+    """Score the generator of a checkpoint on `device` (auto, cpu, cuda:N); returns the evaluation,
+    its config and step."""
     from core.checkpoints import load_generator
+    from core.step import resolve_device
 
+    where = resolve_device(device)
     generator, config, payload = load_generator(path)
     if inception_weights:
         config = config.replace(inception_weights=inception_weights)
     evaluator = Evaluator(config, progress)
-    return evaluator.evaluate(generator, n, torch.device("cpu")), config, int(payload["step"])
+    return evaluator.evaluate(generator.to(where), n, where), config, int(payload["step"])

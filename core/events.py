@@ -37,6 +37,7 @@ class RunStarted(Event):
     world_size: int = 1
     plan_note: str = ""  # a resume that changed the plan says how ("400 → 513 epochs, …")
     time: float = field(default_factory=_now)
+    device_uuid: str | None = None  # a CUDA device's NVML UUID: its index there may differ (issue 17)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ class StepMetrics(Event):
     lr_d: float
     img_per_s: float
     time: float = field(default_factory=_now)
+    # issue 17: loss_d, loss_g, d_x and d_g_z are the means over the `steps` steps up to `step`
+    # (1 = step `step` alone, as before log_every); last_* are step `step`'s own values.
+    steps: int = 1
+    last_loss_d: float | None = None
+    last_loss_g: float | None = None
+    last_d_x: float | None = None
+    last_d_g_z: float | None = None
+    # CUDA only: the device's memory allocated by torch now and at its peak, in bytes.
+    memory: int | None = None
+    peak_memory: int | None = None
 
 
 @dataclass(frozen=True)

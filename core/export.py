@@ -94,8 +94,9 @@ def export_grid(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 
 def sample_from_checkpoint(checkpoint: str | Path, n: int = 64, seed: int | None = None,
-                           out: str | Path | None = None) -> Path:
-    """A grid (or scatter) of `n` new samples from a checkpoint's generator, on the CPU.
+                           out: str | Path | None = None, device: str = "cpu") -> Path:
+    """A grid (or scatter) of `n` new samples from a checkpoint's generator, drawn on `device`
+    (auto, cpu, cuda:N).
 
     Without `seed` every call draws new noise; with it the picture is reproducible. The default
     output is the run's exports/ folder (or the checkpoint's own folder outside a run).
@@ -109,10 +110,13 @@ def sample_from_checkpoint(checkpoint: str | Path, n: int = 64, seed: int | None
         raise UsageError(f"n: {n} is not allowed; expected a whole number in [1, 1024]")
     if seed is not None and not 0 <= seed < 2**63:
         raise UsageError(f"seed: {seed} is not allowed; expected a whole number in [0, 2^63)")
+    from core.step import resolve_device
+
+    where = resolve_device(device)
     generator, config, payload = load_generator(checkpoint)
     rng = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(7), "little"))
-    with torch.no_grad():
-        samples = generator(torch.randn(n, config.latent_dim, generator=rng))
+    with torch.no_grad():  # the noise from the CPU generator: the same picture for a seed on any device
+        samples = generator.to(where)(torch.randn(n, config.latent_dim, generator=rng).to(where)).cpu()
     step = int(payload["step"])
     name = f"sample-step_{step:08d}" + (f"-seed_{seed}" if seed is not None else "") + ".png"
     run_dir = run_dir_of(checkpoint)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +22,37 @@ from core.errors import ConfigError
 from core.losses import d_loss, g_loss, r1_penalty
 from core.models import build_models
 from core.plan import lr_factor
+from core.precision import (
+    autocast,
+    grad_scaler,
+    resolve_precision,
+    spectral_norm_in_fp32,
+    tune_device,
+)
+
+
+@functools.cache  # torch may warn only at its first check: the reason is kept from that one
+def cuda_unusable() -> str:
+    """Why this torch, built with CUDA, cannot use it ("" when it can, or has no GPU to use).
+
+    torch.cuda.is_available() is then False, and its only account of why (a driver too old for
+    this build, a broken install) is a warning at the first check: that warning is the reason.
+    """
+    if torch.version.cuda is None:
+        return ""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        available = torch.cuda.is_available()
+    if available:
+        return ""
+    reasons = [str(w.message).strip() for w in caught if "cuda" in str(w.message).lower()]
+    return reasons[0].splitlines()[0][:300] if reasons else ""
 
 
 def resolve_device(name: str) -> torch.device:
     """`auto` → the first CUDA device if there is one, else the CPU; a missing GPU is a user error."""
     if name == "auto":
+        cuda_unusable()  # the first CUDA check of the process, whose warning says why it failed
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda":
@@ -33,6 +61,23 @@ def resolve_device(name: str) -> torch.device:
         if (device.index or 0) >= torch.cuda.device_count():
             raise ConfigError(f"device: {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
     return device
+
+
+def device_uuid(device: torch.device) -> str | None:
+    """NVML's name of a CUDA device ("GPU-…"): NVML counts all GPUs, CUDA only those in
+    CUDA_VISIBLE_DEVICES, so their indices differ but the UUID is the same."""
+    if device.type != "cuda":
+        return None
+    uuid = str(torch.cuda.get_device_properties(device).uuid)
+    return uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
+
+
+def device_memory(device: torch.device) -> tuple[int | None, int | None]:
+    """Bytes torch has allocated on a CUDA `device` now and at peak; (None, None) elsewhere.
+    Neither waits for the device."""
+    if device.type != "cuda":
+        return None, None
+    return torch.cuda.memory_allocated(device), torch.cuda.max_memory_allocated(device)
 
 
 def _cpu(state: dict[str, Any]) -> dict[str, Any]:
@@ -48,19 +93,29 @@ class GanStep:
     when the state does not fit this configuration.
     """
 
+    # The G step computes no gradients of D's weights; bench/throughput.py turns it off to time the gain.
+    skip_d_weight_grads = True
+
     def __init__(self, config: TrainConfig, device: torch.device, channels_last: bool = False,
                  cluster: Cluster | None = None, state: dict[str, Any] | None = None) -> None:
         self.config = config
         self.device = device
+        self.precision = resolve_precision(config.precision, device)
+        tune_device(device, config.tf32)
         self.g, self.d = build_models(config)
+        spectral_norm_in_fp32(self.d)
         if cluster is not None:
             torch.manual_seed(config.seed + cluster.rank)  # the same initial weights, then noise of its own
         memory_format = torch.channels_last if channels_last else torch.preserve_format
-        self.g.to(device, memory_format=memory_format)
-        self.d.to(device, memory_format=memory_format)
+        # torch's stub of Module.to lacks the memory_format keyword it takes
+        self.g.to(device, memory_format=memory_format)  # type: ignore[call-overload]
+        self.d.to(device, memory_format=memory_format)  # type: ignore[call-overload]
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d, betas=betas)
+        # fp16 only: one scaler an optimizer, as G's and D's gradients differ by orders of magnitude.
+        self.scaler_g = grad_scaler(self.precision, device)
+        self.scaler_d = grad_scaler(self.precision, device)
         noise_gen = torch.Generator().manual_seed(config.seed + 1)  # keeps the training RNG untouched
         self.fixed_noise = torch.randn(config.n_samples, config.latent_dim, generator=noise_gen).to(device)
         self.ema: MovingAverage | None = None
@@ -77,6 +132,11 @@ class GanStep:
             self.train_g = cluster.wrap(self.g, device)
             self.train_d = cluster.wrap(self.d, device)
             self.d_no_sync = self.train_d.no_sync  # type: ignore[assignment]
+        if config.compile:
+            # Compiled after DDP wraps them (as DDP asks); self.g/self.d stay the plain modules, so
+            # state dicts have no `_orig_mod.` prefix and sampling never triggers a compilation.
+            self.train_g = torch.compile(self.train_g)  # type: ignore[assignment]
+            self.train_d = torch.compile(self.train_d)  # type: ignore[assignment]
 
     # -- hyperparameters -----------------------------------------------------------------------
 
@@ -101,40 +161,75 @@ class GanStep:
     # -- training ------------------------------------------------------------------------------
 
     def train_step(self, real: torch.Tensor, step: int) -> list[float]:
+        """`device_step` with its numbers brought to the host: [loss_d, loss_g, D(x), D(G(z))]."""
+        return [float(v) for v in self.device_step(real, step).tolist()]
+
+    def device_step(self, real: torch.Tensor, step: int) -> torch.Tensor:
         """Train D (d_steps times) and G on one real batch; `step` counts this update (1-based) for
-        the moving average. Returns [loss_d, loss_g, D(x), D(G(z))]."""
+        the moving average. Returns [loss_d, loss_g, D(x), D(G(z))] as one fp32 tensor left on the
+        device: reading it waits for the device, so the caller decides when."""
         config, n = self.config, real.shape[0]
+        low = autocast(self.precision, self.device)
         for i in range(config.d_steps):
             z = torch.randn(n, config.latent_dim, device=self.device)
-            if i == config.d_steps - 1:
-                fake = self.train_g(z)
-            else:
-                with torch.no_grad():
+            with low:
+                if i == config.d_steps - 1:
                     fake = self.train_g(z)
+                else:
+                    with torch.no_grad():
+                        fake = self.train_g(z)
             self.opt_d.zero_grad(set_to_none=True)
             penalize = config.r1_gamma > 0
             real_in = real.detach().requires_grad_(True) if penalize else real
-            real_logits = self.train_d(real_in)
-            fake_logits = self.train_d(fake.detach())
+            with low:
+                real_logits = self.train_d(real_in)
+                fake_logits = self.train_d(fake.detach())
+            # Losses in fp32: a mean over a batch of low-precision logits loses digits.
+            real_logits, fake_logits = real_logits.float(), fake_logits.float()
             loss_d = d_loss(config.loss, real_logits, fake_logits, config.label_smoothing, config.label_noise)
             # The reported loss_d stays the adversarial part alone.
-            penalty = config.r1_gamma / 2 * r1_penalty(real_logits, real_in) if penalize else 0.0
-            (loss_d + penalty).backward()
-            self.opt_d.step()
+            penalty = config.r1_gamma / 2 * self._r1(real_logits, real_in) if penalize else 0.0
+            self._update(loss_d + penalty, self.opt_d, self.scaler_d)
         self.opt_g.zero_grad(set_to_none=True)
-        with self.d_no_sync():  # D's gradients from G's loss are dropped: never all-reduce them
-            gen_logits = self.train_d(fake)
-        loss_g = g_loss(config.loss, gen_logits)
-        loss_g.backward()
-        self.opt_g.step()
+        # G's loss needs gradients through D, not of D's weights: skipping them saves a third of
+        # D's backward. Restored before anything else can train D.
+        trained = [p for p in self.d.parameters() if p.requires_grad] if self.skip_d_weight_grads else []
+        for p in trained:
+            p.requires_grad_(False)
+        try:
+            with self.d_no_sync(), low:  # no_sync: nothing of D's to all-reduce here
+                gen_logits = self.train_d(fake)
+            gen_logits = gen_logits.float()
+            loss_g = g_loss(config.loss, gen_logits)
+            self._update(loss_g, self.opt_g, self.scaler_g)
+        finally:
+            for p in trained:
+                p.requires_grad_(True)
         if self.ema is not None:
             self.ema.update(self.g, step)
         with torch.no_grad():
-            summary = torch.stack([
+            return torch.stack([
                 loss_d.detach(), loss_g.detach(),
                 torch.sigmoid(real_logits.detach()).mean(), torch.sigmoid(gen_logits.detach()).mean(),
             ])
-        return [float(v) for v in summary.tolist()]  # the one host sync of the step
+
+    @staticmethod
+    def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+        if scaler is None:
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves backward unannotated
+            opt.step()
+            return
+        scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        scaler.step(opt)  # skipped when a gradient overflowed; the scale then backs off
+        scaler.update()
+
+    def _r1(self, real_logits: torch.Tensor, real_in: torch.Tensor) -> torch.Tensor:
+        """R1 on fp32 gradients; in fp16 taken of the scaled logits (unscaled after) so that small
+        gradients do not underflow, as PyTorch's AMP recipe for gradient penalties does."""
+        if self.scaler_d is None:
+            return r1_penalty(real_logits, real_in)
+        scale = self.scaler_d.scale(torch.ones((), device=real_logits.device))
+        return r1_penalty(real_logits * scale, real_in) / scale.pow(2)
 
     # -- sampling ------------------------------------------------------------------------------
 
@@ -167,6 +262,8 @@ class GanStep:
             "opt_g": copy.deepcopy(self.opt_g.state_dict()),
             "opt_d": copy.deepcopy(self.opt_d.state_dict()),
             "fixed_noise": self.fixed_noise.detach().cpu().clone(),
+            **({"scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict()}
+               if self.scaler_g is not None and self.scaler_d is not None else {}),
         }
 
     def checkpoint_bytes(self) -> int:
@@ -187,3 +284,6 @@ class GanStep:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
+        for name, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
+            if scaler is not None and name in state:  # a checkpoint from fp32/bf16 starts a fresh scale
+                scaler.load_state_dict(state[name])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -24,7 +25,8 @@ from core.grids import samples_picture
 from core.plan import PlanRequest, checkpoint_steps_per_epoch, extend_plan, shown_epoch
 from core.rundir import RunDir
 from core.startup import Place
-from core.step import GanStep
+from core.step import GanStep, cuda_unusable, device_memory, device_uuid
+from core.steplog import Logged, StepLog, parse_every
 from core.writer import RunWriter, WriteFailed
 
 Subscriber = Callable[[ev.Event], None]
@@ -384,6 +386,10 @@ class Trainer:
         payload, self._resume_payload = self._resume_payload, None  # freed once copied into the models
         built = startup.build(self.config, self.cluster, self.resume_from, payload)
         self.device, self.data, self._gan, self.place = built.device, built.data, built.gan, built.place
+        if self.config.device == "auto" and self.device.type == "cpu" and cuda_unusable():  # never silently
+            self._alert("warning", f"training on the CPU: this torch has CUDA but cannot use it ({cuda_unusable()})")
+        if built.data.note:  # data kept in host memory: too large for the GPU
+            self._alert("info", built.data.note)
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self.gan.schedule(self.step, self.planned_steps)
         self._attempt(lambda: self.writer.config(self.config))
@@ -392,7 +398,7 @@ class Trainer:
             run_dir=str(self.run_dir.path), config=self.config.to_dict(), device=str(self.device),
             planned_steps=self.planned_steps, steps_per_epoch=self.data.steps_per_epoch,
             start_step=self._start_step, resumed_from=str(self.resume_from) if self.resume_from else None,
-            world_size=self.world_size, plan_note=self.plan_note,
+            world_size=self.world_size, plan_note=self.plan_note, device_uuid=device_uuid(self.device),
         ))
         if built.note:
             self._alert("warning", built.note)
@@ -405,6 +411,8 @@ class Trainer:
         if self._state != ev.PAUSED:  # a write at start-up may have failed
             self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
         batch_size = self.config.batch_size * self.world_size  # images/s of the whole run
+        # issue 17: the step's numbers stay on the device until `log` is read
+        log = StepLog(parse_every(self.config.log_every), fixed_steps=self.cluster is not None)
         rate = 0.0
         while place.step < self.planned_steps and place.epoch < self.config.epochs:
             epoch_started = time.monotonic()
@@ -416,14 +424,16 @@ class Trainer:
                 if self.config.lr_decay != "none":
                     gan.schedule(place.step, self.planned_steps)
                 t0 = time.perf_counter()
-                stats = gan.train_step(real, place.step + 1)
-                if self.cluster is not None:
-                    stats = self.cluster.mean(stats)  # one verdict on NaN for all ranks
+                log.add(gan.device_step(real, place.step + 1), time.perf_counter() - t0)
                 place.step, place.batch, trained = place.step + 1, place.batch + 1, trained + 1
-                dt = time.perf_counter() - t0
-                rate = batch_size / dt if rate == 0.0 else 0.9 * rate + 0.1 * (batch_size / dt)
-                sum_d, sum_g = sum_d + stats[0], sum_g + stats[1]
-                self._after_step(stats, rate)
+                if not (log.due() or self._read_now(data.steps_per_epoch)):
+                    continue
+                logged = self._read(log)
+                window = batch_size * logged.steps / max(logged.seconds, 1e-9)
+                weight = min(1.0, 0.1 * logged.steps)  # per step as before; a long window stands alone
+                rate = window if rate == 0.0 else (1 - weight) * rate + weight * window
+                sum_d, sum_g = sum_d + logged.means[0] * logged.steps, sum_g + logged.means[1] * logged.steps
+                self._after_step(logged, rate)
                 if self._stop is not None or self._state == ev.FAILED:
                     return
             if place.batch >= data.steps_per_epoch:
@@ -432,16 +442,37 @@ class Trainer:
                                          time.monotonic() - epoch_started))
                 place.epoch, place.batch = place.epoch + 1, 0
 
-    def _after_step(self, stats: list[float], rate: float) -> None:
-        loss_d, loss_g, d_x, d_g_z = stats
-        self.place.losses = {"loss_d": loss_d, "loss_g": loss_g}
+    def _read_now(self, steps_per_epoch: int) -> bool:
+        """Whether this step must be read before log_every says so: the run or epoch ends, a sample,
+        metric or checkpoint follows (never of non-finite weights unseen), or a command waits."""
+        c, step = self.config, self.step
+        return (step >= self.planned_steps or self.place.batch >= steps_per_epoch
+                or any(every and step % every == 0 for every in (c.sample_every, c.eval_every, c.checkpoint_every))
+                or (self.cluster is None and not self._commands.empty()))  # ranks must read at the same steps
+
+    def _read(self, log: StepLog) -> Logged:
+        """The numbers since the last reading; in a cluster the mean over ranks (one verdict on NaN)."""
+        logged = log.take()
+        if self.cluster is not None:
+            shared = self.cluster.mean([*logged.means, *logged.last, logged.seconds / logged.steps])
+            logged = Logged(shared[:4], shared[4:8], logged.steps, logged.seconds)
+            log.retune(shared[8])
+        return logged
+
+    def _after_step(self, logged: Logged, rate: float) -> None:
+        loss_d, loss_g, d_x, d_g_z = logged.means
+        self.place.losses = {"loss_d": logged.last[0], "loss_g": logged.last[1]}
         lr_g, lr_d = self.gan.lrs
+        memory, peak = device_memory(self.device)
         self._emit(ev.StepMetrics(
             step=self.step, epoch=self.shown_epoch, batch=self.place.batch, loss_d=loss_d, loss_g=loss_g,
-            d_x=d_x, d_g_z=d_g_z, lr_g=lr_g, lr_d=lr_d, img_per_s=rate,
+            d_x=d_x, d_g_z=d_g_z, lr_g=lr_g, lr_d=lr_d, img_per_s=rate, steps=logged.steps,
+            last_loss_d=logged.last[0], last_loss_g=logged.last[1], last_d_x=logged.last[2],
+            last_d_g_z=logged.last[3], memory=memory, peak_memory=peak,
         ))
-        if not all(v == v and abs(v) != float("inf") for v in stats):
-            message = (f"loss is not finite at step {self.step} (loss_d={loss_d}, loss_g={loss_g}); "
+        # A mean over the steps is non-finite when any of them was: NaN pauses ≤ log_every steps late.
+        if not all(math.isfinite(v) for v in logged.means + logged.last):
+            message = (f"loss is not finite at step {self.step} (loss_d={logged.last[0]}, loss_g={logged.last[1]}); "
                        "lower the learning rates or resume from an earlier checkpoint")
             self._alert("error", message)
             if self.config.on_nan == "stop":
@@ -451,8 +482,11 @@ class Trainer:
         config = self.config
         if config.sample_every and self.step % config.sample_every == 0:
             self._attempt(self._save_samples)
-        if config.eval_every and self.step % config.eval_every == 0 and self.writer.enabled:
-            self._evaluate()  # metrics are for the record: computed where it is kept
+        if config.eval_every and self.step % config.eval_every == 0:
+            if self.writer.enabled:
+                self._evaluate()  # metrics are for the record: computed where it is kept
+            if self.cluster is not None and self.cluster.wait_for_rank0("off" if not self.config.eval_every else ""):
+                self.config = self.config.replace(eval_every=0)  # metrics went off on rank 0: on every rank too
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
             self._attempt(lambda: self._save_checkpoint("periodic"))
         if time.monotonic() - self._last_status > STATUS_INTERVAL_S:

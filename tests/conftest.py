@@ -30,6 +30,7 @@ TINY = {
     "device": "cpu",
     "sample_every": 0,
     "checkpoint_every": 0,
+    "log_every": "1",  # a step event each step, as the tests count them (auto depends on the clock)
 }
 
 

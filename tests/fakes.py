@@ -29,7 +29,7 @@ CONFIG = {
     "g_output_conv": False, "g_ema": 0.999, "r1_gamma": 0.0, "seed": 0, "device": "cpu",
     "n_samples": 64, "sample_every": 200, "checkpoint_every": 1000, "keep_checkpoints": 5,
     "on_nan": "pause", "run_dir": None, "eval_every": 0, "eval_samples": 2500, "cpu_threads": 0,
-    "inception_weights": None,
+    "inception_weights": None, "precision": "auto", "tf32": True, "compile": False, "log_every": "auto",
 }
 
 

@@ -18,7 +18,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH
 # A constant, known lr whatever the preset's tuning: the tests read exact lr values from the events.
 TINY = ["--preset", "mnist-dcgan", "--set", "width=4", "--set", "batch_size=8", "--set", "subset=64",
         "--set", "n_samples=4", "--set", "sample_every=0", "--set", "checkpoint_every=0",
-        "--set", "lr_g=2e-4", "--set", "lr_d=2e-4", "--set", "lr_decay=none",
+        "--set", "lr_g=2e-4", "--set", "lr_d=2e-4", "--set", "lr_decay=none", "--set", "log_every=1",
         "--device", "cpu", "--epochs", "100000"]
 
 

@@ -232,3 +232,21 @@ def test_the_cli_reports_a_bomb_as_a_user_error_and_leaves_no_run(tmp_path, caps
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("tui-gan: error: ") and "huge.png" in err and "Traceback" not in err, err
     assert not run_dir.exists()
+
+
+def test_data_larger_than_the_free_device_memory_stays_on_the_host_with_a_note(monkeypatch):
+    import core.data
+
+    config = TrainConfig.from_preset("mnist-dcgan", subset=64, batch_size=8, device="cpu")
+    cpu = torch.device("cpu")
+    preloaded = load_source(config, cpu)
+    assert isinstance(preloaded, TensorSource) and not preloaded.staged and not preloaded.note
+    monkeypatch.setattr(core.data, "free_memory", lambda device: 64 * 28 * 28)  # room for half the images
+    staged = load_source(config, cpu)
+    assert isinstance(staged, TensorSource) and staged.staged
+    assert "does not fit" in staged.note and "host memory" in staged.note
+    assert not staged.images.is_pinned()  # no CUDA here: nothing to pin for
+    for a, b in zip(preloaded.batches(1, 2), staged.batches(1, 2), strict=True):
+        assert torch.equal(a, b)
+    monkeypatch.setattr(core.data, "free_memory", lambda device: 10 * 64 * 28 * 28)
+    assert not load_source(config, cpu).staged

@@ -62,3 +62,20 @@ def test_batch_norm_statistics_are_the_averaged_weights_own_over_the_fixed_noise
         model[0].weight.add_(1.0)
     average.update(model, 4)  # the weights move: the next read re-estimates
     assert not torch.equal(average.model[1].running_mean, before)
+
+
+def test_the_fused_update_is_bit_identical_to_one_lerp_a_tensor() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    average = MovingAverage(model, decay=0.9, noise=torch.randn(2, 8, 3))
+    expected = [p.detach().clone() for p in model.parameters()]
+    for step in range(1, 4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        average.update(model, step)
+        for e, p in zip(expected, model.parameters()):
+            e.lerp_(p.detach(), 1.0 - average_decay(0.9, step))
+    assert all(torch.equal(e, a) for e, a in zip(expected, average.model.parameters()))
+    with pytest.raises(ValueError, match="parameters"):
+        average.update(nn.Linear(3, 4), 4)

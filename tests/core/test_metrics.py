@@ -127,7 +127,7 @@ def test_the_classifier_is_cached_and_a_damaged_cache_is_retrained(judge, tmp_pa
 
 def toy_config(tmp_path: Path, **extra) -> TrainConfig:
     return TrainConfig.from_preset("ring8-mlp", batch_size=32, subset=320, max_steps=40, device="cpu",
-                                   sample_every=0, checkpoint_every=20, eval_samples=200,
+                                   sample_every=0, checkpoint_every=20, eval_samples=200, log_every="1",
                                    run_dir=str(tmp_path), **extra)
 
 
@@ -203,3 +203,19 @@ def test_a_bad_inception_weights_file_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="was refused: it holds pickled objects") as info:
         load_inception(TrainConfig(inception_weights=str(pickled)))
     assert "\n" not in str(info.value) and "weights_only=False" not in str(info.value)
+
+
+def test_digit_samples_are_scored_on_the_generator_device_without_a_host_copy(judge, monkeypatch):
+    from core import digits
+    from core.evaluate import Evaluator
+    from core.models import build_models
+
+    config = TrainConfig.from_preset("mnist-dcgan", width=4, device="cpu")
+    generator, _ = build_models(config)
+    seen: list[int] = []
+    monkeypatch.setattr(torch.Tensor, "cpu", lambda self, *a, **k: seen.append(self.dim()) or self.to("cpu"))
+    monkeypatch.setattr(digits, "load_judge", lambda progress=None: judge)
+    scored = Evaluator(config).evaluate(generator, n=20, device=torch.device("cpu"))
+    assert "fid_digits" in scored.values
+    # features and class probabilities (n × k) go to the host for float64 statistics; images never do
+    assert seen and all(dim == 2 for dim in seen)

@@ -27,7 +27,7 @@ def tiny(preset: str, run_dir: Path, **changes) -> TrainConfig:
     # A constant lr: a run cut short by max_steps would plan a shorter cosine than the straight one.
     values = {"width": 4, "batch_size": 8, "subset": 64, "device": "cpu", "sample_every": 0,
               "checkpoint_every": 0, "epochs": 100, "label_noise": 0.1, "lr_decay": "none",
-              "run_dir": str(run_dir)}
+              "log_every": "1", "run_dir": str(run_dir)}
     return TrainConfig.from_preset(preset, **{**values, **changes})
 
 
@@ -60,6 +60,7 @@ def assert_same_state(a: Trainer, b: Trainer) -> None:
     ("mnist-dcgan", 16, {"spectral_norm": False}),  # halves at the end of epoch 1; BatchNorm buffers
     ("mnist-dcgan", 12, {}),  # the preset's spectral norm: its power-iteration vectors included
     ("mnist-dcgan", 12, {"g_ema": 0.9, "g_output_conv": True}),  # the moving average of G and its warm-up
+    ("mnist-dcgan", 12, {"precision": "bf16", "g_ema": 0.9, "r1_gamma": 1.0}),  # autocast (issue 17)
 ])
 def test_half_resume_half_is_bit_identical_to_straight(tmp_path: Path, preset: str, total: int,
                                                         changes: dict) -> None:
@@ -221,3 +222,12 @@ def test_status_json_follows_the_run(tmp_path: Path) -> None:
     assert states == [None, "starting", "running", "paused", "running", "stopping", "stopped"]
     assert status["state"] == "stopped" and status["step"] == 3 and status["pid"] == os.getpid()
     assert [c.reason for c in list_checkpoints(run_dir)] == ["stop"]
+
+
+def test_fp16_resumes_bit_identical_with_its_gradient_scalers(tmp_path: Path, monkeypatch) -> None:
+    import core.step
+
+    monkeypatch.setattr(core.step, "resolve_precision", lambda name, device: name)  # CPU fp16 for the test
+    test_half_resume_half_is_bit_identical_to_straight(tmp_path, "mnist-dcgan", 12, {"precision": "fp16"})
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "split"))
+    assert saved["scaler_g"]["scale"] > 0 and "scaler_d" in saved

@@ -298,7 +298,7 @@ def test_a_bug_in_training_fails_the_run_and_keeps_its_traceback_in_the_run_dire
     def broken(self, real, step):
         raise RuntimeError("shape mismatch in a layer")
 
-    monkeypatch.setattr(GanStep, "train_step", broken)
+    monkeypatch.setattr(GanStep, "device_step", broken)
     finish(trainer)
     assert trainer.state == ev.FAILED
     saved = tmp_path / "run" / "traceback.txt"

@@ -16,6 +16,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", type=int, default=None, metavar="N", help="generated samples (default: eval_samples)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--inception-weights", metavar="PATH", help="local Inception v3 weights for FID/KID")
+    p.add_argument("--device", default="auto", metavar="DEV",
+                   help="where the generator and the scorers run: auto, cpu, cuda or cuda:N (default auto)")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -30,7 +32,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if not args.json and sys.stderr.isatty():
             print(f"\r{what}: {fraction:4.0%}", end="", file=sys.stderr, flush=True)
 
-    result, config, step = evaluate_checkpoint(path, args.n, progress, args.inception_weights)
+    result, config, step = evaluate_checkpoint(path, args.n, progress, args.inception_weights, args.device)
     if args.json:
         def finite(d: dict[str, float]) -> dict[str, float | None]:
             return {k: v if math.isfinite(v) else None for k, v in d.items()}  # strict JSON has no inf

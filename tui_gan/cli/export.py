@@ -12,13 +12,15 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", type=int, default=64, metavar="N", help="number of samples (default 64)")
     p.add_argument("--seed", type=int, metavar="S", help="noise seed, for a picture you can make again")
     p.add_argument("-o", "--out", metavar="FILE", help="output PNG (default RUN_DIR/exports/)")
+    p.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda or cuda:N (default auto)")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from core.checkpoints import resolve_checkpoint
     from core.export import sample_from_checkpoint
 
-    print(sample_from_checkpoint(resolve_checkpoint(args.checkpoint), n=args.n, seed=args.seed, out=args.out))
+    print(sample_from_checkpoint(resolve_checkpoint(args.checkpoint), n=args.n, seed=args.seed, out=args.out,
+                                     device=args.device))
     return 0
 
 

@@ -33,6 +33,8 @@ class RunView:
     run_dir: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     device: str = ""
+    device_uuid: str | None = None  # NVML's name of the training GPU
+    world_size: int = 1  # processes training together: img_per_s counts them all
     state: str = ev.STARTING
     reason: str = "loading data and building models"
     planned_steps: int = 0
@@ -99,6 +101,7 @@ class RunView:
         self._saw_time(getattr(e, "time", None))
         if isinstance(e, ev.RunStarted):
             self.run_dir, self.config, self.device = e.run_dir, dict(e.config), e.device
+            self.device_uuid, self.world_size = e.device_uuid, max(e.world_size, 1)
             self.planned_steps, self.steps_per_epoch = e.planned_steps, e.steps_per_epoch
             self.start_step = self.step = e.start_step
             # A resume marks where it began: steps logged past it before a crash are superseded.
@@ -204,7 +207,8 @@ class RunView:
     @property
     def eta(self) -> float | None:
         """Seconds left at the current speed, or None when unknown."""
-        batch = self.config.get("batch_size") or 0
+        # batch_size is per process and img_per_s counts every process: a step is the batch of all.
+        batch = (self.config.get("batch_size") or 0) * self.world_size
         if self.final or not self.planned_steps or self.img_per_s <= 0 or not batch:
             return None
         return max(self.planned_steps - self.step, 0) * batch / self.img_per_s

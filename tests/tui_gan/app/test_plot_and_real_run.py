@@ -59,7 +59,7 @@ def tiny_trainer(run_dir: Path, steps: int, **extra) -> Trainer:
     # epochs high enough that max_steps alone ends the run (64 images are 8 steps an epoch)
     config = TrainConfig.from_preset("mnist-dcgan", width=4, batch_size=8, subset=64, max_steps=steps,
                                      epochs=1_000_000, device="cpu", run_dir=str(run_dir), sample_every=5,
-                                     checkpoint_every=10, n_samples=16, **extra)
+                                     checkpoint_every=10, n_samples=16, log_every="1", **extra)
     return Trainer(config)
 
 

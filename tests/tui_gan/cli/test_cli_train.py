@@ -131,7 +131,7 @@ def test_tiny_headless_run_writes_the_run_directory(tmp_path):
 def test_a_run_dir_and_data_root_outside_the_bmp_write_read_back_and_resume(tmp_path):
     run, data = "runs/🦊 \"q\"", "data/🦊\\x"
     common = ["--preset", "ring8-mlp", "--device", "cpu", "--set", "subset=64", "--set", "batch_size=16",
-              "--set", "checkpoint_every=0"]
+              "--set", "checkpoint_every=0", "--set", "log_every=1"]
     first = tui_gan("train", "--headless", *common, "--run-dir", run, "--set", f"data_root={data}",
                     "--max-steps", "2", cwd=tmp_path)
     assert first.returncode == 0, first.stderr

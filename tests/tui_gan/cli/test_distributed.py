@@ -245,3 +245,24 @@ def test_a_killed_rank_fails_the_run_naming_it(tmp_path: Path, victim: int) -> N
     assert failed and f"rank {victim}" in failed[-1]["message"]
     log = (run_dir / "train.log").read_text()
     assert not re.search(r"^\[?[EW]\d{4} ", log, re.M), log  # torch's own log lines beside ours
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_an_evaluation_longer_than_the_collective_timeout_never_times_the_run_out(tmp_path: Path) -> None:
+    """Rank 0 trains the digit classifier (a fresh cache) while rank 1 waits, past a 10 s timeout."""
+    import subprocess
+
+    from tests.runproc import tui_gan_argv
+
+    env = {**ENV, "TUI_GAN_COLLECTIVE_TIMEOUT": "10", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    done = subprocess.run(tui_gan_argv("train", "--nproc-per-node", "2", "--headless", *SHORT, "--max-steps", "4",
+                                       "--set", "eval_every=2", "--set", "eval_samples=100",
+                                       "--run-dir", tmp_path / "run"),
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=580)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = [e for e in read_jsonl(tmp_path / "run" / "events.jsonl") if e["kind"] == "metrics"]
+    assert [m["step"] for m in metrics] == [2, 4]
+    assert metrics[0]["seconds"] > 10  # the wait did outlast the collective timeout

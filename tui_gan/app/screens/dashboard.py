@@ -130,12 +130,13 @@ class DashboardScreen(Screen[None]):
         if HEADER in parts:
             self.query_one(RunHeader).update_from(view)
             self.sub_title = view.state
-            if view.device and self._gpu_timer is None:  # then the GPU timer keeps the line fresh
-                summary = device_summary(view.device)  # GPU memory and load; plain "CPU" is in the header already
+            if view.device.startswith("cuda") and self._gpu_timer is None:  # the timer keeps the line fresh
+                self._gpu_timer = self.set_interval(GPU_INTERVAL_S, self.refresh_gpu)
+                self.refresh_gpu()
+            elif view.device and self._gpu_timer is None:  # no NVML off CUDA: cheap, done here
+                summary = device_summary(view.device)  # plain "CPU" is in the header already
                 self.query_one(ProgressPanel).device_line = "" if summary == "CPU" else summary
                 parts = parts | {PROGRESS}
-                if view.device.startswith("cuda") and self._gpu_timer is None:
-                    self._gpu_timer = self.set_interval(GPU_INTERVAL_S, self.refresh_gpu)
         if PROGRESS in parts:
             self._progress_dirty = True
         now = time.monotonic()
@@ -171,7 +172,16 @@ class DashboardScreen(Screen[None]):
             self.replot()
 
     def refresh_gpu(self) -> None:
-        self.query_one(ProgressPanel).device_line = device_summary(self.view.device)
+        """Query NVML in a thread worker (it can block for long on a busy GPU), then show the line."""
+        device, uuid = self.view.device, self.view.device_uuid
+        self.run_worker(lambda: self._gpu_line(device_summary(device, uuid)), thread=True,
+                        group="gpu", exclusive=True, exit_on_error=False)
+
+    def _gpu_line(self, line: str) -> None:
+        self.app.call_from_thread(self._show_gpu_line, line)
+
+    def _show_gpu_line(self, line: str) -> None:
+        self.query_one(ProgressPanel).device_line = line
         self.query_one(ProgressPanel).update_from(self.view)
 
     def replot(self) -> None:
