@@ -28,7 +28,7 @@ from tests.runproc import ENV, ROOT, tui_gan, tui_gan_argv, wait_for
 # Checkpoints of a few kB: the 3 MB disk holds several, and the filler takes the rest.
 SMALL = ["--preset", "ring8-mlp", "--device", "cpu", "--epochs", "100000", "--max-steps", "400",
          "--set", "width=8", "--set", "batch_size=8", "--set", "n_samples=4", "--set", "sample_every=100",
-         "--set", "checkpoint_every=40", "--set", "keep_checkpoints=2"]
+         "--set", "checkpoint_every=40", "--set", "keep_checkpoints=2", "--set", "log_every=1"]  # every step logged: no hole
 
 STEPS = 6
 
