@@ -14,7 +14,7 @@ from tui_gan.cli.main import main
 
 # ring8-mlp with 1,000 points in batches of 100: 10 steps an epoch, a run of 3 epochs is 30 steps.
 SMALL = ["--preset", "ring8-mlp", "--set", "subset=1000", "--set", "batch_size=100", "--set", "sample_every=0",
-         "--set", "eval_every=0", "--set", "checkpoint_every=0", "--set", "lr_decay=none", "--device", "cpu"]
+         "--set", "eval_every=0", "--set", "checkpoint_every=0", "--set", "lr_decay=none", "--set", "log_every=1", "--device", "cpu"]
 
 
 def train(*args: str) -> int:
