@@ -8,13 +8,10 @@ from typing import Protocol
 
 from core import commands as cmd
 from core import events as ev
+from core.commanding import Refused
 from core.distributed import Cluster
 from core.step import GanStep
 from core.writer import RunWriter, WriteFailed
-
-
-class Refused(Exception):
-    """A command the trainer will not carry out; the message is the reason."""
 
 
 class Run(Protocol):

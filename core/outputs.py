@@ -49,11 +49,6 @@ class Run(Protocol):
     def _alert(self, level: str, message: str) -> None: ...
 
 
-def saved(what: str, path: Path | None) -> str:
-    """The answer to a command that saved `what` at `path`."""
-    return f"{what} saved: {path}" if path else f"{what} not kept by this process (another one keeps the run)"
-
-
 class RunOutputs:
     """Saves a run's samples, scores it and checkpoints it, through the run's writer."""
 

@@ -12,16 +12,16 @@ from typing import Any
 
 import torch
 
+from core import commanding, startup
 from core import commands as cmd
 from core import events as ev
-from core import startup
 from core.checkpoints import load_checkpoint, run_dir_of
-from core.config import TrainConfig, live_change
+from core.config import TrainConfig
 from core.data import DataSource
 from core.distributed import Cluster
-from core.errors import ConfigError, UserError
-from core.faults import Refused, WriteFaults
-from core.outputs import RunOutputs, saved
+from core.errors import UserError
+from core.faults import WriteFaults
+from core.outputs import RunOutputs
 from core.plan import PlanRequest, checkpoint_steps_per_epoch, extend_plan, shown_epoch
 from core.rundir import RunDir
 from core.startup import Place
@@ -400,7 +400,7 @@ class Trainer:
                 shared = self.cluster.share_commands([cmd.to_json(c) for c in commands])
                 commands = [cmd.from_json(data) for data in shared]
             for command in commands:
-                self._apply(command)
+                commanding.apply(self, command)
                 if self._stop is not None:
                     return False
             if self._state != ev.PAUSED:
@@ -426,58 +426,6 @@ class Trainer:
 
     def _refuse(self, command: cmd.Command, reason: str) -> None:
         self._emit(ev.CommandRefused(command.id, command.kind, reason, self.step))
-
-    def _apply(self, command: cmd.Command) -> None:
-        """Carry out one command and answer it (a stop is answered once the run has stopped)."""
-        try:
-            detail = self._carry_out(command)
-        except Refused as exc:
-            self._alert("warning", f"refused {command.kind}: {exc}")
-            self._refuse(command, str(exc))
-        except WriteFailed as exc:
-            self._refuse(command, f"could not write {exc.path}: {exc.reason}")
-            self.faults.failed(exc)
-        else:
-            if detail is not None:
-                self._done(command, detail)
-
-    def _carry_out(self, command: cmd.Command) -> str | None:
-        if isinstance(command, cmd.Pause):
-            if self._state == ev.PAUSED:
-                self._alert("info", "already paused")
-                return "already paused"
-            self._set_state(ev.PAUSED, "pause requested")
-            return f"paused at step {self.step}"
-        if isinstance(command, cmd.Resume):
-            if self._state != ev.PAUSED:
-                self._alert("info", "not paused")
-                return "not paused"
-            self.faults.recover()
-            self._set_state(ev.RUNNING, "resume requested")
-            return f"running from step {self.step}"
-        if isinstance(command, cmd.Stop):
-            self._stop = command
-            self._set_state(ev.STOPPING, command.reason)
-            return None
-        if isinstance(command, cmd.SetHyperparams):
-            return self._set_hyperparams(command.changes)
-        if isinstance(command, cmd.SaveCheckpoint):
-            return saved("checkpoint", self.outputs.save_checkpoint("manual"))
-        if isinstance(command, cmd.SampleNow):
-            return saved("samples", self.outputs.save_samples())
-        raise Refused(f"unknown command {command!r}")
-
-    def _set_hyperparams(self, changes: dict[str, Any]) -> str:
-        try:
-            new = live_change(self.config, changes)
-        except ConfigError as exc:
-            raise Refused(str(exc)) from None
-        self.config = new
-        self.gan.configure(new, self.step, self.planned_steps)
-        self.faults.attempt(lambda: self.writer.config(self.config))
-        values = {k: getattr(new, k) for k in changes}
-        self._emit(ev.HparamsChanged(values, self.step))
-        return f"changed at step {self.step}: " + ", ".join(f"{k}={v}" for k, v in values.items())
 
     # -- outputs ---------------------------------------------------------------------------------
 
