@@ -4,12 +4,14 @@ tries it again on resume."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from core import commands as cmd
 from core import events as ev
 from core.commanding import Refused
 from core.distributed import Cluster
+from core.outputs import RunOutputs
 from core.step import GanStep
 from core.writer import RunWriter, WriteFailed
 
@@ -19,6 +21,8 @@ class Run(Protocol):
 
     writer: RunWriter
     cluster: Cluster | None
+    outputs: RunOutputs
+    _stop: cmd.Stop | None
 
     @property
     def state(self) -> str: ...
@@ -37,6 +41,8 @@ class Run(Protocol):
     def _set_state(self, state: str, reason: str = "") -> None: ...
 
     def _write_status(self) -> None: ...
+
+    def _handle_commands(self) -> bool: ...
 
     def _drain_commands(self, wait: bool = False) -> list[cmd.Command]: ...
 
@@ -98,6 +104,38 @@ class WriteFaults:
         """The writes still waiting for a resume, handed over and forgotten with the fault."""
         pending, self.retry, self.fault = self.retry, [], None
         return pending
+
+    def save_the_last(self) -> tuple[cmd.Stop | None, list[Path | None]]:
+        """Save the last samples and the checkpoint the end asks for; while they cannot be written the
+        run waits paused (a stop is refused) until a resume writes them or a stop without a checkpoint.
+        The stop that ends the run (None when it finished) and the checkpoints saved."""
+        run = self.run
+        stop = run._stop  # the stop asked for: it holds while the run waits for room
+        saved: list[Path | None] = []
+        pending = self.take_pending()  # a stop may come while writes wait
+
+        def last_writes() -> None:
+            run.writer.flush()
+            while pending:
+                pending[0]()
+                pending.pop(0)
+            run.outputs.save_samples()
+            if stop is None or stop.checkpoint:
+                saved.append(run.outputs.save_checkpoint("final" if stop is None else "stop"))
+
+        while not self.attempt(last_writes) and run.cluster is None:
+            if run._stop is not None:  # answered now: the run waits instead of stopping
+                run._refuse(run._stop, f"not stopped: {self.fault}; paused at step {run.step}, "
+                                       "resume once there is room to save and stop")
+                run._stop = None
+            if run._handle_commands():  # a resume wrote them
+                break
+            stop = run._stop  # a new stop while paused: with a checkpoint, try again; without, end
+            assert stop is not None  # _handle_commands returns False only for a stop
+            self.retry.clear()
+            if not stop.checkpoint:
+                break
+        return stop, saved
 
     def write_the_record(self) -> None:
         """Once the run has ended, wait while events.jsonl misses events: a resume tries to write

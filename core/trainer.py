@@ -268,34 +268,10 @@ class Trainer:
         self._set_state(ev.FAILED, message)
 
     def _finish(self, seconds: float) -> None:
-        """Save the last samples and checkpoint, then end; while they cannot be written the run waits
-        paused (a stop is refused) until a resume writes them or a stop without a checkpoint."""
+        """Save the last samples and checkpoint (waiting paused while they cannot be written), then end."""
         if self._state == ev.FAILED:
             return
-        stop, saved = self._stop, []  # the stop asked for: it holds while the run waits for room
-        pending = self.faults.take_pending()  # a stop may come while writes wait
-
-        def last_writes() -> None:
-            self.writer.flush()
-            while pending:
-                pending[0]()
-                pending.pop(0)
-            self.outputs.save_samples()
-            if stop is None or stop.checkpoint:
-                saved.append(self.outputs.save_checkpoint("final" if stop is None else "stop"))
-
-        while not self.faults.attempt(last_writes) and self.cluster is None:
-            if self._stop is not None:  # answered now: the run waits instead of stopping
-                self._refuse(self._stop, f"not stopped: {self.faults.fault}; paused at step {self.step}, "
-                                         "resume once there is room to save and stop")
-                self._stop = None
-            if self._handle_commands():  # a resume wrote them
-                break
-            stop = self._stop  # a new stop while paused: with a checkpoint, try again; without, end
-            assert stop is not None  # _handle_commands returns False only for a stop
-            self.faults.retry.clear()
-            if not stop.checkpoint:
-                break
+        stop, saved = self.faults.save_the_last()
         self.faults.ended = True
         if stop is None:
             self._emit(ev.RunFinished(self.step, self.shown_epoch, seconds, self._start_step))
