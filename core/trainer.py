@@ -13,15 +13,16 @@ from typing import Any
 
 import torch
 
+from core import commanding, startup
 from core import commands as cmd
 from core import events as ev
-from core import startup
-from core.checkpoints import capture_rng, load_checkpoint, run_dir_of
-from core.config import TrainConfig, live_change
+from core.checkpoints import load_checkpoint, run_dir_of
+from core.config import TrainConfig
 from core.data import DataSource
 from core.distributed import Cluster
-from core.errors import ConfigError, UserError
-from core.grids import samples_picture
+from core.errors import UserError
+from core.faults import WriteFaults
+from core.outputs import RunOutputs
 from core.plan import PlanRequest, checkpoint_steps_per_epoch, extend_plan, shown_epoch
 from core.rundir import RunDir
 from core.startup import Place
@@ -33,14 +34,6 @@ Subscriber = Callable[[ev.Event], None]
 
 STATUS_INTERVAL_S = 2.0
 PAUSE_POLL_S = 0.1
-
-
-class Refused(Exception):
-    """A command the trainer will not carry out; the message is the reason."""
-
-
-def _saved(what: str, path: Path | None) -> str:
-    return f"{what} saved: {path}" if path else f"{what} not kept by this process (another one keeps the run)"
 
 
 class Trainer:
@@ -62,19 +55,15 @@ class Trainer:
         self._thread: threading.Thread | None = None
         self._state = ev.STARTING
         self._stop: cmd.Stop | None = None
-        self._fault: WriteFailed | None = None  # the write that paused the run, until a resume succeeds
-        self._retry: list[Callable[[], object]] = []  # the writes a resume tries again
-        self._ended = False  # the run's final state is set; only its record may still be written
+        self.faults = WriteFaults(self)  # writes that failed: the run waits paused for room
         self.place = Place()
         self.error: str | None = None
         self._gan: GanStep | None = None
         self.data: DataSource | None = None
         self.device = torch.device("cpu")
         self._last_status = 0.0
-        self._last_metrics: dict[str, float] = {}
         self._resume_payload: dict[str, Any] | None = None
-        self._sampled: tuple[int, Path | None] | None = None  # (step, path) of the last samples
-        self._evaluator: Any = None
+        self.outputs = RunOutputs(self)  # samples, metrics and checkpoints
         self.serve_control = True  # the control socket of issue 5; tests of the bare loop may turn it off
         self.control: Any = None
         self.cluster = Cluster.from_env()  # under torchrun every rank trains; the writer decides who writes
@@ -179,7 +168,7 @@ class Trainer:
         try:
             self.writer.event(event)
         except WriteFailed as exc:  # the event is kept; subscribers still get it at once
-            self._write_failed(exc)
+            self.faults.failed(exc)
         with self._sub_lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
@@ -201,8 +190,8 @@ class Trainer:
     def _write_status(self) -> None:
         self._last_status = time.monotonic()
         extra: dict[str, Any] = {"error": self.error} if self.error else {}
-        if self._fault is not None or self.writer.backlog:
-            extra.update(write_error=str(self._fault or "events not written"), events_not_written=self.writer.backlog)
+        if self.faults.fault is not None or self.writer.backlog:
+            extra.update(write_error=str(self.faults.fault or "events not written"), events_not_written=self.writer.backlog)
         try:
             self.writer.status(self._state, self.step, self.shown_epoch, **extra, **self.place.losses)
         except WriteFailed:
@@ -210,47 +199,6 @@ class Trainer:
 
     def _alert(self, level: str, message: str) -> None:
         self._emit(ev.Alert(level, message, self.step))
-
-    # -- writes that fail ------------------------------------------------------------------------
-
-    def _attempt(self, write: Callable[[], object]) -> bool:
-        """Run `write`; when a file of the run cannot be written, pause with `write` kept for resume."""
-        try:
-            write()
-        except WriteFailed as exc:
-            self._write_failed(exc, write)
-            return False
-        return True
-
-    def _write_failed(self, exc: WriteFailed, retry: Callable[[], object] | None = None) -> None:
-        """Pause the run (never end it) because a file of it cannot be written; files already saved
-        stay as they are, events wait in memory, and resume tries the failed writes again."""
-        if self.cluster is not None or self._ended:  # nothing left to pause (or rank 0 alone would pause)
-            then = ("free space and resume to write the events kept in memory" if self._ended
-                    else "training goes on unrecorded")
-            self._alert("error", f"cannot write {exc.path}: {exc.reason}; {then}")
-            return
-        if retry is not None:
-            self._retry.append(retry)
-        if self._fault is None:
-            self._fault = exc
-            need = self.writer.checkpoint_size or (self.gan.checkpoint_bytes() if self.built else 0)
-            room = f"free about {need / 1e6:.1f} MB (the size of a checkpoint)" if need else "free space"
-            self._alert("error", f"paused at step {self.step}: cannot write {exc.path}: {exc.reason}; "
-                                 f"files already saved are untouched; {room} or fix the directory, then resume")
-        self._set_state(ev.PAUSED, f"cannot write the run's files: {exc.reason}")
-
-    def _recover(self) -> None:
-        """Write what could not be written (events first, then the failed saves); Refused while it
-        still cannot, with the run left paused."""
-        try:
-            self.writer.flush()
-            while self._retry:
-                self._retry[0]()
-                self._retry.pop(0)
-        except WriteFailed as exc:
-            raise Refused(f"still cannot write {exc.path}: {exc.reason}; free space and resume again") from None
-        self._fault = None
 
     # -- life cycle ----------------------------------------------------------------------------------
 
@@ -314,7 +262,7 @@ class Trainer:
         return f" (traceback in {path})" if path else ""
 
     def _fail(self, message: str) -> None:
-        self.error, self._ended = message, True
+        self.error, self.faults.ended = message, True
         if not self.writer.ready:  # could not even open the run directory
             self._state = ev.FAILED
             return
@@ -322,35 +270,11 @@ class Trainer:
         self._set_state(ev.FAILED, message)
 
     def _finish(self, seconds: float) -> None:
-        """Save the last samples and checkpoint, then end; while they cannot be written the run waits
-        paused (a stop is refused) until a resume writes them or a stop without a checkpoint."""
+        """Save the last samples and checkpoint (waiting paused while they cannot be written), then end."""
         if self._state == ev.FAILED:
             return
-        stop, saved = self._stop, []  # the stop asked for: it holds while the run waits for room
-        pending, self._retry, self._fault = self._retry, [], None  # a stop may come while writes wait
-
-        def last_writes() -> None:
-            self.writer.flush()
-            while pending:
-                pending[0]()
-                pending.pop(0)
-            self._save_samples()
-            if stop is None or stop.checkpoint:
-                saved.append(self._save_checkpoint("final" if stop is None else "stop"))
-
-        while not self._attempt(last_writes) and self.cluster is None:
-            if self._stop is not None:  # answered now: the run waits instead of stopping
-                self._refuse(self._stop, f"not stopped: {self._fault}; paused at step {self.step}, "
-                                         "resume once there is room to save and stop")
-                self._stop = None
-            if self._handle_commands():  # a resume wrote them
-                break
-            stop = self._stop  # a new stop while paused: with a checkpoint, try again; without, end
-            assert stop is not None  # _handle_commands returns False only for a stop
-            self._retry.clear()
-            if not stop.checkpoint:
-                break
-        self._ended = True
+        stop, saved = self.faults.save_the_last()
+        self.faults.ended = True
         if stop is None:
             self._emit(ev.RunFinished(self.step, self.shown_epoch, seconds, self._start_step))
             self._set_state(ev.FINISHED, "all steps done")
@@ -360,27 +284,7 @@ class Trainer:
             checkpoint = saved[-1] if saved else None
             self._done(self._stop, f"stopped at step {self.step}" + (f"; checkpoint {checkpoint}" if checkpoint else ""))
             self._stop = None
-        self._write_the_record()
-
-    def _write_the_record(self) -> None:
-        """Once the run has ended, wait while events.jsonl misses events: a resume tries to write
-        them, a stop gives them up (status.json then says how many are missing)."""
-        while self.writer.backlog and self.cluster is None:
-            for command in self._drain_commands(wait=True):
-                if isinstance(command, cmd.Stop):
-                    self._done(command, f"ended; {self.writer.backlog} events not written")
-                    self._write_status()
-                    return
-                if not isinstance(command, cmd.Resume):
-                    self._refuse(command, f"the run has ended ({self._state})")
-                    continue
-                try:
-                    self.writer.flush()
-                except WriteFailed as exc:
-                    self._refuse(command, f"still cannot write {exc.path}: {exc.reason}; free space and resume again")
-                else:
-                    self._done(command, "events written")
-                    self._write_status()
+        self.faults.write_the_record()
 
     def _setup(self) -> None:
         payload, self._resume_payload = self._resume_payload, None  # freed once copied into the models
@@ -392,7 +296,7 @@ class Trainer:
             self._alert("info", built.data.note)
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self.gan.schedule(self.step, self.planned_steps)
-        self._attempt(lambda: self.writer.config(self.config))
+        self.faults.attempt(lambda: self.writer.config(self.config))
         self._start_step = self.step
         self._emit(ev.RunStarted(
             run_dir=str(self.run_dir.path), config=self.config.to_dict(), device=str(self.device),
@@ -481,14 +385,14 @@ class Trainer:
             self._set_state(ev.PAUSED, "non-finite loss")
         config = self.config
         if config.sample_every and self.step % config.sample_every == 0:
-            self._attempt(self._save_samples)
+            self.faults.attempt(self.outputs.save_samples)
         if config.eval_every and self.step % config.eval_every == 0:
             if self.writer.enabled:
-                self._evaluate()  # metrics are for the record: computed where it is kept
+                self.outputs.evaluate()  # metrics are for the record: computed where it is kept
             if self.cluster is not None and self.cluster.wait_for_rank0("off" if not self.config.eval_every else ""):
                 self.config = self.config.replace(eval_every=0)  # metrics went off on rank 0: on every rank too
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
-            self._attempt(lambda: self._save_checkpoint("periodic"))
+            self.faults.attempt(lambda: self.outputs.save_checkpoint("periodic"))
         if time.monotonic() - self._last_status > STATUS_INTERVAL_S:
             self._write_status()
 
@@ -506,7 +410,7 @@ class Trainer:
                 shared = self.cluster.share_commands([cmd.to_json(c) for c in commands])
                 commands = [cmd.from_json(data) for data in shared]
             for command in commands:
-                self._apply(command)
+                commanding.apply(self, command)
                 if self._stop is not None:
                     return False
             if self._state != ev.PAUSED:
@@ -533,108 +437,9 @@ class Trainer:
     def _refuse(self, command: cmd.Command, reason: str) -> None:
         self._emit(ev.CommandRefused(command.id, command.kind, reason, self.step))
 
-    def _apply(self, command: cmd.Command) -> None:
-        """Carry out one command and answer it (a stop is answered once the run has stopped)."""
-        try:
-            detail = self._carry_out(command)
-        except Refused as exc:
-            self._alert("warning", f"refused {command.kind}: {exc}")
-            self._refuse(command, str(exc))
-        except WriteFailed as exc:
-            self._refuse(command, f"could not write {exc.path}: {exc.reason}")
-            self._write_failed(exc)
-        else:
-            if detail is not None:
-                self._done(command, detail)
-
-    def _carry_out(self, command: cmd.Command) -> str | None:
-        if isinstance(command, cmd.Pause):
-            if self._state == ev.PAUSED:
-                self._alert("info", "already paused")
-                return "already paused"
-            self._set_state(ev.PAUSED, "pause requested")
-            return f"paused at step {self.step}"
-        if isinstance(command, cmd.Resume):
-            if self._state != ev.PAUSED:
-                self._alert("info", "not paused")
-                return "not paused"
-            self._recover()
-            self._set_state(ev.RUNNING, "resume requested")
-            return f"running from step {self.step}"
-        if isinstance(command, cmd.Stop):
-            self._stop = command
-            self._set_state(ev.STOPPING, command.reason)
-            return None
-        if isinstance(command, cmd.SetHyperparams):
-            return self._set_hyperparams(command.changes)
-        if isinstance(command, cmd.SaveCheckpoint):
-            return _saved("checkpoint", self._save_checkpoint("manual"))
-        if isinstance(command, cmd.SampleNow):
-            return _saved("samples", self._save_samples())
-        raise Refused(f"unknown command {command!r}")
-
-    def _set_hyperparams(self, changes: dict[str, Any]) -> str:
-        try:
-            new = live_change(self.config, changes)
-        except ConfigError as exc:
-            raise Refused(str(exc)) from None
-        self.config = new
-        self.gan.configure(new, self.step, self.planned_steps)
-        self._attempt(lambda: self.writer.config(self.config))
-        values = {k: getattr(new, k) for k in changes}
-        self._emit(ev.HparamsChanged(values, self.step))
-        return f"changed at step {self.step}: " + ", ".join(f"{k}={v}" for k, v in values.items())
-
-    # -- samples and checkpoints -------------------------------------------------------------------
+    # -- outputs ---------------------------------------------------------------------------------
 
     @property
     def sampler(self) -> torch.nn.Module:
         """The generator that draws samples and is scored: the moving average when g_ema is on."""
         return self.gan.sampler
-
-    def _save_samples(self) -> Path | None:
-        """Save the fixed-noise grid of this step (once a step); its path. WriteFailed when it could
-        not be written."""
-        if self._sampled is not None and self._sampled[0] == self.step:
-            return self._sampled[1]
-        gan = self.gan
-        path = self.writer.samples(self.step, lambda: samples_picture(gan.samples(), self.config.dataset))
-        self._sampled = (self.step, path)
-        if path is not None:
-            self._emit(ev.SamplesSaved(self.step, self.shown_epoch, str(path)))
-        return path
-
-    def _evaluate(self) -> None:
-        """Score the generator inline: training waits exactly as long as the evaluation takes."""
-        from core.evaluate import Evaluator
-
-        started = time.monotonic()
-        try:
-            if self._evaluator is None:
-                self._evaluator = Evaluator(self.config)
-                if self._evaluator.kind == "digits":
-                    self._alert("info", "preparing metrics: the digit classifier trains once, then is cached")
-            self._evaluator.config = self.config  # eval_samples may have changed live
-            result = self._evaluator.evaluate(self.sampler, device=self.device)
-        except UserError as exc:
-            self._alert("warning", f"metrics off: {exc}")
-            self.config = self.config.replace(eval_every=0)
-            return
-        self._last_metrics = dict(result.values)
-        self._emit(ev.MetricsComputed(self.step, self.shown_epoch, result.values, result.reference,
-                                      result.note, time.monotonic() - started))
-
-    def _save_checkpoint(self, reason: str) -> Path | None:
-        """Write a checkpoint; its path (None where this process writes nothing). WriteFailed when it
-        could not be written."""
-        rank_rng = self.cluster.gather(capture_rng()) if self.cluster else None  # every rank takes part
-        path = self.writer.checkpoint(lambda: startup.checkpoint_payload(
-            self.config, self.place, self.gan, self._last_metrics, self.world_size, rank_rng,
-            self.data.steps_per_epoch if self.data else 0), reason)
-        if path is None:
-            return None
-        self._emit(ev.CheckpointSaved(self.step, self.shown_epoch, str(path), reason))
-        if reason == "periodic":
-            for gone in self.writer.prune(self.config.keep_checkpoints):
-                self._alert("info", f"removed old checkpoint {gone.name}")
-        return path
