@@ -104,8 +104,19 @@ def main() -> None:
         run_dir.mkdir()
         write_history(run_dir, args.history_mb)
         config = TrainConfig.from_preset(
-            "mnist-dcgan", width=4, batch_size=8, subset=64, n_samples=4, device="cpu", cpu_threads=1,
-            sample_every=0, checkpoint_every=0, max_steps=10**7, epochs=10**6, run_dir=str(run_dir))
+            "mnist-dcgan",
+            width=4,
+            batch_size=8,
+            subset=64,
+            n_samples=4,
+            device="cpu",
+            cpu_threads=1,
+            sample_every=0,
+            checkpoint_every=0,
+            max_steps=10**7,
+            epochs=10**6,
+            run_dir=str(run_dir),
+        )
         trainer = Trainer(config)
         trainer.start()
         try:

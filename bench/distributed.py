@@ -21,14 +21,34 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULTS = ["width=16", "batch_size=32", "subset=4096", "sample_every=0", "checkpoint_every=0", "n_samples=4"]
+DEFAULTS = [
+    "width=16",
+    "batch_size=32",
+    "subset=4096",
+    "sample_every=0",
+    "checkpoint_every=0",
+    "n_samples=4",
+]
 
 
 def measure(nproc: int, args: argparse.Namespace, folder: Path) -> tuple[float, float]:
     """(steps/s, images/s) of one headless run in `nproc` processes."""
     run_dir = folder / f"run-{nproc}"
-    argv = [sys.executable, "-m", "tui_gan", "train", "--headless", "--preset", args.preset,
-            "--device", args.device, "--max-steps", str(args.steps), "--run-dir", str(run_dir)]
+    argv = [
+        sys.executable,
+        "-m",
+        "tui_gan",
+        "train",
+        "--headless",
+        "--preset",
+        args.preset,
+        "--device",
+        args.device,
+        "--max-steps",
+        str(args.steps),
+        "--run-dir",
+        str(run_dir),
+    ]
     if nproc > 1:
         argv += ["--nproc-per-node", str(nproc)]
     for pair in [*DEFAULTS, *args.overrides]:
@@ -52,11 +72,15 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tui-gan-bench-") as tmp:
-        print(f"{args.preset} on {args.device}, {', '.join([*DEFAULTS, *args.overrides])}, "
-              f"{args.steps} steps ({args.warmup} warm-up), batch per process")
+        print(
+            f"{args.preset} on {args.device}, {', '.join([*DEFAULTS, *args.overrides])}, "
+            f"{args.steps} steps ({args.warmup} warm-up), batch per process"
+        )
         for nproc in (1, args.nproc):
             steps, images = measure(nproc, args, Path(tmp))
-            print(f"  {nproc} process{'es' if nproc > 1 else '  '}: {steps:7.1f} steps/s {images:9.0f} images/s")
+            print(
+                f"  {nproc} process{'es' if nproc > 1 else '  '}: {steps:7.1f} steps/s {images:9.0f} images/s"
+            )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,11 @@ def target_met(values: dict[str, float], reference: dict[str, float]) -> bool:
     for digits every class and FID (digits) within 3× the real held-out reference."""
     if "modes" in values:
         least = 98.0 if values["n_modes"] == 8 else 95.0
-        return values["modes"] == values["n_modes"] and values["high_quality"] >= least and values["reverse_kl"] <= 0.05
+        return (
+            values["modes"] == values["n_modes"]
+            and values["high_quality"] >= least
+            and values["reverse_kl"] <= 0.05
+        )
     if "fid_digits" in values:
         return values["classes"] == 10 and values["fid_digits"] <= 3 * reference["fid_digits"]
     return False
@@ -38,8 +42,17 @@ def target_met(values: dict[str, float], reference: dict[str, float]) -> bool:
 
 def run_seed(preset: str, seed: int, overrides: dict, n: int) -> tuple[dict, dict, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        config = TrainConfig.from_preset(preset, **{**overrides, "seed": seed, "run_dir": tmp,
-                                                     "checkpoint_every": 0, "sample_every": 0, "eval_every": 0})
+        config = TrainConfig.from_preset(
+            preset,
+            **{
+                **overrides,
+                "seed": seed,
+                "run_dir": tmp,
+                "checkpoint_every": 0,
+                "sample_every": 0,
+                "eval_every": 0,
+            },
+        )
         trainer = Trainer(config)
         trainer.serve_control = False
         started = time.monotonic()
@@ -66,9 +79,14 @@ def main() -> None:
         ok = target_met(values, reference)
         met += ok
         shown = "  ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "n_modes")
-        print(f"{args.preset} seed {seed}: {shown}  ({minutes:.1f} min)  target {'met' if ok else 'missed'}",
-              flush=True)
-    print("reference (real data): " + "  ".join(f"{k} {v:.4g}" for k, v in reference.items() if k != "n_modes"))
+        print(
+            f"{args.preset} seed {seed}: {shown}  ({minutes:.1f} min)  target {'met' if ok else 'missed'}",
+            flush=True,
+        )
+    print(
+        "reference (real data): "
+        + "  ".join(f"{k} {v:.4g}" for k, v in reference.items() if k != "n_modes")
+    )
     print(f"target met in {met} of {len(args.seeds)} seeds")
 
 

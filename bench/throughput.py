@@ -42,7 +42,9 @@ from core.step import GanStep, resolve_device
 from core.trainer import Trainer
 
 
-def plain_loop(config: TrainConfig, channels_last: bool, d_weight_grads: bool = False) -> Callable[[], None]:
+def plain_loop(
+    config: TrainConfig, channels_last: bool, d_weight_grads: bool = False
+) -> Callable[[], None]:
     """One `GanStep.device_step` per call (the Trainer's own step, without the Trainer) over the
     same preloaded data; `d_weight_grads` brings back the G step's gradients of D's weights."""
     device = resolve_device(config.device)
@@ -81,7 +83,9 @@ class BlockTimer:
         if isinstance(event, ev.StateChanged) and event.state == ev.RUNNING:
             self.resumed_at, self.start_step = time.perf_counter(), self.trainer.step
         elif isinstance(event, ev.StepMetrics) and event.step - self.start_step >= self.block:
-            self.blocks.append((event.step - self.start_step, time.perf_counter() - self.resumed_at))
+            self.blocks.append(
+                (event.step - self.start_step, time.perf_counter() - self.resumed_at)
+            )
             self.start_step = 1 << 62  # one pause a block
             self.trainer.send(cmd.Pause())  # handled before the next step
         elif isinstance(event, ev.StateChanged) and event.state == ev.PAUSED:
@@ -108,7 +112,9 @@ class Contender:
     rates: list[float] = field(default_factory=list)
 
 
-def measure(contenders: list[Contender], block: int, blocks: int, plain_thread: bool, tmp: Path) -> None:
+def measure(
+    contenders: list[Contender], block: int, blocks: int, plain_thread: bool, tmp: Path
+) -> None:
     """Run every contender's blocks in turn, `blocks` + 1 rounds; fill in their images/s per block,
     the warm-up round excluded."""
     # One long-lived worker thread, like the Trainer's, when asked: separates what a thread
@@ -117,7 +123,9 @@ def measure(contenders: list[Contender], block: int, blocks: int, plain_thread: 
     for i, c in enumerate(contenders):
         if c.step is None:
             # Never ends by itself: with log_every=auto a block may run past `block` steps until a reading.
-            trainer = Trainer(c.config.replace(max_steps=None, epochs=1_000_000, run_dir=str(tmp / f"run{i}")))
+            trainer = Trainer(
+                c.config.replace(max_steps=None, epochs=1_000_000, run_dir=str(tmp / f"run{i}"))
+            )
             trainer.serve_control = False
             c.timer = BlockTimer(trainer, block)
 
@@ -156,49 +164,83 @@ def main() -> None:
     parser.add_argument("--preset", default="mnist-dcgan")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--block", type=int, default=10, help="steps per block")
-    parser.add_argument("--blocks", type=int, default=8, help="timed blocks of each (plus one warm-up)")
+    parser.add_argument(
+        "--blocks", type=int, default=8, help="timed blocks of each (plus one warm-up)"
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=PRECISIONS,
-                        help="time the Trainer and the plain loop in each (the first is the baseline)")
-    parser.add_argument("--d-grad", action="store_true",
-                        help="also time the plain loop computing D's weight gradients in the G step")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["fp32"],
+        choices=PRECISIONS,
+        help="time the Trainer and the plain loop in each (the first is the baseline)",
+    )
+    parser.add_argument(
+        "--d-grad",
+        action="store_true",
+        help="also time the plain loop computing D's weight gradients in the G step",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--plain-thread", action="store_true", help="run the plain loop in a thread too")
-    parser.add_argument("--no-channels-last", action="store_true", help="plain loop in contiguous tensors")
+    parser.add_argument(
+        "--plain-thread", action="store_true", help="run the plain loop in a thread too"
+    )
+    parser.add_argument(
+        "--no-channels-last", action="store_true", help="plain loop in contiguous tensors"
+    )
     args = parser.parse_args()
 
-    base = TrainConfig.from_preset(args.preset, batch_size=args.batch, device=args.device,
-                                   **parse_overrides(args.overrides))
+    base = TrainConfig.from_preset(
+        args.preset, batch_size=args.batch, device=args.device, **parse_overrides(args.overrides)
+    )
     if base.cpu_threads and resolve_device(base.device).type == "cpu":
         torch.set_num_threads(base.cpu_threads)  # the plain loop runs on this thread count too
     channels_last = base.arch != "mlp" and not args.no_channels_last
-    print(f"{args.preset}, batch {args.batch}, {args.blocks} blocks of {args.block} steps each, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, log_every={base.log_every}, "
-          f"plain loop channels_last={channels_last} in a thread={args.plain_thread}", flush=True)
+    print(
+        f"{args.preset}, batch {args.batch}, {args.blocks} blocks of {args.block} steps each, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, log_every={base.log_every}, "
+        f"plain loop channels_last={channels_last} in a thread={args.plain_thread}",
+        flush=True,
+    )
     contenders: list[Contender] = []
     for precision in args.precision:
         config = base.replace(precision=precision)
         contenders.append(Contender(f"trainer {precision}", config))
-        contenders.append(Contender(f"plain {precision}", config, plain_loop(config, channels_last)))
+        contenders.append(
+            Contender(f"plain {precision}", config, plain_loop(config, channels_last))
+        )
     if args.d_grad:
         config = base.replace(precision=args.precision[0])
-        contenders.append(Contender(f"plain {args.precision[0]} with D weight grads", config,
-                                    plain_loop(config, channels_last, d_weight_grads=True)))
+        contenders.append(
+            Contender(
+                f"plain {args.precision[0]} with D weight grads",
+                config,
+                plain_loop(config, channels_last, d_weight_grads=True),
+            )
+        )
     with tempfile.TemporaryDirectory() as tmp:
         measure(contenders, args.block, args.blocks, args.plain_thread, Path(tmp))
     for c in contenders:
-        print(f"  {c.name:<34} {statistics.median(c.rates):7.1f} img/s (median; blocks "
-              + " ".join(f"{r:.0f}" for r in c.rates) + ")")
+        print(
+            f"  {c.name:<34} {statistics.median(c.rates):7.1f} img/s (median; blocks "
+            + " ".join(f"{r:.0f}" for r in c.rates)
+            + ")"
+        )
     named = {c.name: c for c in contenders}
     first = args.precision[0]
     for precision in args.precision:
-        print(f"trainer/plain {precision}: {ratio(named[f'trainer {precision}'], named[f'plain {precision}']):.3f}")
+        print(
+            f"trainer/plain {precision}: {ratio(named[f'trainer {precision}'], named[f'plain {precision}']):.3f}"
+        )
     for precision in args.precision[1:]:
-        print(f"{precision}/{first} trainer: {ratio(named[f'trainer {precision}'], named[f'trainer {first}']):.3f}   "
-              f"plain: {ratio(named[f'plain {precision}'], named[f'plain {first}']):.3f}")
+        print(
+            f"{precision}/{first} trainer: {ratio(named[f'trainer {precision}'], named[f'trainer {first}']):.3f}   "
+            f"plain: {ratio(named[f'plain {precision}'], named[f'plain {first}']):.3f}"
+        )
     if args.d_grad:
         slow = named[f"plain {first} with D weight grads"]
-        print(f"no D weight grads in the G step: {ratio(named[f'plain {first}'], slow):.3f}x the plain loop with them")
+        print(
+            f"no D weight grads in the G step: {ratio(named[f'plain {first}'], slow):.3f}x the plain loop with them"
+        )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,9 @@ def main() -> int:
         for r in range(args.rounds):
             for mode in ("headless", "app"):
                 run_dir = Path(tmp) / f"{mode}-{r}"
-                config = TrainConfig.from_preset(args.preset, max_steps=args.steps, device="cpu",
-                                                 run_dir=str(run_dir)).with_overrides(args.overrides)
+                config = TrainConfig.from_preset(
+                    args.preset, max_steps=args.steps, device="cpu", run_dir=str(run_dir)
+                ).with_overrides(args.overrides)
                 if mode == "headless":
                     headless(config)
                 else:

@@ -84,12 +84,14 @@ def restore_rng(state: dict[str, Any]) -> None:
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
     n = state["numpy"]
-    np.random.set_state({
-        "bit_generator": n["bit_generator"],
-        "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
-        "has_gauss": n["has_gauss"],
-        "gauss": n["gauss"],
-    })
+    np.random.set_state(
+        {
+            "bit_generator": n["bit_generator"],
+            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+            "has_gauss": n["has_gauss"],
+            "gauss": n["gauss"],
+        }
+    )
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
 
@@ -107,14 +109,26 @@ def save_checkpoint(run_dir: str | Path, payload: dict[str, Any], reason: str) -
     folder = RunDir(run_dir).checkpoints
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / checkpoint_name(int(payload["step"]), reason)
-    payload = {**payload, "format": FORMAT, "version": FORMAT_VERSION, "reason": reason, "time": time.time()}
+    payload = {
+        **payload,
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "reason": reason,
+        "time": time.time(),
+    }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     data = buffer.getvalue()
     losses = payload.get("losses", {})
     meta = CheckpointInfo(
-        path=str(path), step=int(payload["step"]), epoch=int(payload["epoch"]), time=payload["time"],
-        reason=reason, size=len(data), loss_d=losses.get("loss_d"), loss_g=losses.get("loss_g"),
+        path=str(path),
+        step=int(payload["step"]),
+        epoch=int(payload["epoch"]),
+        time=payload["time"],
+        reason=reason,
+        size=len(data),
+        loss_d=losses.get("loss_d"),
+        loss_g=losses.get("loss_g"),
         metrics=dict(payload.get("metrics", {})),
     )
     sidecar = meta_path(path)
@@ -185,20 +199,37 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not head:
-        raise CheckpointError(f"{path}: empty file, not a checkpoint (a write that never finished?)")
+        raise CheckpointError(
+            f"{path}: empty file, not a checkpoint (a write that never finished?)"
+        )
     if head != ZIP_MAGIC:
         # tui-gan always writes torch's zip format; anything else is foreign, so it is never unpickled.
-        raise CheckpointError(f"{path}: not a tui-gan checkpoint (not a torch zip archive: a foreign or random file)")
+        raise CheckpointError(
+            f"{path}: not a tui-gan checkpoint (not a torch zip archive: a foreign or random file)"
+        )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{path}: refused: {_unpickling_problem(str(exc))}") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError,
-            AttributeError, TypeError, IndexError, UnicodeDecodeError, MemoryError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        KeyError,
+        AttributeError,
+        TypeError,
+        IndexError,
+        UnicodeDecodeError,
+        MemoryError,
+    ) as exc:
         detail = first_line(exc).split(". ")[0][:160]
         raise CheckpointError(f"{path}: truncated or corrupted checkpoint ({detail})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a tui-gan checkpoint (a plain state_dict or another program's file)")
+        raise CheckpointError(
+            f"{path}: not a tui-gan checkpoint (a plain state_dict or another program's file)"
+        )
     version = payload.get("version")
     if _is_int(version) and version > FORMAT_VERSION:
         raise CheckpointError(
@@ -237,11 +268,29 @@ _NUMBER = (int, float)
 _RNG = {
     "torch": (torch.Tensor, True),
     "cuda": (_Seq(torch.Tensor), True),
-    "numpy": ({"bit_generator": (str, True), "key": (torch.Tensor, True), "pos": (int, True),
-               "has_gauss": (int, True), "gauss": (_NUMBER, True)}, True),
-    "python": ({"version": (int, True), "state": (_Seq(int), True), "gauss": ((*_NUMBER, type(None)), True)}, True),
+    "numpy": (
+        {
+            "bit_generator": (str, True),
+            "key": (torch.Tensor, True),
+            "pos": (int, True),
+            "has_gauss": (int, True),
+            "gauss": (_NUMBER, True),
+        },
+        True,
+    ),
+    "python": (
+        {
+            "version": (int, True),
+            "state": (_Seq(int), True),
+            "gauss": ((*_NUMBER, type(None)), True),
+        },
+        True,
+    ),
 }
-_OPTIMIZER = {"state": (_Map(_Map(object), keys=(int, str)), True), "param_groups": (_Seq(_Map(object)), True)}
+_OPTIMIZER = {
+    "state": (_Map(_Map(object), keys=(int, str)), True),
+    "param_groups": (_Seq(_Map(object)), True),
+}
 PAYLOAD: dict[str, tuple[Any, bool]] = {
     "format": (str, True),
     "version": (int, True),
@@ -291,7 +340,10 @@ def _problem(value: Any, spec: Any, where: str) -> str | None:
         if not isinstance(value, (list, tuple)):
             ok = False
         else:
-            return next((p for i, v in enumerate(value) if (p := _problem(v, spec.item, f"{where}[{i}]"))), None)
+            return next(
+                (p for i, v in enumerate(value) if (p := _problem(v, spec.item, f"{where}[{i}]"))),
+                None,
+            )
     elif isinstance(spec, _Map):
         if not isinstance(value, dict):
             ok = False
@@ -310,13 +362,17 @@ def _problem(value: Any, spec: Any, where: str) -> str | None:
             return _fields_problem(value, spec, f"{where}.")
     else:
         types = spec if isinstance(spec, tuple) else (spec,)
-        ok = isinstance(value, types) and not (isinstance(value, bool) and int in types)  # True is no count
+        ok = isinstance(value, types) and not (
+            isinstance(value, bool) and int in types
+        )  # True is no count
     if ok:
         return None
     return f"field {where} is {type(value).__name__}, expected {_type_name(spec)}"
 
 
-def _fields_problem(record: dict[str, Any], specs: dict[str, tuple[Any, bool]], prefix: str = "") -> str | None:
+def _fields_problem(
+    record: dict[str, Any], specs: dict[str, tuple[Any, bool]], prefix: str = ""
+) -> str | None:
     for name, (spec, required) in specs.items():
         if name not in record:
             if required:
@@ -354,8 +410,10 @@ def _unpickling_problem(message: str) -> str:
     """The one informative line of torch's long weights-only refusal."""
     global_ = re.search(r"GLOBAL ([\w.]+)", message)
     if global_:
-        return (f"it would import {global_.group(1)}, which could run code; "
-                "a tui-gan checkpoint holds only tensors, numbers, strings, lists and dicts")
+        return (
+            f"it would import {global_.group(1)}, which could run code; "
+            "a tui-gan checkpoint holds only tensors, numbers, strings, lists and dicts"
+        )
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
     detail = next((ln for ln in lines if ln.startswith("Unsupported")), lines[-1] if lines else "")
     return f"not plain data, so it was not unpickled ({detail[:120]})"
@@ -383,12 +441,19 @@ def _info_from_sidecar(path: Path) -> CheckpointInfo:
         if not math.isfinite(meta.get("time", 0.0)) or not 0 <= meta.get("time", 0.0) < 2**36:
             raise ValueError(f"time {meta.get('time')} is no time a clock gave")
         if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(f"format {meta.get('format_version')} is newer than this tui-gan reads")
+            raise ValueError(
+                f"format {meta.get('format_version')} is newer than this tui-gan reads"
+            )
         if meta.get("size") != size:
             raise ValueError(f"size {size} differs from the {meta.get('size')} bytes written")
         return CheckpointInfo(
-            path=str(path), step=int(meta["step"]), epoch=int(meta["epoch"]), time=float(meta["time"]),
-            reason=str(meta["reason"])[:20], size=size, loss_d=_number(meta.get("loss_d")),
+            path=str(path),
+            step=int(meta["step"]),
+            epoch=int(meta["epoch"]),
+            time=float(meta["time"]),
+            reason=str(meta["reason"])[:20],
+            size=size,
+            loss_d=_number(meta.get("loss_d")),
             loss_g=_number(meta.get("loss_g")),
             metrics={str(k): _number(v) for k, v in dict(meta.get("metrics") or {}).items()},
         )
@@ -400,8 +465,16 @@ def _info_from_sidecar(path: Path) -> CheckpointInfo:
         mtime = path.stat().st_mtime
     except OSError:
         mtime = 0.0
-    return CheckpointInfo(path=str(path), step=step, epoch=0, time=mtime, reason=reason, size=size,
-                          readable=False, problem=problem)
+    return CheckpointInfo(
+        path=str(path),
+        step=step,
+        epoch=0,
+        time=mtime,
+        reason=reason,
+        size=size,
+        readable=False,
+        problem=problem,
+    )
 
 
 def list_checkpoints(run_dir: str | Path) -> list[CheckpointInfo]:
@@ -409,7 +482,11 @@ def list_checkpoints(run_dir: str | Path) -> list[CheckpointInfo]:
     folder = RunDir(run_dir).checkpoints
     if not folder.is_dir():
         return []
-    infos = [_info_from_sidecar(p) for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
+    infos = [
+        _info_from_sidecar(p)
+        for p in folder.iterdir()
+        if p.suffix == SUFFIX and not p.name.startswith(".")
+    ]
     return sorted(infos, key=lambda c: (c.step, c.time))
 
 
@@ -452,7 +529,6 @@ def run_dir_of(checkpoint: str | Path) -> Path | None:
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
 
 
-
 def load_checkpoint_config(path: str | Path) -> tuple[dict[str, Any], Any]:
     """(payload, its TrainConfig) of a checkpoint; a config that no longer validates is a CheckpointError."""
     payload = load_checkpoint(path)
@@ -471,7 +547,9 @@ def load_generator(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, An
     return generator.eval(), config, payload
 
 
-def models_of(path: str | Path, payload: dict[str, Any], config: Any) -> tuple[torch.nn.Module, torch.nn.Module]:
+def models_of(
+    path: str | Path, payload: dict[str, Any], config: Any
+) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(G, D) of `config` holding the checkpoint's weights (G: the moving average when there is
     one); a saved model that does not fit its config is a CheckpointError naming it."""
     from core.models import build_models
@@ -479,14 +557,19 @@ def models_of(path: str | Path, payload: dict[str, Any], config: Any) -> tuple[t
     with torch.device("meta"):  # no memory, no RNG: the weights come from the file
         generator, discriminator = build_models(config, seeded=False)
         spare, _ = build_models(config, seeded=False)
-    for name, model in (("generator", spare), ("generator_ema", generator), ("discriminator", discriminator)):
+    for name, model in (
+        ("generator", spare),
+        ("generator_ema", generator),
+        ("discriminator", discriminator),
+    ):
         if name not in payload:
             continue
         try:
             model.load_state_dict(payload[name], assign=True)
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"{path}: {name} does not fit its config ({detail_line(exc)})") from None
+            raise CheckpointError(
+                f"{path}: {name} does not fit its config ({detail_line(exc)})"
+            ) from None
     if "generator_ema" not in payload:
         generator = spare
     return generator, discriminator
-

@@ -55,7 +55,11 @@ class Run(Protocol):
 
 def saved(what: str, path: Path | None) -> str:
     """The answer to a command that saved `what` at `path`."""
-    return f"{what} saved: {path}" if path else f"{what} not kept by this process (another one keeps the run)"
+    return (
+        f"{what} saved: {path}"
+        if path
+        else f"{what} not kept by this process (another one keeps the run)"
+    )
 
 
 def apply(run: Run, command: cmd.Command) -> None:

@@ -50,8 +50,9 @@ class SetHyperparams(Command):
     kind: ClassVar[str] = "set_hyperparams"
     changes: dict[str, Any] = field(default_factory=dict)
 
-    def __init__(self, changes: dict[str, Any] | None = None, /, *, id: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, changes: dict[str, Any] | None = None, /, *, id: str | None = None, **kwargs: Any
+    ) -> None:
         object.__setattr__(self, "changes", {**(changes or {}), **kwargs})
         object.__setattr__(self, "id", id if id is not None else new_id())
 
@@ -73,7 +74,10 @@ COMMAND_TYPES: dict[str, type[Command]] = {
 
 def to_json(command: Command) -> dict[str, Any]:
     """The command as one JSON-ready dict with its `kind`."""
-    return {"kind": command.kind, **{f.name: getattr(command, f.name) for f in dataclasses.fields(command)}}
+    return {
+        "kind": command.kind,
+        **{f.name: getattr(command, f.name) for f in dataclasses.fields(command)},
+    }
 
 
 def from_json(data: dict[str, Any]) -> Command:
@@ -82,7 +86,9 @@ def from_json(data: dict[str, Any]) -> Command:
         raise ValueError("a command is a JSON object")
     data = dict(data)
     kind = data.pop("kind", None)
-    cls = COMMAND_TYPES.get(kind) if isinstance(kind, str) else None  # a list or object kind is unhashable
+    cls = (
+        COMMAND_TYPES.get(kind) if isinstance(kind, str) else None
+    )  # a list or object kind is unhashable
     if cls is None:
         raise ValueError(f"unknown command {kind!r}; known: {', '.join(COMMAND_TYPES)}")
     command_id = data.pop("id", None)

@@ -68,7 +68,10 @@ class TrainConfig:
     dataset: str = _f(Spec(str, help="registered data set name"), "mnist5k")
     data_root: str = _f(Spec(str, help="folder holding on-disk data sets"), "data")
     download: bool = _f(Spec(bool, help="allow torchvision to download"), False)
-    subset: int | None = _f(Spec(int, 1, None, optional=True, help="train on a fixed, spread-out subset of N items"), None)
+    subset: int | None = _f(
+        Spec(int, 1, None, optional=True, help="train on a fixed, spread-out subset of N items"),
+        None,
+    )
     image_size: int = _f(Spec(int, 4, 1024), 28)
     channels: int = _f(Spec(int, 1, 3), 1)
     arch: str = _f(Spec(str, choices=ARCHS), "dcgan")
@@ -79,46 +82,91 @@ class TrainConfig:
     max_steps: int | None = _f(Spec(int, 1, None, optional=True, live=True), None)
     lr_g: float = _f(Spec(float, 0, 10, low_open=True, live=True), 2e-4)
     lr_d: float = _f(Spec(float, 0, 10, low_open=True, live=True), 2e-4)
-    lr_decay: str = _f(Spec(str, choices=LR_DECAYS, help="cosine: lr falls to 5 % of lr_g/lr_d by the last step"),
-                       "none")
+    lr_decay: str = _f(
+        Spec(str, choices=LR_DECAYS, help="cosine: lr falls to 5 % of lr_g/lr_d by the last step"),
+        "none",
+    )
     beta1: float = _f(Spec(float, 0, 1, high_open=True, live=True), 0.5)
     beta2: float = _f(Spec(float, 0, 1, high_open=True, live=True), 0.999)
     loss: str = _f(Spec(str, choices=("bce", "hinge")), "bce")
     label_smoothing: float = _f(Spec(float, 0, 0.5, high_open=True, live=True), 0.0)
     label_noise: float = _f(Spec(float, 0, 0.5, high_open=True, live=True), 0.0)
     d_steps: int = _f(Spec(int, 1, 100, live=True), 1)
-    spectral_norm: bool = _f(Spec(bool, help="spectral norm on every D layer, in place of its batch norm"), False)
-    g_output_conv: bool = _f(Spec(bool, help="dcgan G: a last full-size layer of width maps, then a 3×3 "
-                                             "convolution to the image"), False)
-    r1_gamma: float = _f(Spec(float, 0, 1e6, help="R1 penalty γ/2·E‖∇D(real)‖² on D, 0 = off", live=True), 0.0)
-    g_ema: float = _f(Spec(float, 0, 1, high_open=True,
-                           help="decay of a moving average of G's weights that draws samples, metrics and "
-                                "exports, 0 = off"), 0.0)
+    spectral_norm: bool = _f(
+        Spec(bool, help="spectral norm on every D layer, in place of its batch norm"), False
+    )
+    g_output_conv: bool = _f(
+        Spec(
+            bool,
+            help="dcgan G: a last full-size layer of width maps, then a 3×3 "
+            "convolution to the image",
+        ),
+        False,
+    )
+    r1_gamma: float = _f(
+        Spec(float, 0, 1e6, help="R1 penalty γ/2·E‖∇D(real)‖² on D, 0 = off", live=True), 0.0
+    )
+    g_ema: float = _f(
+        Spec(
+            float,
+            0,
+            1,
+            high_open=True,
+            help="decay of a moving average of G's weights that draws samples, metrics and "
+            "exports, 0 = off",
+        ),
+        0.0,
+    )
     seed: int = _f(Spec(int, 0, 2**63 - 1), 0)
     device: str = _f(Spec(str, pattern=DEVICE_PATTERN, help="auto, cpu, cuda or cuda:N"), "auto")
-    cpu_threads: int = _f(Spec(int, 0, 1024, help="torch threads on the CPU, 0 = torch's default"), 0)
-    precision: str = _f(Spec(str, choices=PRECISIONS,
-                             help="auto: bf16 on CUDA devices that support it, fp32 elsewhere; fp16 is CUDA "
-                                  "only"), "auto")
+    cpu_threads: int = _f(
+        Spec(int, 0, 1024, help="torch threads on the CPU, 0 = torch's default"), 0
+    )
+    precision: str = _f(
+        Spec(
+            str,
+            choices=PRECISIONS,
+            help="auto: bf16 on CUDA devices that support it, fp32 elsewhere; fp16 is CUDA only",
+        ),
+        "auto",
+    )
     tf32: bool = _f(Spec(bool, help="allow TF32 matmuls and convolutions (CUDA only)"), True)
-    compile: bool = _f(Spec(bool, help="torch.compile G and D: slower start, faster steps on GPUs"), False)
-    log_every: str = _f(Spec(str, pattern=LOG_EVERY_PATTERN,
-                             help="steps between step events: auto (about every 100 ms) or a whole number ≥ 1"),
-                       "auto")
+    compile: bool = _f(
+        Spec(bool, help="torch.compile G and D: slower start, faster steps on GPUs"), False
+    )
+    log_every: str = _f(
+        Spec(
+            str,
+            pattern=LOG_EVERY_PATTERN,
+            help="steps between step events: auto (about every 100 ms) or a whole number ≥ 1",
+        ),
+        "auto",
+    )
     n_samples: int = _f(Spec(int, 1, 1024, help="images in the fixed-noise grid"), 64)
-    sample_every: int = _f(Spec(int, 0, None, help="steps between sample grids, 0 = at end", live=True), 200)
-    checkpoint_every: int = _f(Spec(int, 0, None, help="steps between checkpoints, 0 = at end", live=True), 1000)
+    sample_every: int = _f(
+        Spec(int, 0, None, help="steps between sample grids, 0 = at end", live=True), 200
+    )
+    checkpoint_every: int = _f(
+        Spec(int, 0, None, help="steps between checkpoints, 0 = at end", live=True), 1000
+    )
     keep_checkpoints: int = _f(Spec(int, 1, 100_000, live=True), 5)
     on_nan: str = _f(Spec(str, choices=("pause", "stop"), live=True), "pause")
-    eval_every: int = _f(Spec(int, 0, None, help="steps between quality metrics, 0 = off", live=True), 0)
-    eval_samples: int = _f(Spec(int, 10, 100_000, help="generated samples per evaluation", live=True), 2500)
-    inception_weights: str | None = _f(Spec(str, optional=True, help="local Inception v3 weights for FID/KID"),
-                                       None)
+    eval_every: int = _f(
+        Spec(int, 0, None, help="steps between quality metrics, 0 = off", live=True), 0
+    )
+    eval_samples: int = _f(
+        Spec(int, 10, 100_000, help="generated samples per evaluation", live=True), 2500
+    )
+    inception_weights: str | None = _f(
+        Spec(str, optional=True, help="local Inception v3 weights for FID/KID"), None
+    )
     run_dir: str | None = _f(Spec(str, optional=True), None)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, _check(f.name, f.metadata["spec"], getattr(self, f.name)))
+            object.__setattr__(
+                self, f.name, _check(f.name, f.metadata["spec"], getattr(self, f.name))
+            )
         self._check_together()
 
     def _check_together(self) -> None:
@@ -129,9 +177,13 @@ class TrainConfig:
                 f"dataset: unknown data set {self.dataset!r}; known: {', '.join(sorted(DATASETS))}"
             )
         if is_toy(self.dataset) and self.arch != "mlp":
-            raise ConfigError(f"arch: {self.arch!r} cannot model 2-D points of {self.dataset!r}; use arch=mlp")
+            raise ConfigError(
+                f"arch: {self.arch!r} cannot model 2-D points of {self.dataset!r}; use arch=mlp"
+            )
         if self.g_output_conv and self.arch != "dcgan":
-            raise ConfigError(f"g_output_conv: only the dcgan generator has it, not arch={self.arch!r}")
+            raise ConfigError(
+                f"g_output_conv: only the dcgan generator has it, not arch={self.arch!r}"
+            )
         if self.channels == 2:
             raise ConfigError("channels: 2 is not an image format; use 1 (grey) or 3 (colour)")
         if self.arch == "dcgan":
@@ -157,7 +209,9 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}"
+            )
         return cls(**values)
 
     @classmethod
@@ -166,7 +220,9 @@ class TrainConfig:
         own `preset` key's preset, or of the default preset (a file naming another preset is refused)."""
         path = Path(path)
         try:
-            values = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # editors on Windows add a BOM
+            values = tomllib.loads(
+                path.read_text(encoding="utf-8-sig")
+            )  # editors on Windows add a BOM
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -175,13 +231,17 @@ class TrainConfig:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         nested = [k for k, v in values.items() if isinstance(v, dict)]
         if nested:
-            raise ConfigError(f"{path}: unexpected table [{nested[0]}]; the config is flat key = value")
+            raise ConfigError(
+                f"{path}: unexpected table [{nested[0]}]; the config is flat key = value"
+            )
         try:
             from core.presets import DEFAULT_PRESET
 
             named = values.pop("preset", None)
             if preset is not None and named is not None and named != preset:
-                raise ConfigError(f"it names preset {named!r}, the command line {preset!r}; drop one of them")
+                raise ConfigError(
+                    f"it names preset {named!r}, the command line {preset!r}; drop one of them"
+                )
             return cls.from_preset(preset or named or DEFAULT_PRESET, **values)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
@@ -267,7 +327,9 @@ def live_change(config: TrainConfig, changes: dict[str, Any]) -> TrainConfig:
         raise ConfigError(f"unknown field {unknown[0]!r}")
     frozen = sorted(k for k in changes if k not in LIVE_FIELDS)
     if frozen:
-        raise ConfigError(f"{', '.join(frozen)} needs a restart (live: {', '.join(sorted(LIVE_FIELDS))})")
+        raise ConfigError(
+            f"{', '.join(frozen)} needs a restart (live: {', '.join(sorted(LIVE_FIELDS))})"
+        )
     return config.replace(**changes)
 
 
@@ -293,9 +355,13 @@ def parse_value(key: str, text: str) -> Any:
             try:
                 as_float = float(text)
             except ValueError:
-                raise ConfigError(f"{key}: {text!r} is not a number; expected {spec.describe()}") from None
+                raise ConfigError(
+                    f"{key}: {text!r} is not a number; expected {spec.describe()}"
+                ) from None
             if not as_float.is_integer():
-                raise ConfigError(f"{key}: {text!r} is not allowed; expected {spec.describe()}") from None
+                raise ConfigError(
+                    f"{key}: {text!r} is not allowed; expected {spec.describe()}"
+                ) from None
             number = int(as_float)
         return number
     return text

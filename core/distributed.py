@@ -25,8 +25,11 @@ SOLO_TIMEOUT_S = float(os.environ.get("TUI_GAN_SOLO_TIMEOUT", str(24 * 3600)))
 DEATH_WAIT_S = 1.0  # how long rank 0 looks for the process behind a broken connection
 _DDP = nn.parallel.DistributedDataParallel
 # Newer torch renamed broadcast_buffers; either way buffers are synced once, when wrapping.
-_PER_RANK_BUFFERS = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(_DDP).parameters
-                     else {"broadcast_buffers": False})
+_PER_RANK_BUFFERS = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(_DDP).parameters
+    else {"broadcast_buffers": False}
+)
 
 
 class Cluster:
@@ -67,7 +70,9 @@ class Cluster:
             dist.init_process_group("gloo", timeout=timeout)
         self._control = dist.new_group(backend="gloo", timeout=timeout)
         # A group of its own for waits on rank 0 alone: a gloo group's timeout is fixed when it is made.
-        self._solo = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SOLO_TIMEOUT_S))
+        self._solo = dist.new_group(
+            backend="gloo", timeout=datetime.timedelta(seconds=SOLO_TIMEOUT_S)
+        )
         peers: list[Any] = [None] * self.world_size
         dist.all_gather_object(peers, (socket.gethostname(), os.getpid()), group=self._control)
         self._peers = [tuple(p) for p in peers]
@@ -93,8 +98,11 @@ class Cluster:
         dist.broadcast(size, 0, group=self._control)
         if not size.item():
             return ""
-        buffer = torch.frombuffer(bytearray(data), dtype=torch.uint8) if self.rank == 0 else \
-            torch.empty(int(size.item()), dtype=torch.uint8)
+        buffer = (
+            torch.frombuffer(bytearray(data), dtype=torch.uint8)
+            if self.rank == 0
+            else torch.empty(int(size.item()), dtype=torch.uint8)
+        )
         dist.broadcast(buffer, 0, group=self._control)
         return buffer.numpy().tobytes().decode()
 
@@ -128,7 +136,9 @@ class Cluster:
         """The ranks on this machine whose process has died (waits briefly: the error on a broken
         connection can come before the dead process is gone). Ranks elsewhere cannot be seen."""
         here = socket.gethostname()
-        local = {r: pid for r, (host, pid) in enumerate(self._peers) if host == here and r != self.rank}
+        local = {
+            r: pid for r, (host, pid) in enumerate(self._peers) if host == here and r != self.rank
+        }
         deadline = time.monotonic() + DEATH_WAIT_S
         while True:
             dead = [r for r, pid in local.items() if not _alive(pid)]
@@ -146,8 +156,10 @@ class Cluster:
             return f"{names} died at step {step}; the run cannot go on without it"
         text = str(exc)
         if "gloo" in text or "Connection" in text or isinstance(exc, dist.DistError):
-            return (f"lost contact with another rank at step {step} ({first_line(exc)}); "
-                    "torchrun's log names the rank")
+            return (
+                f"lost contact with another rank at step {step} ({first_line(exc)}); "
+                "torchrun's log names the rank"
+            )
         return None
 
 

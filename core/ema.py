@@ -33,7 +33,9 @@ class MovingAverage:
         self.decay = decay
         self.noise = noise  # STAT_BATCHES × batch × latent
         self._model = copy.deepcopy(model).eval().requires_grad_(False)
-        self._norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self._model.modules())
+        self._norms = any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self._model.modules()
+        )
         self._mine: list[torch.Tensor] = list(self._model.parameters())
         self._stale = True
 
@@ -43,7 +45,9 @@ class MovingAverage:
         weight = 1.0 - average_decay(self.decay, step)
         theirs: list[torch.Tensor] = list(model.parameters())
         if len(theirs) != len(self._mine):
-            raise ValueError(f"the model has {len(theirs)} parameters, its average {len(self._mine)}")
+            raise ValueError(
+                f"the model has {len(theirs)} parameters, its average {len(self._mine)}"
+            )
         # One fused kernel launch for all weights instead of one per tensor (what matters on a GPU).
         torch._foreach_lerp_(self._mine, theirs, weight)
         self._stale = True

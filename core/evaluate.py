@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # the classifier loads only when digits are scored
     from core.digits import DigitJudge
 
 DIGIT_DATASETS = ("mnist5k", "mnist")
-EVAL_SEED_OFFSET = 2  # eval noise comes from its own generator: evaluating never moves the training RNG
+EVAL_SEED_OFFSET = (
+    2  # eval noise comes from its own generator: evaluating never moves the training RNG
+)
 
 Progress = Callable[[str, float], None]
 
@@ -41,22 +43,28 @@ class Evaluation:
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, n: int, latent_dim: int, seed: int, device: torch.device) -> torch.Tensor:
+def generate(
+    generator: nn.Module, n: int, latent_dim: int, seed: int, device: torch.device
+) -> torch.Tensor:
     """n samples from `generator` in eval mode with noise from a private generator, left on `device`
     (the scorers run there: samples never make a round trip through the host)."""
     gen = torch.Generator().manual_seed(seed)
     was_training = generator.training
     generator.eval()
     try:
-        out = [generator(torch.randn(min(500, n - i), latent_dim, generator=gen).to(device)).float()
-               for i in range(0, n, 500)]
+        out = [
+            generator(torch.randn(min(500, n - i), latent_dim, generator=gen).to(device)).float()
+            for i in range(0, n, 500)
+        ]
     finally:
         generator.train(was_training)
     return torch.cat(out)
 
 
 def _real_toy_points(config: TrainConfig, n: int) -> torch.Tensor:
-    source = ToySource(config.dataset, max(n, config.batch_size), n, config.seed + 99, torch.device("cpu"))
+    source = ToySource(
+        config.dataset, max(n, config.batch_size), n, config.seed + 99, torch.device("cpu")
+    )
     return next(source.batches(0))
 
 
@@ -65,7 +73,11 @@ class Evaluator:
 
     def __init__(self, config: TrainConfig, progress: Progress | None = None) -> None:
         self.config, self.progress = config, progress
-        self.kind = "toy" if is_toy(config.dataset) else ("digits" if config.dataset in DIGIT_DATASETS else "images")
+        self.kind = (
+            "toy"
+            if is_toy(config.dataset)
+            else ("digits" if config.dataset in DIGIT_DATASETS else "images")
+        )
         self._judge: DigitJudge | None = None
         self._inception: nn.Module | None = None
         self._real_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -84,23 +96,35 @@ class Evaluator:
     def inception_available(self) -> bool:
         return bool(self.config.inception_weights) or self.config.download
 
-    def evaluate(self, generator: nn.Module, n: int | None = None, device: torch.device | None = None) -> Evaluation:
+    def evaluate(
+        self, generator: nn.Module, n: int | None = None, device: torch.device | None = None
+    ) -> Evaluation:
         config = self.config
         n = n or config.eval_samples
         device = device or next(generator.parameters()).device
         samples = generate(generator, n, config.latent_dim, config.seed + EVAL_SEED_OFFSET, device)
         if self.kind == "toy":
-            if n not in self._toy_reference:  # depends only on data set, seed and n: score real points once
-                self._toy_reference[n] = toy_mode_metrics(_real_toy_points(config, n), config.dataset)
-            return Evaluation(toy_mode_metrics(samples, config.dataset), dict(self._toy_reference[n]))
+            if (
+                n not in self._toy_reference
+            ):  # depends only on data set, seed and n: score real points once
+                self._toy_reference[n] = toy_mode_metrics(
+                    _real_toy_points(config, n), config.dataset
+                )
+            return Evaluation(
+                toy_mode_metrics(samples, config.dataset), dict(self._toy_reference[n])
+            )
         self.prepare()
         if self.kind == "digits":
             assert self._judge is not None
             self._judge.to(device)
             return Evaluation(self._judge.score(samples), dict(self._judge.reference))
         if self._inception is None:
-            return Evaluation({}, {}, "FID/KID need Inception weights: set inception_weights=PATH "
-                                      "(torchvision's inception_v3_google-0cc3c7bd.pth) or download=true online")
+            return Evaluation(
+                {},
+                {},
+                "FID/KID need Inception weights: set inception_weights=PATH "
+                "(torchvision's inception_v3_google-0cc3c7bd.pth) or download=true online",
+            )
         self._inception.to(device)
         return self._inception_scores(samples, n)
 
@@ -108,7 +132,9 @@ class Evaluator:
         assert self._inception is not None
         if self._real_stats is None:
             real = load_images(self.config).float().div(127.5).sub(1)
-            real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[: 2 * n]]
+            real = real[
+                torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[: 2 * n]
+            ]
             feats = inception_features(self._inception, real)
             half = len(feats) // 2
             mu, cov = feature_stats(feats)
@@ -120,7 +146,10 @@ class Evaluator:
             }
         real_feats, mu, cov = self._real_stats
         fake = inception_features(self._inception, samples)
-        values = {"fid": frechet_distance(*feature_stats(fake), mu, cov), "kid": kernel_inception_distance(real_feats, fake)}
+        values = {
+            "fid": frechet_distance(*feature_stats(fake), mu, cov),
+            "kid": kernel_inception_distance(real_feats, fake),
+        }
         return Evaluation(values, dict(self._inception_reference))
 
 
@@ -137,18 +166,23 @@ def load_inception(config: TrainConfig) -> nn.Module:
         except FileNotFoundError:
             raise ConfigError(f"inception_weights: {path} does not exist") from None
         except pickle.UnpicklingError:  # torch's refusal is pages of advice to turn the safety off
-            raise ConfigError(f"inception_weights: {path} was refused: it holds pickled objects, not only "
-                              "tensors (weights are loaded with weights_only)") from None
+            raise ConfigError(
+                f"inception_weights: {path} was refused: it holds pickled objects, not only "
+                "tensors (weights are loaded with weights_only)"
+            ) from None
         except Exception as exc:
-            raise ConfigError(f"inception_weights: {path} is not an Inception v3 state dict "
-                              f"({detail_line(exc)})") from None
+            raise ConfigError(
+                f"inception_weights: {path} is not an Inception v3 state dict ({detail_line(exc)})"
+            ) from None
     else:
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(10)
         try:
             net.load_state_dict(Inception_V3_Weights.IMAGENET1K_V1.get_state_dict(progress=False))
         except Exception as exc:
-            raise ConfigError(f"inception weights could not be downloaded ({exc}); set inception_weights=PATH") from None
+            raise ConfigError(
+                f"inception weights could not be downloaded ({exc}); set inception_weights=PATH"
+            ) from None
         finally:
             socket.setdefaulttimeout(previous)
     net.fc = nn.Identity()
@@ -171,9 +205,13 @@ def inception_features(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return torch.cat(out)
 
 
-def evaluate_checkpoint(path: str | Path, n: int | None = None, progress: Progress | None = None,
-                        inception_weights: str | None = None,
-                        device: str = "cpu") -> tuple[Evaluation, TrainConfig, int]:
+def evaluate_checkpoint(
+    path: str | Path,
+    n: int | None = None,
+    progress: Progress | None = None,
+    inception_weights: str | None = None,
+    device: str = "cpu",
+) -> tuple[Evaluation, TrainConfig, int]:
     """Score the generator of a checkpoint on `device` (auto, cpu, cuda:N); returns the evaluation,
     its config and step."""
     from core.checkpoints import load_generator

@@ -37,7 +37,9 @@ class RunStarted(Event):
     world_size: int = 1
     plan_note: str = ""  # a resume that changed the plan says how ("400 → 513 epochs, …")
     time: float = field(default_factory=_now)
-    device_uuid: str | None = None  # a CUDA device's NVML UUID: its index there may differ (issue 17)
+    device_uuid: str | None = (
+        None  # a CUDA device's NVML UUID: its index there may differ (issue 17)
+    )
 
 
 @dataclass(frozen=True)
@@ -181,15 +183,29 @@ class CommandRefused(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
-        RunStarted, StepMetrics, EpochEnded, SamplesSaved, MetricsComputed, CheckpointSaved,
-        StateChanged, HparamsChanged, Alert, RunFinished, RunFailed, CommandDone, CommandRefused,
+        RunStarted,
+        StepMetrics,
+        EpochEnded,
+        SamplesSaved,
+        MetricsComputed,
+        CheckpointSaved,
+        StateChanged,
+        HparamsChanged,
+        Alert,
+        RunFinished,
+        RunFailed,
+        CommandDone,
+        CommandRefused,
     )
 }
 
 
 def to_json(event: Event) -> dict[str, Any]:
     """The event as one JSON-ready dict with its `kind`."""
-    return {"kind": event.kind, **{f.name: getattr(event, f.name) for f in dataclasses.fields(event)}}
+    return {
+        "kind": event.kind,
+        **{f.name: getattr(event, f.name) for f in dataclasses.fields(event)},
+    }
 
 
 def from_json(data: dict[str, Any]) -> Event:

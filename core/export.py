@@ -35,7 +35,9 @@ class SampleGrid:
 
     @property
     def label(self) -> str:
-        return f"step {self.step}" if self.epoch is None else f"epoch {self.epoch}  step {self.step}"
+        return (
+            f"step {self.step}" if self.epoch is None else f"epoch {self.epoch}  step {self.step}"
+        )
 
 
 def sample_grids(run_dir: str | Path) -> list[SampleGrid]:
@@ -53,8 +55,13 @@ def sample_grids(run_dir: str | Path) -> list[SampleGrid]:
     return sorted(grids, key=lambda g: g.step)
 
 
-def export_gif(run_dir: str | Path, out: str | Path | None = None, fps: float = DEFAULT_FPS,
-               every: int = 1, progress: Progress | None = None) -> Path:
+def export_gif(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    fps: float = DEFAULT_FPS,
+    every: int = 1,
+    progress: Progress | None = None,
+) -> Path:
     """An animated GIF of every `every`-th fixed-noise grid (and always the last), each labelled with
     its epoch and step; written atomically, by default into RUN_DIR/exports/."""
     if not 0 < fps <= MAX_FPS:
@@ -65,7 +72,9 @@ def export_gif(run_dir: str | Path, out: str | Path | None = None, fps: float = 
     chosen = grids[::every]
     if chosen[-1] is not grids[-1]:
         chosen.append(grids[-1])  # the GIF ends on where the run is now
-    path = _out_path(out, RunDir(run_dir).exports / f"samples-step_{grids[-1].step:08d}.gif", ".gif")
+    path = _out_path(
+        out, RunDir(run_dir).exports / f"samples-step_{grids[-1].step:08d}.gif", ".gif"
+    )
     frames = []
     for i, grid in enumerate(chosen):
         frames.append(_labelled(_read_rgb(grid.path), grid.label))
@@ -77,8 +86,14 @@ def export_gif(run_dir: str | Path, out: str | Path | None = None, fps: float = 
 
     buffer = io.BytesIO()
     # imageio v3's pillow plugin takes the GIF frame duration in milliseconds (not seconds).
-    iio.imwrite(buffer, np.stack(frames), extension=".gif", plugin="pillow",
-                duration=round(1000 / fps), loop=0)
+    iio.imwrite(
+        buffer,
+        np.stack(frames),
+        extension=".gif",
+        plugin="pillow",
+        duration=round(1000 / fps),
+        loop=0,
+    )
     return _write(path, buffer.getvalue())
 
 
@@ -93,8 +108,13 @@ def export_grid(run_dir: str | Path, out: str | Path | None = None) -> Path:
     return _write(path, data)
 
 
-def sample_from_checkpoint(checkpoint: str | Path, n: int = 64, seed: int | None = None,
-                           out: str | Path | None = None, device: str = "cpu") -> Path:
+def sample_from_checkpoint(
+    checkpoint: str | Path,
+    n: int = 64,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    device: str = "cpu",
+) -> Path:
     """A grid (or scatter) of `n` new samples from a checkpoint's generator, drawn on `device`
     (auto, cpu, cuda:N).
 
@@ -114,9 +134,15 @@ def sample_from_checkpoint(checkpoint: str | Path, n: int = 64, seed: int | None
 
     where = resolve_device(device)
     generator, config, payload = load_generator(checkpoint)
-    rng = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(7), "little"))
-    with torch.no_grad():  # the noise from the CPU generator: the same picture for a seed on any device
-        samples = generator.to(where)(torch.randn(n, config.latent_dim, generator=rng).to(where)).cpu()
+    rng = torch.Generator().manual_seed(
+        seed if seed is not None else int.from_bytes(os.urandom(7), "little")
+    )
+    with (
+        torch.no_grad()
+    ):  # the noise from the CPU generator: the same picture for a seed on any device
+        samples = generator.to(where)(
+            torch.randn(n, config.latent_dim, generator=rng).to(where)
+        ).cpu()
     step = int(payload["step"])
     name = f"sample-step_{step:08d}" + (f"-seed_{seed}" if seed is not None else "") + ".png"
     run_dir = run_dir_of(checkpoint)
@@ -174,8 +200,10 @@ def _run(run_dir: str | Path) -> RunDir:
 def _need_grids(run_dir: str | Path) -> list[SampleGrid]:
     grids = sample_grids(run_dir)
     if not grids:
-        raise ExportError(f"{run_dir}: no sample grids yet in {RunDir(run_dir).samples} "
-                          "(they appear every sample_every steps)")
+        raise ExportError(
+            f"{run_dir}: no sample grids yet in {RunDir(run_dir).samples} "
+            "(they appear every sample_every steps)"
+        )
     return grids
 
 

@@ -56,7 +56,9 @@ class WriteFaults:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.fault: WriteFailed | None = None  # the write that paused the run, until a resume succeeds
+        self.fault: WriteFailed | None = (
+            None  # the write that paused the run, until a resume succeeds
+        )
         self.retry: list[Callable[[], object]] = []  # the writes a resume tries again
         self.ended = False  # the run's final state is set; only its record may still be written
 
@@ -73,9 +75,14 @@ class WriteFaults:
         """Pause the run (never end it) because a file of it cannot be written; files already saved
         stay as they are, events wait in memory, and resume tries the failed writes again."""
         run = self.run
-        if run.cluster is not None or self.ended:  # nothing left to pause (or rank 0 alone would pause)
-            then = ("free space and resume to write the events kept in memory" if self.ended
-                    else "training goes on unrecorded")
+        if (
+            run.cluster is not None or self.ended
+        ):  # nothing left to pause (or rank 0 alone would pause)
+            then = (
+                "free space and resume to write the events kept in memory"
+                if self.ended
+                else "training goes on unrecorded"
+            )
             run._alert("error", f"cannot write {exc.path}: {exc.reason}; {then}")
             return
         if retry is not None:
@@ -83,9 +90,16 @@ class WriteFaults:
         if self.fault is None:
             self.fault = exc
             need = run.writer.checkpoint_size or (run.gan.checkpoint_bytes() if run.built else 0)
-            room = f"free about {need / 1e6:.1f} MB (the size of a checkpoint)" if need else "free space"
-            run._alert("error", f"paused at step {run.step}: cannot write {exc.path}: {exc.reason}; "
-                                f"files already saved are untouched; {room} or fix the directory, then resume")
+            room = (
+                f"free about {need / 1e6:.1f} MB (the size of a checkpoint)"
+                if need
+                else "free space"
+            )
+            run._alert(
+                "error",
+                f"paused at step {run.step}: cannot write {exc.path}: {exc.reason}; "
+                f"files already saved are untouched; {room} or fix the directory, then resume",
+            )
         run._set_state(ev.PAUSED, f"cannot write the run's files: {exc.reason}")
 
     def recover(self) -> None:
@@ -97,7 +111,9 @@ class WriteFaults:
                 self.retry[0]()
                 self.retry.pop(0)
         except WriteFailed as exc:
-            raise Refused(f"still cannot write {exc.path}: {exc.reason}; free space and resume again") from None
+            raise Refused(
+                f"still cannot write {exc.path}: {exc.reason}; free space and resume again"
+            ) from None
         self.fault = None
 
     def take_pending(self) -> list[Callable[[], object]]:
@@ -125,8 +141,11 @@ class WriteFaults:
 
         while not self.attempt(last_writes) and run.cluster is None:
             if run._stop is not None:  # answered now: the run waits instead of stopping
-                run._refuse(run._stop, f"not stopped: {self.fault}; paused at step {run.step}, "
-                                       "resume once there is room to save and stop")
+                run._refuse(
+                    run._stop,
+                    f"not stopped: {self.fault}; paused at step {run.step}, "
+                    "resume once there is room to save and stop",
+                )
                 run._stop = None
             if run._handle_commands():  # a resume wrote them
                 break
@@ -153,7 +172,10 @@ class WriteFaults:
                 try:
                     run.writer.flush()
                 except WriteFailed as exc:
-                    run._refuse(command, f"still cannot write {exc.path}: {exc.reason}; free space and resume again")
+                    run._refuse(
+                        command,
+                        f"still cannot write {exc.path}: {exc.reason}; free space and resume again",
+                    )
                 else:
                     run._done(command, "events written")
                     run._write_status()

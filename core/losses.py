@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def real_targets(n: int, smoothing: float, noise: float, device: torch.device) -> torch.Tensor | None:
+def real_targets(
+    n: int, smoothing: float, noise: float, device: torch.device
+) -> torch.Tensor | None:
     """Targets for real images: 1 - smoothing, each flipped to 0 with probability `noise`.
 
     Returns None when both are zero so the common case allocates nothing per step.
@@ -26,16 +28,25 @@ def fake_targets(n: int, noise: float, device: torch.device) -> torch.Tensor | N
     return (torch.rand(n, device=device) < noise).float()
 
 
-def d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor,
-           smoothing: float = 0.0, noise: float = 0.0) -> torch.Tensor:
+def d_loss(
+    kind: str,
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    smoothing: float = 0.0,
+    noise: float = 0.0,
+) -> torch.Tensor:
     """Discriminator loss on one real and one generated batch of logits."""
     if kind == "hinge":
         return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
     n, device = real_logits.shape[0], real_logits.device
     rt = real_targets(n, smoothing, noise, device)
     ft = fake_targets(fake_logits.shape[0], noise, device)
-    real = F.binary_cross_entropy_with_logits(real_logits, rt if rt is not None else torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, ft if ft is not None else torch.zeros_like(fake_logits))
+    real = F.binary_cross_entropy_with_logits(
+        real_logits, rt if rt is not None else torch.ones_like(real_logits)
+    )
+    fake = F.binary_cross_entropy_with_logits(
+        fake_logits, ft if ft is not None else torch.zeros_like(fake_logits)
+    )
     return real + fake
 
 

@@ -6,7 +6,9 @@ import torch
 
 from core.data import toy_modes
 
-TOY_QUALITY_STDS = 3.0  # VEEGAN/PacGAN: high quality = within 3 standard deviations of the nearest mode
+TOY_QUALITY_STDS = (
+    3.0  # VEEGAN/PacGAN: high quality = within 3 standard deviations of the nearest mode
+)
 
 
 def toy_mode_metrics(points: torch.Tensor, dataset: str) -> dict[str, float]:
@@ -32,7 +34,12 @@ def toy_mode_metrics(points: torch.Tensor, dataset: str) -> dict[str, float]:
         p = counts / counts.sum()
         nz = p > 0
         reverse_kl = float((p[nz] * (p[nz] * k).log()).sum())
-    return {"modes": float(covered), "high_quality": high_quality, "reverse_kl": reverse_kl, "n_modes": float(k)}
+    return {
+        "modes": float(covered),
+        "high_quality": high_quality,
+        "reverse_kl": reverse_kl,
+        "n_modes": float(k),
+    }
 
 
 def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,7 +50,9 @@ def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, centred.T @ centred / max(len(f) - 1, 1)
 
 
-def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor) -> float:
+def frechet_distance(
+    mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor
+) -> float:
     """Fréchet distance of two Gaussians: |mu1-mu2|² + tr(C1 + C2 - 2 (C1 C2)^½)."""
     # tr((C1 C2)^½) = Σ √λ of the symmetric PSD matrix C1^½ C2 C1^½, stable through eigh.
     vals, vecs = torch.linalg.eigh(cov1)
@@ -54,8 +63,13 @@ def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, c
     return float(diff @ diff + torch.trace(cov1) + torch.trace(cov2) - 2 * trace_root)
 
 
-def kernel_inception_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 10,
-                              subset_size: int = 1000, seed: int = 0) -> float:
+def kernel_inception_distance(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    subsets: int = 10,
+    subset_size: int = 1000,
+    seed: int = 0,
+) -> float:
     """KID (Bińkowski et al. 2018): unbiased MMD² with the cubic polynomial kernel, averaged over subsets."""
     real, fake = real.double().cpu(), fake.double().cpu()
     d = real.shape[1]
@@ -69,8 +83,11 @@ def kernel_inception_distance(real: torch.Tensor, fake: torch.Tensor, subsets: i
         kyy = (y @ y.T / d + 1) ** 3
         kxy = (x @ y.T / d + 1) ** 3
         off = m * (m - 1)
-        total += float((kxx.sum() - kxx.diag().sum()) / off + (kyy.sum() - kyy.diag().sum()) / off
-                       - 2 * kxy.mean())
+        total += float(
+            (kxx.sum() - kxx.diag().sum()) / off
+            + (kyy.sum() - kyy.diag().sum()) / off
+            - 2 * kxy.mean()
+        )
     return total / subsets
 
 
@@ -84,4 +101,3 @@ def class_metrics(probs: torch.Tensor, n_classes: int = 10) -> dict[str, float]:
     nz = hist > 0
     kl = float((hist[nz] * (hist[nz] * n_classes).log()).sum())
     return {"classes": float(covered), "class_kl": kl, "confidence": float(top_conf.mean())}
-

@@ -46,8 +46,9 @@ class DCGANGenerator(nn.Module):
     ReLU) and a 3×3 convolution draws the image from them, instead of going straight to pixels.
     """
 
-    def __init__(self, latent_dim: int, channels: int, image_size: int, width: int,
-                 output_conv: bool = False) -> None:
+    def __init__(
+        self, latent_dim: int, channels: int, image_size: int, width: int, output_conv: bool = False
+    ) -> None:
         super().__init__()
         start, k = dcgan_start(image_size)
         widths = [width * 2 ** (k - i) for i in range(k)]  # e.g. 8w, 4w, 2w
@@ -57,10 +58,18 @@ class DCGANGenerator(nn.Module):
             nn.ReLU(True),
         ]
         for a, b in itertools.pairwise(widths):
-            layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(b),
+                nn.ReLU(True),
+            ]
         if output_conv:
-            layers += [nn.ConvTranspose2d(widths[-1], width, 4, 2, 1, bias=False), nn.BatchNorm2d(width),
-                       nn.ReLU(True), nn.Conv2d(width, channels, 3, 1, 1)]
+            layers += [
+                nn.ConvTranspose2d(widths[-1], width, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(True),
+                nn.Conv2d(width, channels, 3, 1, 1),
+            ]
         else:
             layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False)]
         self.net = nn.Sequential(*layers, nn.Tanh())
@@ -80,7 +89,10 @@ class DCGANDiscriminator(nn.Module):
         start, k = dcgan_start(image_size)
         widths = [width * 2 ** (i + 1) for i in range(k)]  # e.g. 2w, 4w, 8w
         bias = not batch_norm  # a batch norm's shift makes a bias redundant
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=bias), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels, widths[0], 4, 2, 1, bias=bias),
+            nn.LeakyReLU(0.2, True),
+        ]
         for a, b in itertools.pairwise(widths):
             layers += [nn.Conv2d(a, b, 4, 2, 1, bias=bias)]
             layers += [nn.BatchNorm2d(b)] if batch_norm else []
@@ -139,7 +151,9 @@ class Maxout(nn.Module):
         return out.view(-1, self.n_out, self.pieces).amax(-1)
 
 
-def _mlp(n_in: int, n_out: int, width: int, depth: int, act: Callable[[], nn.Module]) -> nn.Sequential:
+def _mlp(
+    n_in: int, n_out: int, width: int, depth: int, act: Callable[[], nn.Module]
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(depth):
         layers += [nn.Linear(n_in if i == 0 else width, width), act()]
@@ -166,9 +180,12 @@ class MLPDiscriminator(nn.Module):
     def __init__(self, n_in: int, hidden: int, pieces: int, dropout: float) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Dropout(dropout), Maxout(n_in, hidden, pieces),
-            nn.Dropout(dropout), Maxout(hidden, hidden, pieces),
-            nn.Dropout(dropout), nn.Linear(hidden, 1),
+            nn.Dropout(dropout),
+            Maxout(n_in, hidden, pieces),
+            nn.Dropout(dropout),
+            Maxout(hidden, hidden, pieces),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -241,7 +258,9 @@ def build_models(config: TrainConfig, *, seeded: bool = True) -> tuple[nn.Module
         if config.arch == "upsample":
             g = UpsampleGenerator(config.latent_dim, c, size, config.width)
         else:
-            g = DCGANGenerator(config.latent_dim, c, size, config.width, output_conv=config.g_output_conv)
+            g = DCGANGenerator(
+                config.latent_dim, c, size, config.width, output_conv=config.g_output_conv
+            )
         # Spectral norm replaces the batch norm: D then judges each image on its own.
         d = DCGANDiscriminator(c, size, config.width, batch_norm=not config.spectral_norm)
     if config.spectral_norm:

@@ -65,7 +65,9 @@ class RunOutputs:
         if self._sampled is not None and self._sampled[0] == run.step:
             return self._sampled[1]
         gan = run.gan
-        path = run.writer.samples(run.step, lambda: samples_picture(gan.samples(), run.config.dataset))
+        path = run.writer.samples(
+            run.step, lambda: samples_picture(gan.samples(), run.config.dataset)
+        )
         self._sampled = (run.step, path)
         if path is not None:
             run._emit(ev.SamplesSaved(run.step, run.shown_epoch, str(path)))
@@ -81,7 +83,10 @@ class RunOutputs:
             if self._evaluator is None:
                 self._evaluator = Evaluator(run.config)
                 if self._evaluator.kind == "digits":
-                    run._alert("info", "preparing metrics: the digit classifier trains once, then is cached")
+                    run._alert(
+                        "info",
+                        "preparing metrics: the digit classifier trains once, then is cached",
+                    )
             self._evaluator.config = run.config  # eval_samples may have changed live
             result = self._evaluator.evaluate(run.sampler, device=run.device)
         except UserError as exc:
@@ -89,17 +94,36 @@ class RunOutputs:
             run.config = run.config.replace(eval_every=0)
             return
         self.last_metrics = dict(result.values)
-        run._emit(ev.MetricsComputed(run.step, run.shown_epoch, result.values, result.reference,
-                                     result.note, time.monotonic() - started))
+        run._emit(
+            ev.MetricsComputed(
+                run.step,
+                run.shown_epoch,
+                result.values,
+                result.reference,
+                result.note,
+                time.monotonic() - started,
+            )
+        )
 
     def save_checkpoint(self, reason: str) -> Path | None:
         """Write a checkpoint; its path (None where this process writes nothing). WriteFailed when it
         could not be written."""
         run = self.run
-        rank_rng = run.cluster.gather(capture_rng()) if run.cluster else None  # every rank takes part
-        path = run.writer.checkpoint(lambda: startup.checkpoint_payload(
-            run.config, run.place, run.gan, self.last_metrics, run.world_size, rank_rng,
-            run.data.steps_per_epoch if run.data else 0), reason)
+        rank_rng = (
+            run.cluster.gather(capture_rng()) if run.cluster else None
+        )  # every rank takes part
+        path = run.writer.checkpoint(
+            lambda: startup.checkpoint_payload(
+                run.config,
+                run.place,
+                run.gan,
+                self.last_metrics,
+                run.world_size,
+                rank_rng,
+                run.data.steps_per_epoch if run.data else 0,
+            ),
+            reason,
+        )
         if path is None:
             return None
         run._emit(ev.CheckpointSaved(run.step, run.shown_epoch, str(path), reason))

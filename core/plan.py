@@ -81,14 +81,20 @@ def extend_plan(config: Any, step: int, steps_per_epoch: int, request: PlanReque
     new_max = old_max if max_steps is None else max_steps
     if max_steps is not None and epochs is None and max_steps > new_epochs * steps_per_epoch:
         new_epochs = math.ceil(max_steps / steps_per_epoch)  # the steps the user raised decide
-    if epochs is not None and max_steps is None and new_max and new_max < new_epochs * steps_per_epoch:
+    if (
+        epochs is not None
+        and max_steps is None
+        and new_max
+        and new_max < new_epochs * steps_per_epoch
+    ):
         new_max = None  # the epochs the user raised decide
     old_total = planned_steps(old_epochs, old_max, steps_per_epoch)
     new_total = planned_steps(new_epochs, new_max, steps_per_epoch)
     if new_total <= step:
         raise NothingToTrain(
             f"nothing to train: the run is at step {step:,} and its plan ends at step {new_total:,}; "
-            "pass --more STEPS or --more-epochs N (or a larger --max-steps/--epochs) to train longer")
+            "pass --more STEPS or --more-epochs N (or a larger --max-steps/--epochs) to train longer"
+        )
     overrides: dict[str, Any] = {}
     if new_epochs != old_epochs:
         overrides["epochs"] = new_epochs
@@ -96,24 +102,41 @@ def extend_plan(config: Any, step: int, steps_per_epoch: int, request: PlanReque
         overrides["max_steps"] = new_max
     if not overrides:
         return Extension()
-    epochs_part = f"{old_epochs:,} → {new_epochs:,} epochs" if new_epochs != old_epochs else f"{new_epochs:,} epochs"
-    steps_part = f"{old_total:,} → {new_total:,} steps" if new_total != old_total else f"{new_total:,} steps"
+    epochs_part = (
+        f"{old_epochs:,} → {new_epochs:,} epochs"
+        if new_epochs != old_epochs
+        else f"{new_epochs:,} epochs"
+    )
+    steps_part = (
+        f"{old_total:,} → {new_total:,} steps" if new_total != old_total else f"{new_total:,} steps"
+    )
     line = f"plan: {epochs_part}, {steps_part}"
     if config.lr_decay != "none" and new_total != old_total:
-        before, after = lr_factor(config.lr_decay, step, old_total), lr_factor(config.lr_decay, step, new_total)
-        line += (f"; the {config.lr_decay} lr schedule now ends at step {new_total:,}, so at step {step:,} "
-                 f"lr_g goes {config.lr_g * before:.3g} → {config.lr_g * after:.3g} "
-                 f"and lr_d {config.lr_d * before:.3g} → {config.lr_d * after:.3g}")
+        before, after = (
+            lr_factor(config.lr_decay, step, old_total),
+            lr_factor(config.lr_decay, step, new_total),
+        )
+        line += (
+            f"; the {config.lr_decay} lr schedule now ends at step {new_total:,}, so at step {step:,} "
+            f"lr_g goes {config.lr_g * before:.3g} → {config.lr_g * after:.3g} "
+            f"and lr_d {config.lr_d * before:.3g} → {config.lr_d * after:.3g}"
+        )
     return Extension(overrides, line)
 
 
-def checkpoint_steps_per_epoch(payload: dict[str, Any], config: TrainConfig, world_size: int) -> int:
+def checkpoint_steps_per_epoch(
+    payload: dict[str, Any], config: TrainConfig, world_size: int
+) -> int:
     """Steps an epoch of a resumed run: saved in the checkpoint, read off its place, or counted."""
     same_world = payload.get("world_size", 1) == world_size
     saved = payload.get("steps_per_epoch")
     if same_world and isinstance(saved, int) and saved > 0:
         return saved
-    derived = steps_per_epoch_of(payload["step"], payload["epoch"], payload["batch"]) if same_world else None
+    derived = (
+        steps_per_epoch_of(payload["step"], payload["epoch"], payload["batch"])
+        if same_world
+        else None
+    )
     if derived:
         return derived
     # an old checkpoint still in its first epoch: count the data set

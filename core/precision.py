@@ -36,7 +36,9 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name == "auto":
         return AUTO_ON_CUDA if device.type == "cuda" and bf16_supported(device) else "fp32"
     if name == "fp16" and device.type != "cuda":
-        raise ConfigError(f"precision: fp16 needs a CUDA device (this run is on {device.type}); use bf16 or fp32")
+        raise ConfigError(
+            f"precision: fp16 needs a CUDA device (this run is on {device.type}); use bf16 or fp32"
+        )
     if name == "bf16" and not bf16_supported(device):
         raise ConfigError(f"precision: bf16 is not supported by {device}; use fp16 or fp32")
     return name
@@ -66,7 +68,9 @@ def spectral_norm_in_fp32(model: nn.Module) -> None:
             module.forward = _fp32(module.forward)  # type: ignore[method-assign,assignment]
 
 
-def _fp32(forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+def _fp32(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+) -> Callable[[torch.Tensor], torch.Tensor]:
     @functools.wraps(forward)
     def run(weight: torch.Tensor) -> torch.Tensor:
         with torch.autocast(weight.device.type, enabled=False):

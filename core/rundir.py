@@ -16,7 +16,12 @@ from typing import IO, Any
 from core.errors import RunDirError
 from core.events import FINAL_STATES, Event, StateChanged, from_json, to_json
 
-CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE = "config.toml", "events.jsonl", "status.json", ".lock"
+CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE = (
+    "config.toml",
+    "events.jsonl",
+    "status.json",
+    ".lock",
+)
 CRASHED = "crashed"
 MAX_STATUS_BYTES = 64 * 1024  # status.json is a few hundred bytes; more is not one of ours
 TAIL_BYTES = 256 * 1024  # the end of events.jsonl read to check a stale status.json
@@ -36,7 +41,7 @@ def write_all(fd: int, data: bytes) -> None:
     """Write all of `data` to `fd`: every byte a run writes passes here (tests inject faults here)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
@@ -145,7 +150,9 @@ class RunLock:
         try:
             fh = open(self.path, "a+")
         except OSError as exc:
-            raise RunDirError(f"{self.path.parent}: the run directory is not writable ({exc.strerror or exc})") from None
+            raise RunDirError(
+                f"{self.path.parent}: the run directory is not writable ({exc.strerror or exc})"
+            ) from None
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -220,7 +227,9 @@ def read_events(path: str | Path) -> Iterator[Event]:
 def read_regular(path: str | Path, limit: int) -> bytes:
     """At most `limit` bytes from the start of a regular file, without ever blocking: a FIFO or a
     device in a run directory is an OSError (EINVAL, "not a regular file"), not a hang."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # opening a FIFO so returns at once
+    fd = os.open(
+        path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    )  # opening a FIFO so returns at once
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
@@ -238,16 +247,27 @@ def read_regular(path: str | Path, limit: int) -> bytes:
 
 def is_run_dir(path: Path) -> bool:
     """Whether `path` is a run directory: it holds a config, an event log or a status."""
-    return path.is_dir() and any((path / name).is_file() for name in (CONFIG_FILE, EVENTS_FILE, STATUS_FILE))
+    return path.is_dir() and any(
+        (path / name).is_file() for name in (CONFIG_FILE, EVENTS_FILE, STATUS_FILE)
+    )
 
 
 def write_status(run_dir: Path, state: str, step: int, epoch: int, **extra: Any) -> None:
     """Record the run's state for readers that do not follow the event log."""
-    data = {"state": state, "pid": os.getpid(), "step": step, "epoch": epoch, "time": time.time(), **extra}
+    data = {
+        "state": state,
+        "pid": os.getpid(),
+        "step": step,
+        "epoch": epoch,
+        "time": time.time(),
+        **extra,
+    }
     path = Path(run_dir) / STATUS_FILE
     try:
         atomic_write(path, json.dumps(data).encode(), durable=False)
-    except OSError as exc:  # a full disk or a directory made read-only: rewrite the old file in place
+    except (
+        OSError
+    ) as exc:  # a full disk or a directory made read-only: rewrite the old file in place
         data["status_write_failed"] = exc.strerror or str(exc)
         try:
             overwrite(path, json.dumps(data).encode())
@@ -289,7 +309,9 @@ def load_status(run_dir: str | Path) -> dict[str, Any] | None:
     try:
         raw = read_regular(Path(run_dir) / STATUS_FILE, MAX_STATUS_BYTES + 1)
     except FileNotFoundError:
-        raw = b""  # perhaps never written (a full disk): events.jsonl may still say how the run ended
+        raw = (
+            b""  # perhaps never written (a full disk): events.jsonl may still say how the run ended
+        )
     except OSError as exc:
         raise ValueError(f"{STATUS_FILE}: {exc.strerror or exc}") from None
     if len(raw) > MAX_STATUS_BYTES:
@@ -302,10 +324,21 @@ def load_status(run_dir: str | Path) -> dict[str, Any] | None:
         data, problem = {}, "not JSON"  # perhaps cut by a failed rewrite in place
     if data.get("state") not in FINAL_STATES and not lock_held(run_dir):
         ended = last_state(Path(run_dir) / EVENTS_FILE)
-        if ended is not None and ended.state in FINAL_STATES:  # status.json could not be rewritten at the end
-            failed = data.get("status_write_failed") or problem or ("missing" if not raw else "not rewritten")
-            return {**data, "state": ended.state, "step": ended.step, "status_write_failed": failed,
-                    "status_note": f"status.json could not be written ({failed}); state and step from events.jsonl"}
+        if (
+            ended is not None and ended.state in FINAL_STATES
+        ):  # status.json could not be rewritten at the end
+            failed = (
+                data.get("status_write_failed")
+                or problem
+                or ("missing" if not raw else "not rewritten")
+            )
+            return {
+                **data,
+                "state": ended.state,
+                "step": ended.step,
+                "status_write_failed": failed,
+                "status_note": f"status.json could not be written ({failed}); state and step from events.jsonl",
+            }
     if not raw:
         return None
     if problem:
@@ -313,7 +346,9 @@ def load_status(run_dir: str | Path) -> dict[str, Any] | None:
     if data.get("state") not in FINAL_STATES and not lock_held(run_dir):
         data["state"] = CRASHED
     if "status_write_failed" in data:
-        data["status_note"] = f"status.json could not be written atomically ({data['status_write_failed']})"
+        data["status_note"] = (
+            f"status.json could not be written atomically ({data['status_write_failed']})"
+        )
     return data
 
 

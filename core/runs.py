@@ -107,18 +107,35 @@ def summarize(path: Path) -> RunSummary:
         preset, started = _preset(path), _started(path)
     except (_Unreadable, OSError) as exc:
         problem = str(exc) if isinstance(exc, _Unreadable) else f"{exc.strerror or exc}"
-        return RunSummary(path=path, name=path.name, preset="?", state=UNREADABLE, step=None, epoch=None,
-                          loss_d=None, loss_g=None, started=None, attachable=False, problem=problem)
+        return RunSummary(
+            path=path,
+            name=path.name,
+            preset="?",
+            state=UNREADABLE,
+            step=None,
+            epoch=None,
+            loss_d=None,
+            loss_g=None,
+            started=None,
+            attachable=False,
+            problem=problem,
+        )
 
     def number(key: str, kind: type) -> Any:
         value = status.get(key)
         return kind(value) if _finite(value) else None
 
     return RunSummary(
-        path=path, name=path.name, preset=preset, state=str(status.get("state", "?"))[:40],
-        step=number("step", int), epoch=number("epoch", int),
-        loss_d=number("loss_d", float), loss_g=number("loss_g", float),
-        started=started, attachable=alive and socket_path(path) is not None,
+        path=path,
+        name=path.name,
+        preset=preset,
+        state=str(status.get("state", "?"))[:40],
+        step=number("step", int),
+        epoch=number("epoch", int),
+        loss_d=number("loss_d", float),
+        loss_g=number("loss_g", float),
+        started=started,
+        attachable=alive and socket_path(path) is not None,
         note=str(status.get("status_note", ""))[:200],
     )
 

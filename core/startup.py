@@ -45,8 +45,12 @@ def join_cluster(cluster: Cluster, config: TrainConfig, run_dir: RunDir) -> RunD
     return RunDir(cluster.share_text(str(run_dir.path)))
 
 
-def build(config: TrainConfig, cluster: Cluster | None, resume_from: Path | None,
-          payload: dict[str, Any] | None = None) -> Start:
+def build(
+    config: TrainConfig,
+    cluster: Cluster | None,
+    resume_from: Path | None,
+    payload: dict[str, Any] | None = None,
+) -> Start:
     """Device, data and models for `config`, restored from checkpoint `resume_from` when given
     (`payload`: its contents, when already loaded). UserError when the checkpoint does not fit."""
     device = resolve_device(config.device)
@@ -65,17 +69,26 @@ def build(config: TrainConfig, cluster: Cluster | None, resume_from: Path | None
     except (RuntimeError, KeyError, ValueError) as exc:
         if payload is None:
             raise
-        raise UserError(f"{resume_from}: does not fit this configuration ({first_line(exc)})") from None
+        raise UserError(
+            f"{resume_from}: does not fit this configuration ({first_line(exc)})"
+        ) from None
     if payload is None:
         return Start(device, data, gan, Place())
     place, note = restore(payload, config, rank, world_size)
     return Start(device, data, gan, place, note)
 
 
-def restore(payload: dict[str, Any], config: TrainConfig, rank: int, world_size: int) -> tuple[Place, str]:
+def restore(
+    payload: dict[str, Any], config: TrainConfig, rank: int, world_size: int
+) -> tuple[Place, str]:
     """The run's place and this rank's RNG states from a checkpoint; a note when the number of
     processes changed (the resume then goes on, but not exactly)."""
-    place = Place(int(payload["step"]), int(payload["epoch"]), int(payload["batch"]), dict(payload.get("losses", {})))
+    place = Place(
+        int(payload["step"]),
+        int(payload["epoch"]),
+        int(payload["batch"]),
+        dict(payload.get("losses", {})),
+    )
     saved_world = int(payload.get("world_size", 1))
     if saved_world == world_size:
         restore_rng(payload["rank_rng"][rank] if saved_world > 1 else payload["rng"])
@@ -83,12 +96,21 @@ def restore(payload: dict[str, Any], config: TrainConfig, rank: int, world_size:
     # Keep the place in the epoch by images seen; the shards and noise streams are new.
     place.batch = place.batch * saved_world // world_size
     torch.manual_seed(config.seed + rank + 7_919 * place.step)
-    return place, (f"resumed a {saved_world}-process checkpoint with {world_size} process(es): training "
-                   "goes on, but not exactly as the run would have (other data shards and noise)")
+    return place, (
+        f"resumed a {saved_world}-process checkpoint with {world_size} process(es): training "
+        "goes on, but not exactly as the run would have (other data shards and noise)"
+    )
 
 
-def checkpoint_payload(config: TrainConfig, place: Place, gan: GanStep, metrics: dict[str, float],
-                       world_size: int, rank_rng: list[Any] | None, steps_per_epoch: int) -> dict[str, Any]:
+def checkpoint_payload(
+    config: TrainConfig,
+    place: Place,
+    gan: GanStep,
+    metrics: dict[str, float],
+    world_size: int,
+    rank_rng: list[Any] | None,
+    steps_per_epoch: int,
+) -> dict[str, Any]:
     """Everything `build` needs to continue the run exactly, as one plain dict."""
     return {
         "config": config.to_dict(),

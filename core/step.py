@@ -57,9 +57,13 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device: {name!r} requested but no CUDA device is available; use device=cpu")
+            raise ConfigError(
+                f"device: {name!r} requested but no CUDA device is available; use device=cpu"
+            )
         if (device.index or 0) >= torch.cuda.device_count():
-            raise ConfigError(f"device: {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+            raise ConfigError(
+                f"device: {name!r} does not exist; this machine has {torch.cuda.device_count()} GPU(s)"
+            )
     return device
 
 
@@ -96,8 +100,14 @@ class GanStep:
     # The G step computes no gradients of D's weights; bench/throughput.py turns it off to time the gain.
     skip_d_weight_grads = True
 
-    def __init__(self, config: TrainConfig, device: torch.device, channels_last: bool = False,
-                 cluster: Cluster | None = None, state: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        device: torch.device,
+        channels_last: bool = False,
+        cluster: Cluster | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
         self.config = config
         self.device = device
         self.precision = resolve_precision(config.precision, device)
@@ -105,7 +115,9 @@ class GanStep:
         self.g, self.d = build_models(config)
         spectral_norm_in_fp32(self.d)
         if cluster is not None:
-            torch.manual_seed(config.seed + cluster.rank)  # the same initial weights, then noise of its own
+            torch.manual_seed(
+                config.seed + cluster.rank
+            )  # the same initial weights, then noise of its own
         memory_format = torch.channels_last if channels_last else torch.preserve_format
         # torch's stub of Module.to lacks the memory_format keyword it takes
         self.g.to(device, memory_format=memory_format)  # type: ignore[call-overload]
@@ -116,18 +128,26 @@ class GanStep:
         # fp16 only: one scaler an optimizer, as G's and D's gradients differ by orders of magnitude.
         self.scaler_g = grad_scaler(self.precision, device)
         self.scaler_d = grad_scaler(self.precision, device)
-        noise_gen = torch.Generator().manual_seed(config.seed + 1)  # keeps the training RNG untouched
-        self.fixed_noise = torch.randn(config.n_samples, config.latent_dim, generator=noise_gen).to(device)
+        noise_gen = torch.Generator().manual_seed(
+            config.seed + 1
+        )  # keeps the training RNG untouched
+        self.fixed_noise = torch.randn(config.n_samples, config.latent_dim, generator=noise_gen).to(
+            device
+        )
         self.ema: MovingAverage | None = None
         if config.g_ema:
-            stat_noise = torch.randn(STAT_BATCHES, config.batch_size, config.latent_dim, generator=noise_gen)
+            stat_noise = torch.randn(
+                STAT_BATCHES, config.batch_size, config.latent_dim, generator=noise_gen
+            )
             self.ema = MovingAverage(self.g, config.g_ema, stat_noise.to(device))
         if state is not None:
             self.load_state_dict(state)
         # What the step calls: the models themselves, or their DDP wrappers.
         self.train_g: nn.Module = self.g
         self.train_d: nn.Module = self.d
-        self.d_no_sync: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
+        self.d_no_sync: Callable[[], contextlib.AbstractContextManager[Any]] = (
+            contextlib.nullcontext
+        )
         if cluster is not None:
             self.train_g = cluster.wrap(self.g, device)
             self.train_d = cluster.wrap(self.d, device)
@@ -186,14 +206,18 @@ class GanStep:
                 fake_logits = self.train_d(fake.detach())
             # Losses in fp32: a mean over a batch of low-precision logits loses digits.
             real_logits, fake_logits = real_logits.float(), fake_logits.float()
-            loss_d = d_loss(config.loss, real_logits, fake_logits, config.label_smoothing, config.label_noise)
+            loss_d = d_loss(
+                config.loss, real_logits, fake_logits, config.label_smoothing, config.label_noise
+            )
             # The reported loss_d stays the adversarial part alone.
             penalty = config.r1_gamma / 2 * self._r1(real_logits, real_in) if penalize else 0.0
             self._update(loss_d + penalty, self.opt_d, self.scaler_d)
         self.opt_g.zero_grad(set_to_none=True)
         # G's loss needs gradients through D, not of D's weights: skipping them saves a third of
         # D's backward. Restored before anything else can train D.
-        trained = [p for p in self.d.parameters() if p.requires_grad] if self.skip_d_weight_grads else []
+        trained = (
+            [p for p in self.d.parameters() if p.requires_grad] if self.skip_d_weight_grads else []
+        )
         for p in trained:
             p.requires_grad_(False)
         try:
@@ -208,13 +232,19 @@ class GanStep:
         if self.ema is not None:
             self.ema.update(self.g, step)
         with torch.no_grad():
-            return torch.stack([
-                loss_d.detach(), loss_g.detach(),
-                torch.sigmoid(real_logits.detach()).mean(), torch.sigmoid(gen_logits.detach()).mean(),
-            ])
+            return torch.stack(
+                [
+                    loss_d.detach(),
+                    loss_g.detach(),
+                    torch.sigmoid(real_logits.detach()).mean(),
+                    torch.sigmoid(gen_logits.detach()).mean(),
+                ]
+            )
 
     @staticmethod
-    def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+    def _update(
+        loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None
+    ) -> None:
         if scaler is None:
             loss.backward()  # type: ignore[no-untyped-call]  # torch leaves backward unannotated
             opt.step()
@@ -257,13 +287,18 @@ class GanStep:
         return {
             "generator": _cpu(self.g.state_dict()),
             "discriminator": _cpu(self.d.state_dict()),
-            **({"generator_ema": _cpu(self.ema.model.state_dict())} if self.ema is not None else {}),
+            **(
+                {"generator_ema": _cpu(self.ema.model.state_dict())} if self.ema is not None else {}
+            ),
             # copies: an optimizer's state_dict holds its live moment tensors, which the next step changes
             "opt_g": copy.deepcopy(self.opt_g.state_dict()),
             "opt_d": copy.deepcopy(self.opt_d.state_dict()),
             "fixed_noise": self.fixed_noise.detach().cpu().clone(),
-            **({"scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict()}
-               if self.scaler_g is not None and self.scaler_d is not None else {}),
+            **(
+                {"scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict()}
+                if self.scaler_g is not None and self.scaler_d is not None
+                else {}
+            ),
         }
 
     def checkpoint_bytes(self) -> int:
@@ -272,7 +307,9 @@ class GanStep:
         if self.ema is not None:
             tensors += self.ema.model.state_dict().values()
         for opt in (self.opt_g, self.opt_d):
-            tensors += [v for state in opt.state.values() for v in state.values() if torch.is_tensor(v)]
+            tensors += [
+                v for state in opt.state.values() for v in state.values() if torch.is_tensor(v)
+            ]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -285,5 +322,7 @@ class GanStep:
         self.opt_d.load_state_dict(state["opt_d"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
         for name, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
-            if scaler is not None and name in state:  # a checkpoint from fp32/bf16 starts a fresh scale
+            if (
+                scaler is not None and name in state
+            ):  # a checkpoint from fp32/bf16 starts a fresh scale
                 scaler.load_state_dict(state[name])

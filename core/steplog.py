@@ -37,8 +37,12 @@ class StepLog:
     the trainer re-derives at each reading from every rank's shared time per step (`retune`).
     """
 
-    def __init__(self, every: int | None, fixed_steps: bool = False,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        every: int | None,
+        fixed_steps: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.auto = every is None
         self.every = 1 if every is None else every
         self.by_time = self.auto and not fixed_steps
@@ -75,4 +79,6 @@ class StepLog:
     def retune(self, seconds_per_step: float) -> None:
         """Auto in a cluster: read about every AUTO_INTERVAL_S at the given (shared) speed."""
         if self.auto and not self.by_time:
-            self.every = max(1, min(MAX_AUTO_STEPS, round(AUTO_INTERVAL_S / max(seconds_per_step, 1e-9))))
+            self.every = max(
+                1, min(MAX_AUTO_STEPS, round(AUTO_INTERVAL_S / max(seconds_per_step, 1e-9)))
+            )

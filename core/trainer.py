@@ -64,9 +64,13 @@ class Trainer:
         self._last_status = 0.0
         self._resume_payload: dict[str, Any] | None = None
         self.outputs = RunOutputs(self)  # samples, metrics and checkpoints
-        self.serve_control = True  # the control socket of issue 5; tests of the bare loop may turn it off
+        self.serve_control = (
+            True  # the control socket of issue 5; tests of the bare loop may turn it off
+        )
         self.control: Any = None
-        self.cluster = Cluster.from_env()  # under torchrun every rank trains; the writer decides who writes
+        self.cluster = (
+            Cluster.from_env()
+        )  # under torchrun every rank trains; the writer decides who writes
         self.rank = self.cluster.rank if self.cluster else 0
         self.world_size = self.cluster.world_size if self.cluster else 1
         self.writer = RunWriter(self.run_dir, self.rank)
@@ -74,13 +78,18 @@ class Trainer:
         self._start_step = 0
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, plan: PlanRequest | None = None, **overrides: Any) -> Trainer:
+    def from_checkpoint(
+        cls, path: str | Path, plan: PlanRequest | None = None, **overrides: Any
+    ) -> Trainer:
         """A trainer that continues the run of checkpoint `path` in its own run directory, to the plan
         `plan` asks for (NothingToTrain, before anything is written, when it would train no step)."""
         payload = load_checkpoint(path)
         config = TrainConfig.from_dict(payload["config"])
         run_dir = run_dir_of(path) or (config.run_dir and Path(config.run_dir))
-        trainer = cls(config.replace(**{"run_dir": str(run_dir) if run_dir else None, **overrides}), resume_from=path)
+        trainer = cls(
+            config.replace(**{"run_dir": str(run_dir) if run_dir else None, **overrides}),
+            resume_from=path,
+        )
         spe = checkpoint_steps_per_epoch(payload, trainer.config, trainer.world_size)
         extension = extend_plan(trainer.config, payload["step"], spe, plan or PlanRequest())
         trainer.config = trainer.config.replace(**extension.overrides)
@@ -178,7 +187,9 @@ class Trainer:
                 with self._sub_lock:
                     if callback in self._subscribers:
                         self._subscribers.remove(callback)
-                self._emit(ev.Alert("warning", f"event subscriber removed after error: {exc}", self.step))
+                self._emit(
+                    ev.Alert("warning", f"event subscriber removed after error: {exc}", self.step)
+                )
 
     def _set_state(self, state: str, reason: str = "") -> None:
         if state == self._state:
@@ -191,9 +202,14 @@ class Trainer:
         self._last_status = time.monotonic()
         extra: dict[str, Any] = {"error": self.error} if self.error else {}
         if self.faults.fault is not None or self.writer.backlog:
-            extra.update(write_error=str(self.faults.fault or "events not written"), events_not_written=self.writer.backlog)
+            extra.update(
+                write_error=str(self.faults.fault or "events not written"),
+                events_not_written=self.writer.backlog,
+            )
         try:
-            self.writer.status(self._state, self.step, self.shown_epoch, **extra, **self.place.losses)
+            self.writer.status(
+                self._state, self.step, self.shown_epoch, **extra, **self.place.losses
+            )
         except WriteFailed:
             pass  # status.json is a convenience: events.jsonl is the record, runs reads both
 
@@ -226,7 +242,9 @@ class Trainer:
             if self.control is not None:
                 self.control.close()  # after the final events, so attached clients receive them
             # A new run that fails before its first step (missing data, no GPU) leaves no directory behind.
-            self.writer.close(keep=self._state != ev.FAILED or self.built or self.resume_from is not None)
+            self.writer.close(
+                keep=self._state != ev.FAILED or self.built or self.resume_from is not None
+            )
             if self.cluster is not None:
                 self.cluster.close()
 
@@ -237,7 +255,9 @@ class Trainer:
             self.run_dir = startup.join_cluster(self.cluster, self.config, self.run_dir)
             self.writer = RunWriter(self.run_dir, self.rank)
         except Exception as exc:  # no run directory is agreed on yet: the error goes to stderr only
-            self.error = f"rank {self.rank}: cannot join the distributed run: {type(exc).__name__}: {exc}"
+            self.error = (
+                f"rank {self.rank}: cannot join the distributed run: {type(exc).__name__}: {exc}"
+            )
             self._state = ev.FAILED
             self.cluster.close()
             return False
@@ -245,7 +265,9 @@ class Trainer:
 
     def _serve_control(self) -> None:
         """Open the run's control socket (watch/ctl attach there); training goes on without it."""
-        if not self.serve_control or not self.writer.enabled:  # the control socket lives beside the log
+        if (
+            not self.serve_control or not self.writer.enabled
+        ):  # the control socket lives beside the log
             return
         from core.control import serve
 
@@ -282,28 +304,53 @@ class Trainer:
             self._set_state(ev.STOPPED, stop.reason)
         if stop is not None and self._stop is not None:
             checkpoint = saved[-1] if saved else None
-            self._done(self._stop, f"stopped at step {self.step}" + (f"; checkpoint {checkpoint}" if checkpoint else ""))
+            self._done(
+                self._stop,
+                f"stopped at step {self.step}"
+                + (f"; checkpoint {checkpoint}" if checkpoint else ""),
+            )
             self._stop = None
         self.faults.write_the_record()
 
     def _setup(self) -> None:
-        payload, self._resume_payload = self._resume_payload, None  # freed once copied into the models
+        payload, self._resume_payload = (
+            self._resume_payload,
+            None,
+        )  # freed once copied into the models
         built = startup.build(self.config, self.cluster, self.resume_from, payload)
-        self.device, self.data, self._gan, self.place = built.device, built.data, built.gan, built.place
-        if self.config.device == "auto" and self.device.type == "cpu" and cuda_unusable():  # never silently
-            self._alert("warning", f"training on the CPU: this torch has CUDA but cannot use it ({cuda_unusable()})")
+        self.device, self.data, self._gan, self.place = (
+            built.device,
+            built.data,
+            built.gan,
+            built.place,
+        )
+        if (
+            self.config.device == "auto" and self.device.type == "cpu" and cuda_unusable()
+        ):  # never silently
+            self._alert(
+                "warning",
+                f"training on the CPU: this torch has CUDA but cannot use it ({cuda_unusable()})",
+            )
         if built.data.note:  # data kept in host memory: too large for the GPU
             self._alert("info", built.data.note)
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self.gan.schedule(self.step, self.planned_steps)
         self.faults.attempt(lambda: self.writer.config(self.config))
         self._start_step = self.step
-        self._emit(ev.RunStarted(
-            run_dir=str(self.run_dir.path), config=self.config.to_dict(), device=str(self.device),
-            planned_steps=self.planned_steps, steps_per_epoch=self.data.steps_per_epoch,
-            start_step=self._start_step, resumed_from=str(self.resume_from) if self.resume_from else None,
-            world_size=self.world_size, plan_note=self.plan_note, device_uuid=device_uuid(self.device),
-        ))
+        self._emit(
+            ev.RunStarted(
+                run_dir=str(self.run_dir.path),
+                config=self.config.to_dict(),
+                device=str(self.device),
+                planned_steps=self.planned_steps,
+                steps_per_epoch=self.data.steps_per_epoch,
+                start_step=self._start_step,
+                resumed_from=str(self.resume_from) if self.resume_from else None,
+                world_size=self.world_size,
+                plan_note=self.plan_note,
+                device_uuid=device_uuid(self.device),
+            )
+        )
         if built.note:
             self._alert("warning", built.note)
 
@@ -334,25 +381,43 @@ class Trainer:
                     continue
                 logged = self._read(log)
                 window = batch_size * logged.steps / max(logged.seconds, 1e-9)
-                weight = min(1.0, 0.1 * logged.steps)  # per step as before; a long window stands alone
+                weight = min(
+                    1.0, 0.1 * logged.steps
+                )  # per step as before; a long window stands alone
                 rate = window if rate == 0.0 else (1 - weight) * rate + weight * window
-                sum_d, sum_g = sum_d + logged.means[0] * logged.steps, sum_g + logged.means[1] * logged.steps
+                sum_d, sum_g = (
+                    sum_d + logged.means[0] * logged.steps,
+                    sum_g + logged.means[1] * logged.steps,
+                )
                 self._after_step(logged, rate)
                 if self._stop is not None or self._state == ev.FAILED:
                     return
             if place.batch >= data.steps_per_epoch:
                 n = max(trained, 1)
-                self._emit(ev.EpochEnded(place.epoch + 1, place.step, sum_d / n, sum_g / n,
-                                         time.monotonic() - epoch_started))
+                self._emit(
+                    ev.EpochEnded(
+                        place.epoch + 1,
+                        place.step,
+                        sum_d / n,
+                        sum_g / n,
+                        time.monotonic() - epoch_started,
+                    )
+                )
                 place.epoch, place.batch = place.epoch + 1, 0
 
     def _read_now(self, steps_per_epoch: int) -> bool:
         """Whether this step must be read before log_every says so: the run or epoch ends, a sample,
         metric or checkpoint follows (never of non-finite weights unseen), or a command waits."""
         c, step = self.config, self.step
-        return (step >= self.planned_steps or self.place.batch >= steps_per_epoch
-                or any(every and step % every == 0 for every in (c.sample_every, c.eval_every, c.checkpoint_every))
-                or (self.cluster is None and not self._commands.empty()))  # ranks must read at the same steps
+        return (
+            step >= self.planned_steps
+            or self.place.batch >= steps_per_epoch
+            or any(
+                every and step % every == 0
+                for every in (c.sample_every, c.eval_every, c.checkpoint_every)
+            )
+            or (self.cluster is None and not self._commands.empty())
+        )  # ranks must read at the same steps
 
     def _read(self, log: StepLog) -> Logged:
         """The numbers since the last reading; in a cluster the mean over ranks (one verdict on NaN)."""
@@ -368,16 +433,33 @@ class Trainer:
         self.place.losses = {"loss_d": logged.last[0], "loss_g": logged.last[1]}
         lr_g, lr_d = self.gan.lrs
         memory, peak = device_memory(self.device)
-        self._emit(ev.StepMetrics(
-            step=self.step, epoch=self.shown_epoch, batch=self.place.batch, loss_d=loss_d, loss_g=loss_g,
-            d_x=d_x, d_g_z=d_g_z, lr_g=lr_g, lr_d=lr_d, img_per_s=rate, steps=logged.steps,
-            last_loss_d=logged.last[0], last_loss_g=logged.last[1], last_d_x=logged.last[2],
-            last_d_g_z=logged.last[3], memory=memory, peak_memory=peak,
-        ))
+        self._emit(
+            ev.StepMetrics(
+                step=self.step,
+                epoch=self.shown_epoch,
+                batch=self.place.batch,
+                loss_d=loss_d,
+                loss_g=loss_g,
+                d_x=d_x,
+                d_g_z=d_g_z,
+                lr_g=lr_g,
+                lr_d=lr_d,
+                img_per_s=rate,
+                steps=logged.steps,
+                last_loss_d=logged.last[0],
+                last_loss_g=logged.last[1],
+                last_d_x=logged.last[2],
+                last_d_g_z=logged.last[3],
+                memory=memory,
+                peak_memory=peak,
+            )
+        )
         # A mean over the steps is non-finite when any of them was: NaN pauses ≤ log_every steps late.
         if not all(math.isfinite(v) for v in logged.means + logged.last):
-            message = (f"loss is not finite at step {self.step} (loss_d={logged.last[0]}, loss_g={logged.last[1]}); "
-                       "lower the learning rates or resume from an earlier checkpoint")
+            message = (
+                f"loss is not finite at step {self.step} (loss_d={logged.last[0]}, loss_g={logged.last[1]}); "
+                "lower the learning rates or resume from an earlier checkpoint"
+            )
             self._alert("error", message)
             if self.config.on_nan == "stop":
                 self._fail(message)
@@ -389,8 +471,12 @@ class Trainer:
         if config.eval_every and self.step % config.eval_every == 0:
             if self.writer.enabled:
                 self.outputs.evaluate()  # metrics are for the record: computed where it is kept
-            if self.cluster is not None and self.cluster.wait_for_rank0("off" if not self.config.eval_every else ""):
-                self.config = self.config.replace(eval_every=0)  # metrics went off on rank 0: on every rank too
+            if self.cluster is not None and self.cluster.wait_for_rank0(
+                "off" if not self.config.eval_every else ""
+            ):
+                self.config = self.config.replace(
+                    eval_every=0
+                )  # metrics went off on rank 0: on every rank too
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
             self.faults.attempt(lambda: self.outputs.save_checkpoint("periodic"))
         if time.monotonic() - self._last_status > STATUS_INTERVAL_S:

@@ -115,7 +115,11 @@ class RunWriter:
             return
         if self._lost and len(self._backlog) < MAX_BACKLOG:
             step = getattr(self._backlog[-1], "step", 0) if self._backlog else 0
-            self._backlog.append(Alert("warning", f"{self._lost} events lost while the log could not be written", step))
+            self._backlog.append(
+                Alert(
+                    "warning", f"{self._lost} events lost while the log could not be written", step
+                )
+            )
             self._lost = 0
         try:
             while self._backlog:
@@ -127,12 +131,18 @@ class RunWriter:
     def status(self, state: str, step: int, epoch: int, **extra: Any) -> None:
         """Rewrite status.json for readers that do not follow the event log."""
         if self.enabled:
-            self._guard(self.run_dir.status, lambda: write_status(self.run_dir.path, state, step, epoch, **extra))
+            self._guard(
+                self.run_dir.status,
+                lambda: write_status(self.run_dir.path, state, step, epoch, **extra),
+            )
 
     def config(self, config: TrainConfig) -> None:
         """Rewrite config.toml."""
         if self.enabled:
-            self._guard(self.run_dir.config, lambda: atomic_write(self.run_dir.config, config.to_toml().encode()))
+            self._guard(
+                self.run_dir.config,
+                lambda: atomic_write(self.run_dir.config, config.to_toml().encode()),
+            )
 
     def samples(self, step: int, draw: Callable[[], np.ndarray]) -> Path | None:
         """Save the picture `draw` makes as samples/step_N.png (drawn only where it is written)."""

@@ -97,7 +97,9 @@ def one_torch_thread():
 
 
 @pytest.fixture(autouse=True)
-def _processes_only_in_slow_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def _processes_only_in_slow_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A test that starts a process must be marked `slow` (as are the few that train or score real
     models for seconds): `make test-quick` leaves those out."""
     if request.node.get_closest_marker("slow"):

@@ -30,8 +30,13 @@ def main() -> int:
         trainer.subscribe(lambda e: (log.write(json.dumps(ev.to_json(e)) + "\n"), log.flush()))
         code = run_headless(trainer)
     if trainer.built:
-        torch.save({name: getattr(trainer.gan, name).state_dict() for name in ("g", "d", "opt_g", "opt_d")},
-                   out / f"rank{trainer.rank}.pt")
+        torch.save(
+            {
+                name: getattr(trainer.gan, name).state_dict()
+                for name in ("g", "d", "opt_g", "opt_d")
+            },
+            out / f"rank{trainer.rank}.pt",
+        )
     return code
 
 

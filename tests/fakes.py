@@ -22,14 +22,48 @@ from tui_gan.app.session import Session
 T0 = 1_700_000_000.0  # fixed clock: snapshots and elapsed times never depend on when tests run
 
 CONFIG = {
-    "preset": "mnist-dcgan", "dataset": "mnist5k", "data_root": "data", "download": False, "subset": None,
-    "image_size": 28, "channels": 1, "arch": "dcgan", "width": 64, "latent_dim": 100, "batch_size": 64,
-    "epochs": 25, "max_steps": None, "lr_g": 2e-4, "lr_d": 2e-4, "lr_decay": "none", "beta1": 0.5, "beta2": 0.999,
-    "loss": "bce", "label_smoothing": 0.0, "label_noise": 0.0, "d_steps": 1, "spectral_norm": False,
-    "g_output_conv": False, "g_ema": 0.999, "r1_gamma": 0.0, "seed": 0, "device": "cpu",
-    "n_samples": 64, "sample_every": 200, "checkpoint_every": 1000, "keep_checkpoints": 5,
-    "on_nan": "pause", "run_dir": None, "eval_every": 0, "eval_samples": 2500, "cpu_threads": 0,
-    "inception_weights": None, "precision": "auto", "tf32": True, "compile": False, "log_every": "auto",
+    "preset": "mnist-dcgan",
+    "dataset": "mnist5k",
+    "data_root": "data",
+    "download": False,
+    "subset": None,
+    "image_size": 28,
+    "channels": 1,
+    "arch": "dcgan",
+    "width": 64,
+    "latent_dim": 100,
+    "batch_size": 64,
+    "epochs": 25,
+    "max_steps": None,
+    "lr_g": 2e-4,
+    "lr_d": 2e-4,
+    "lr_decay": "none",
+    "beta1": 0.5,
+    "beta2": 0.999,
+    "loss": "bce",
+    "label_smoothing": 0.0,
+    "label_noise": 0.0,
+    "d_steps": 1,
+    "spectral_norm": False,
+    "g_output_conv": False,
+    "g_ema": 0.999,
+    "r1_gamma": 0.0,
+    "seed": 0,
+    "device": "cpu",
+    "n_samples": 64,
+    "sample_every": 200,
+    "checkpoint_every": 1000,
+    "keep_checkpoints": 5,
+    "on_nan": "pause",
+    "run_dir": None,
+    "eval_every": 0,
+    "eval_samples": 2500,
+    "cpu_threads": 0,
+    "inception_weights": None,
+    "precision": "auto",
+    "tf32": True,
+    "compile": False,
+    "log_every": "auto",
 }
 
 
@@ -88,26 +122,40 @@ def sample_png(path: Path, tiles: int = 8, size: int = 28) -> Path:
     return path
 
 
-def started(run_dir: Path, planned: int = 1950, steps_per_epoch: int = 78, **config) -> list[ev.Event]:
+def started(
+    run_dir: Path, planned: int = 1950, steps_per_epoch: int = 78, **config
+) -> list[ev.Event]:
     """The events of a run that just finished starting."""
     return [
         ev.StateChanged(ev.STARTING, "loading data and building models", 0, time=T0),
-        ev.RunStarted(str(run_dir), {**CONFIG, **config}, "cpu", planned, steps_per_epoch, time=T0 + 1),
+        ev.RunStarted(
+            str(run_dir), {**CONFIG, **config}, "cpu", planned, steps_per_epoch, time=T0 + 1
+        ),
         ev.StateChanged(ev.RUNNING, "started", 0, time=T0 + 1),
     ]
 
 
-def steps(first: int, last: int, steps_per_epoch: int = 78, t_per_step: float = 0.05) -> list[ev.Event]:
+def steps(
+    first: int, last: int, steps_per_epoch: int = 78, t_per_step: float = 0.05
+) -> list[ev.Event]:
     """Deterministic StepMetrics from `first` to `last` (inclusive) with GAN-looking curves."""
     out = []
     for s in range(first, last + 1):
-        out.append(ev.StepMetrics(
-            step=s, epoch=(s - 1) // steps_per_epoch + 1, batch=(s - 1) % steps_per_epoch + 1,
-            loss_d=0.6 + 0.4 * math.exp(-s / 300) + 0.1 * math.sin(s / 7),
-            loss_g=2.0 + math.exp(-s / 200) + 0.3 * math.sin(s / 5),
-            d_x=0.7 + 0.1 * math.sin(s / 11), d_g_z=0.3 + 0.1 * math.cos(s / 13),
-            lr_g=2e-4, lr_d=2e-4, img_per_s=1280.0, time=T0 + 1 + s * t_per_step,
-        ))
+        out.append(
+            ev.StepMetrics(
+                step=s,
+                epoch=(s - 1) // steps_per_epoch + 1,
+                batch=(s - 1) % steps_per_epoch + 1,
+                loss_d=0.6 + 0.4 * math.exp(-s / 300) + 0.1 * math.sin(s / 7),
+                loss_g=2.0 + math.exp(-s / 200) + 0.3 * math.sin(s / 5),
+                d_x=0.7 + 0.1 * math.sin(s / 11),
+                d_g_z=0.3 + 0.1 * math.cos(s / 13),
+                lr_g=2e-4,
+                lr_d=2e-4,
+                img_per_s=1280.0,
+                time=T0 + 1 + s * t_per_step,
+            )
+        )
     return out
 
 
@@ -118,8 +166,13 @@ def mid_training(run_dir: Path, upto: int = 400) -> list[ev.Event]:
         *started(run_dir),
         *steps(1, upto),
         ev.SamplesSaved(upto, 6, str(png), time=T0 + 1 + upto * 0.05),
-        ev.CheckpointSaved(upto, 6, str(run_dir / "checkpoints" / f"step_{upto:08d}.pt"), "periodic",
-                           time=T0 + 1 + upto * 0.05),
+        ev.CheckpointSaved(
+            upto,
+            6,
+            str(run_dir / "checkpoints" / f"step_{upto:08d}.pt"),
+            "periodic",
+            time=T0 + 1 + upto * 0.05,
+        ),
         ev.EpochEnded(5, 390, 0.71, 2.3, 19.5, time=T0 + 1 + 390 * 0.05),
     ]
 
@@ -132,14 +185,27 @@ def toy_metrics(first: int, last: int, every: int = 100) -> list[ev.Event]:
     out = []
     for s in range(every * max(1, -(-first // every)), last + 1, every):
         modes = min(8.0, 2.0 + s // every)
-        values = {"modes": modes, "high_quality": min(97.0, 40.0 + s / 10), "reverse_kl": 1.5 / (1 + s / 50),
-                  "n_modes": 8.0}
-        out.append(ev.MetricsComputed(s, s // 78 + 1, values, dict(TOY_REFERENCE), "", 0.4, time=T0 + 1 + s * 0.05))
+        values = {
+            "modes": modes,
+            "high_quality": min(97.0, 40.0 + s / 10),
+            "reverse_kl": 1.5 / (1 + s / 50),
+            "n_modes": 8.0,
+        }
+        out.append(
+            ev.MetricsComputed(
+                s, s // 78 + 1, values, dict(TOY_REFERENCE), "", 0.4, time=T0 + 1 + s * 0.05
+            )
+        )
     return out
 
 
-def fake_checkpoint(run_dir: Path, step: int, reason: str = "periodic", readable: bool = True,
-                    metrics: dict[str, float] | None = None) -> Path:
+def fake_checkpoint(
+    run_dir: Path,
+    step: int,
+    reason: str = "periodic",
+    readable: bool = True,
+    metrics: dict[str, float] | None = None,
+) -> Path:
     """A checkpoint file with a sidecar the browser lists (its tensors are never loaded here)."""
     folder = run_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,9 +214,18 @@ def fake_checkpoint(run_dir: Path, step: int, reason: str = "periodic", readable
     path.write_bytes(b"x" * (1000 + step))
     os.utime(path, (T0 + step, T0 + step))
     if readable:
-        meta = {"path": str(path), "step": step, "epoch": step // 78 + 1, "time": T0 + step, "reason": reason,
-                "size": 1000 + step, "loss_d": 0.5 + step / 10_000, "loss_g": 2.0 - step / 10_000,
-                "format_version": 1, "metrics": metrics or {}}
+        meta = {
+            "path": str(path),
+            "step": step,
+            "epoch": step // 78 + 1,
+            "time": T0 + step,
+            "reason": reason,
+            "size": 1000 + step,
+            "loss_d": 0.5 + step / 10_000,
+            "loss_g": 2.0 - step / 10_000,
+            "format_version": 1,
+            "metrics": metrics or {},
+        }
         (folder / f"{name}{META_SUFFIX}").write_text(json.dumps(meta))
     return path
 
@@ -164,7 +239,9 @@ class FakeRun:
         self.log = EventLog(path / "events.jsonl")
         self.commands: list[cmd.Command] = []
         self.state = ev.RUNNING
-        self.server = ControlServer(path, self.commands.append, lambda: self.state, send_timeout=send_timeout)
+        self.server = ControlServer(
+            path, self.commands.append, lambda: self.state, send_timeout=send_timeout
+        )
         self.server.start()
         self.n = 0
 
@@ -184,7 +261,18 @@ def tiny_trainer(run_dir: Path):  # -> Trainer
     from core.config import TrainConfig
     from core.trainer import Trainer
 
-    config = TrainConfig.from_preset("mnist-dcgan", width=4, batch_size=8, subset=64, n_samples=4, device="cpu",
-                                     sample_every=0, checkpoint_every=0, max_steps=100_000, epochs=100_000,
-                                     lr_decay="none", run_dir=str(run_dir))  # lr values are read back exactly
+    config = TrainConfig.from_preset(
+        "mnist-dcgan",
+        width=4,
+        batch_size=8,
+        subset=64,
+        n_samples=4,
+        device="cpu",
+        sample_every=0,
+        checkpoint_every=0,
+        max_steps=100_000,
+        epochs=100_000,
+        lr_decay="none",
+        run_dir=str(run_dir),
+    )  # lr values are read back exactly
     return Trainer(config)

@@ -13,13 +13,43 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # One torch thread each: the box has 2 shared cores; more threads only fight.
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
-       "COLUMNS": "200", "TERM": "xterm-256color"}
+ENV = {
+    **os.environ,
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONPATH": str(ROOT),
+    "COLUMNS": "200",
+    "TERM": "xterm-256color",
+}
 # A constant, known lr whatever the preset's tuning: the tests read exact lr values from the events.
-TINY = ["--preset", "mnist-dcgan", "--set", "width=4", "--set", "batch_size=8", "--set", "subset=64",
-        "--set", "n_samples=4", "--set", "sample_every=0", "--set", "checkpoint_every=0",
-        "--set", "lr_g=2e-4", "--set", "lr_d=2e-4", "--set", "lr_decay=none", "--set", "log_every=1",
-        "--device", "cpu", "--epochs", "100000"]
+TINY = [
+    "--preset",
+    "mnist-dcgan",
+    "--set",
+    "width=4",
+    "--set",
+    "batch_size=8",
+    "--set",
+    "subset=64",
+    "--set",
+    "n_samples=4",
+    "--set",
+    "sample_every=0",
+    "--set",
+    "checkpoint_every=0",
+    "--set",
+    "lr_g=2e-4",
+    "--set",
+    "lr_d=2e-4",
+    "--set",
+    "lr_decay=none",
+    "--set",
+    "log_every=1",
+    "--device",
+    "cpu",
+    "--epochs",
+    "100000",
+]
 
 
 def tui_gan_argv(*args: str) -> list[str]:
@@ -28,8 +58,15 @@ def tui_gan_argv(*args: str) -> list[str]:
 
 def tui_gan(*args: Any, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `tui-gan ARGS` to its end, capturing its output."""
-    return subprocess.run(tui_gan_argv(*args), env=ENV, cwd=ROOT, capture_output=True, text=True, check=False,
-                          timeout=timeout)
+    return subprocess.run(
+        tui_gan_argv(*args),
+        env=ENV,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:

@@ -30,7 +30,10 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     targets: set[str] = set()
     tree = ast.parse(path.read_text(), str(path))
     for block in ast.walk(tree):
-        if isinstance(block, ast.If) and ast.unparse(block.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+        if isinstance(block, ast.If) and ast.unparse(block.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
             block.body = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -55,7 +58,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         path.pop()

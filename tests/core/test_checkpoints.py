@@ -23,8 +23,16 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(run_dir: Path, **changes) -> TrainConfig:
-    values = {"width": 4, "batch_size": 8, "subset": 64, "device": "cpu", "sample_every": 0,
-              "checkpoint_every": 0, "epochs": 100, "run_dir": str(run_dir)}
+    values = {
+        "width": 4,
+        "batch_size": 8,
+        "subset": 64,
+        "device": "cpu",
+        "sample_every": 0,
+        "checkpoint_every": 0,
+        "epochs": 100,
+        "run_dir": str(run_dir),
+    }
     return TrainConfig.from_preset("mnist-dcgan", **{**values, **changes})
 
 
@@ -66,8 +74,20 @@ def test_checkpoint_holds_only_plain_data_and_everything_resume_needs(trained: P
         return value is None or isinstance(value, (torch.Tensor, int, float, str, bool))
 
     assert plain(payload)
-    for key in ("generator", "discriminator", "opt_g", "opt_d", "config", "step", "epoch", "batch",
-                "fixed_noise", "rng", "losses", "version"):
+    for key in (
+        "generator",
+        "discriminator",
+        "opt_g",
+        "opt_d",
+        "config",
+        "step",
+        "epoch",
+        "batch",
+        "fixed_noise",
+        "rng",
+        "losses",
+        "version",
+    ):
         assert key in payload, key
     assert set(payload["rng"]) >= {"torch", "numpy", "python", "cuda"}
     assert payload["version"] == ck.FORMAT_VERSION and payload["step"] == 4
@@ -111,13 +131,17 @@ def test_failed_write_leaves_earlier_checkpoints_whole_and_no_new_one(
     with pytest.raises(OSError, match="No space"):
         ck.save_checkpoint(run_copy, payload, "periodic")
     monkeypatch.undo()
-    assert {p.name: digest(p) for p in folder.iterdir()} == before  # no temp file, no orphan sidecar
+    assert {
+        p.name: digest(p) for p in folder.iterdir()
+    } == before  # no temp file, no orphan sidecar
     assert ck.list_checkpoints(run_copy) == listed
     for info in listed:
         ck.load_checkpoint(info.path)
 
 
-def test_failed_rewrite_of_the_same_name_keeps_the_old_checkpoint_listed(run_copy: Path, monkeypatch) -> None:
+def test_failed_rewrite_of_the_same_name_keeps_the_old_checkpoint_listed(
+    run_copy: Path, monkeypatch
+) -> None:
     payload = payload_of(run_copy) | {"step": 9}
     path = ck.save_checkpoint(run_copy, payload, "manual")
     info = [c for c in ck.list_checkpoints(run_copy) if c.path == str(path)]
@@ -141,7 +165,9 @@ def test_a_kill_mid_write_leaves_nothing_that_lists_as_a_checkpoint(run_copy: Pa
     assert not list(folder.glob(".*.tmp"))
 
 
-def test_trainer_pauses_on_a_failed_write_and_a_resume_writes_it(tmp_path: Path, monkeypatch) -> None:
+def test_trainer_pauses_on_a_failed_write_and_a_resume_writes_it(
+    tmp_path: Path, monkeypatch
+) -> None:
     real = ck.atomic_write
     failed: list[Path] = []
 
@@ -156,16 +182,35 @@ def test_trainer_pauses_on_a_failed_write_and_a_resume_writes_it(tmp_path: Path,
     seen: list[ev.Event] = []
     trainer.subscribe(seen.append)
     first_digest: list[str] = []
-    trainer.subscribe(lambda e: first_digest.append(digest(Path(e.path)))
-                      if isinstance(e, ev.CheckpointSaved) and e.step == 2 else None)
-    trainer.subscribe(lambda e: trainer.send(cmd.Resume())
-                      if isinstance(e, ev.StateChanged) and e.state == ev.PAUSED else None)
+    trainer.subscribe(
+        lambda e: (
+            first_digest.append(digest(Path(e.path)))
+            if isinstance(e, ev.CheckpointSaved) and e.step == 2
+            else None
+        )
+    )
+    trainer.subscribe(
+        lambda e: (
+            trainer.send(cmd.Resume())
+            if isinstance(e, ev.StateChanged) and e.state == ev.PAUSED
+            else None
+        )
+    )
     assert trainer.run() == ev.FINISHED and trainer.step == 6
     alerts = [e for e in seen if isinstance(e, ev.Alert) and e.level == "error"]
-    assert len(alerts) == 1 and "paused at step 4" in alerts[0].message and "No space" in alerts[0].message
+    assert (
+        len(alerts) == 1
+        and "paused at step 4" in alerts[0].message
+        and "No space" in alerts[0].message
+    )
     assert "MB (the size of a checkpoint)" in alerts[0].message
     infos = ck.list_checkpoints(tmp_path / "run")
-    assert [(c.step, c.reason) for c in infos] == [(2, "periodic"), (4, "periodic"), (6, "periodic"), (6, "final")]
+    assert [(c.step, c.reason) for c in infos] == [
+        (2, "periodic"),
+        (4, "periodic"),
+        (6, "periodic"),
+        (6, "final"),
+    ]
     assert digest(Path(infos[0].path)) == first_digest[0]
     assert all(c.readable for c in infos)
 
@@ -184,7 +229,9 @@ class RunsCode:
 
 
 @pytest.mark.parametrize("layout", ["torch-zip", "raw-pickle", "torch-legacy"])
-def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path: Path, layout: str) -> None:
+def test_a_pickle_that_would_run_code_is_refused_and_never_runs(
+    tmp_path: Path, layout: str
+) -> None:
     marker, path = tmp_path / "MARKER", tmp_path / "evil.pt"
     evil = {"format": ck.FORMAT, "version": 1, "step": 1, "x": RunsCode(marker)}
     if layout == "torch-zip":
@@ -235,9 +282,13 @@ def _bad_file(kind: str, tmp_path: Path, good: bytes, payload: dict) -> tuple[Pa
     return path, "is a directory"
 
 
-@pytest.mark.parametrize("kind", ["truncated", "random", "random-zip-head", "empty", "newer", "damaged",
-                                  "missing", "directory"])
-def test_unusable_files_give_one_clear_line_naming_the_file(trained: Path, tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize(
+    "kind",
+    ["truncated", "random", "random-zip-head", "empty", "newer", "damaged", "missing", "directory"],
+)
+def test_unusable_files_give_one_clear_line_naming_the_file(
+    trained: Path, tmp_path: Path, kind: str
+) -> None:
     latest = ck.latest_checkpoint(trained)
     path, expected = _bad_file(kind, tmp_path, latest.read_bytes(), ck.load_checkpoint(latest))
     with pytest.raises(CheckpointError) as info:
@@ -285,17 +336,22 @@ CRAFTED = {
 
 
 @pytest.mark.parametrize("case", sorted(CRAFTED))
-def test_a_crafted_payload_is_refused_on_load_naming_file_and_field(trained: Path, tmp_path: Path,
-                                                                     case: str) -> None:
+def test_a_crafted_payload_is_refused_on_load_naming_file_and_field(
+    trained: Path, tmp_path: Path, case: str
+) -> None:
     path = tmp_path / f"{case}.pt"
     torch.save(_crafted(payload_of(trained), case), path)
     with pytest.raises(CheckpointError) as info:
         ck.load_checkpoint(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: ") and CRAFTED[case] in message and "\n" not in message, message
+    assert message.startswith(f"{path}: ") and CRAFTED[case] in message and "\n" not in message, (
+        message
+    )
 
 
-def test_a_truncated_checkpoint_lists_as_unreadable_and_is_skipped_as_newest(run_copy: Path) -> None:
+def test_a_truncated_checkpoint_lists_as_unreadable_and_is_skipped_as_newest(
+    run_copy: Path,
+) -> None:
     newest = ck.latest_checkpoint(run_copy)
     newest.write_bytes(newest.read_bytes()[:100])
     info = next(c for c in ck.list_checkpoints(run_copy) if c.path == str(newest))
@@ -307,15 +363,29 @@ def test_a_truncated_checkpoint_lists_as_unreadable_and_is_skipped_as_newest(run
     assert not foreign.readable and "no metadata" in foreign.problem
 
 
-@pytest.mark.parametrize(("sidecar", "problem"), [
-    ('{"step": 4, "epoch": 1, "time": 1e999, "reason": "final", "size": SIZE}', "no time a clock gave"),
-    ('{"step": 1e999, "epoch": 1, "time": 1.0, "reason": "final", "size": SIZE}', "cannot convert float infinity"),
-    ('{"step": 4, "epoch": 1, "time": 1.0, "reason": "final", "size": SIZE, "loss_d": "x"}', "'x' is not a number"),
-    ("[1, 2]", "not a JSON object"),
-    ("[" * 100_000, "unreadable"),
-    ("FIFO", "not a regular file"),
-])
-def test_a_damaged_sidecar_lists_as_unreadable_and_never_blocks(run_copy: Path, sidecar: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("sidecar", "problem"),
+    [
+        (
+            '{"step": 4, "epoch": 1, "time": 1e999, "reason": "final", "size": SIZE}',
+            "no time a clock gave",
+        ),
+        (
+            '{"step": 1e999, "epoch": 1, "time": 1.0, "reason": "final", "size": SIZE}',
+            "cannot convert float infinity",
+        ),
+        (
+            '{"step": 4, "epoch": 1, "time": 1.0, "reason": "final", "size": SIZE, "loss_d": "x"}',
+            "'x' is not a number",
+        ),
+        ("[1, 2]", "not a JSON object"),
+        ("[" * 100_000, "unreadable"),
+        ("FIFO", "not a regular file"),
+    ],
+)
+def test_a_damaged_sidecar_lists_as_unreadable_and_never_blocks(
+    run_copy: Path, sidecar: str, problem: str
+) -> None:
     newest = ck.latest_checkpoint(run_copy)
     meta = ck.meta_path(newest)
     meta.unlink()
@@ -347,12 +417,15 @@ def test_resolve_falls_back_to_the_newest_checkpoint_that_loads(run_copy: Path) 
     assert len(notes) == 1 and str(newest) in notes[0] and "truncated or corrupted" in notes[0]
     for info in ck.list_checkpoints(run_copy):
         _damage_keeping_size(Path(info.path))
-    with pytest.raises(CheckpointError, match="no checkpoint that loads; the newest: .*step_00000004-final"):
+    with pytest.raises(
+        CheckpointError, match="no checkpoint that loads; the newest: .*step_00000004-final"
+    ):
         ck.resolve_checkpoint(run_copy)
 
 
-def test_resume_of_a_run_whose_newest_checkpoint_is_damaged_continues_with_a_note(run_copy: Path,
-                                                                                    capsys) -> None:
+def test_resume_of_a_run_whose_newest_checkpoint_is_damaged_continues_with_a_note(
+    run_copy: Path, capsys
+) -> None:
     from tui_gan.cli.main import main
 
     newest = ck.latest_checkpoint(run_copy)
@@ -368,8 +441,14 @@ def test_resume_of_a_run_whose_newest_checkpoint_is_damaged_continues_with_a_not
 
 def test_listing_100_checkpoints_is_fast(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(os, "fsync", lambda fd: None)  # only the listing is timed
-    small = {"config": {}, "generator": {}, "discriminator": {}, "epoch": 1,
-             "weights": torch.zeros(256), "losses": {"loss_d": 0.5, "loss_g": 1.5}}
+    small = {
+        "config": {},
+        "generator": {},
+        "discriminator": {},
+        "epoch": 1,
+        "weights": torch.zeros(256),
+        "losses": {"loss_d": 0.5, "loss_g": 1.5},
+    }
     for step in range(100, 0, -1):
         ck.save_checkpoint(tmp_path, small | {"step": step}, "periodic")
     started = time.perf_counter()
@@ -390,8 +469,15 @@ def test_prune_keeps_newest_periodic_and_never_hand_made(tmp_path: Path, monkeyp
     gone = ck.prune_checkpoints(tmp_path, keep=2)
     assert sorted(p.name for p in gone) == [f"step_0000000{i}.pt" for i in range(1, 5)]
     assert [(c.step, c.reason) for c in ck.list_checkpoints(tmp_path)] == [
-        (2, "manual"), (3, "stop"), (5, "periodic"), (6, "periodic"), (6, "final")]
-    assert len(list((tmp_path / "checkpoints").glob("*.meta.json"))) == 5  # sidecars went with their files
+        (2, "manual"),
+        (3, "stop"),
+        (5, "periodic"),
+        (6, "periodic"),
+        (6, "final"),
+    ]
+    assert (
+        len(list((tmp_path / "checkpoints").glob("*.meta.json"))) == 5
+    )  # sidecars went with their files
 
 
 def test_trainer_retention_keeps_manual_checkpoints(tmp_path: Path) -> None:
@@ -399,7 +485,11 @@ def test_trainer_retention_keeps_manual_checkpoints(tmp_path: Path) -> None:
     trainer.send(cmd.SaveCheckpoint())  # handled at the first step boundary, before step 1
     assert trainer.run() == ev.FINISHED
     assert [(c.step, c.reason) for c in ck.list_checkpoints(tmp_path / "run")] == [
-        (0, "manual"), (4, "periodic"), (5, "periodic"), (5, "final")]
+        (0, "manual"),
+        (4, "periodic"),
+        (5, "periodic"),
+        (5, "final"),
+    ]
 
 
 def test_atomically_written_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
@@ -407,4 +497,6 @@ def test_atomically_written_files_get_the_usual_mode_not_mkstemps_0600(tmp_path)
 
     atomic_write(tmp_path / "grid.png", b"data")
     (tmp_path / "plain.png").write_bytes(b"data")
-    assert (tmp_path / "grid.png").stat().st_mode & 0o777 == (tmp_path / "plain.png").stat().st_mode & 0o777
+    assert (tmp_path / "grid.png").stat().st_mode & 0o777 == (
+        tmp_path / "plain.png"
+    ).stat().st_mode & 0o777

@@ -17,8 +17,15 @@ from tests.conftest import TINY
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_compiled_run_trains_saves_plain_state_dicts_and_resumes(tmp_path: Path):
-    values = {**TINY, "subset": 32, "max_steps": 3, "compile": True, "spectral_norm": False,
-              "lr_decay": "none", "run_dir": str(tmp_path / "run")}
+    values = {
+        **TINY,
+        "subset": 32,
+        "max_steps": 3,
+        "compile": True,
+        "spectral_norm": False,
+        "lr_decay": "none",
+        "run_dir": str(tmp_path / "run"),
+    }
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -61,8 +61,13 @@ def test_a_stored_config_that_predates_a_field_keeps_its_meaning():
     for key in ("spectral_norm", "lr_decay", "r1_gamma", "g_ema", "g_output_conv"):
         del stored[key]
     config = TrainConfig.from_dict(stored)
-    assert (config.spectral_norm, config.lr_decay, config.r1_gamma, config.g_ema, config.g_output_conv) == (
-        False, "none", 0.0, 0.0, False)
+    assert (
+        config.spectral_norm,
+        config.lr_decay,
+        config.r1_gamma,
+        config.g_ema,
+        config.g_output_conv,
+    ) == (False, "none", 0.0, 0.0, False)
     g, d = build_models(config)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
     assert not any(type(m) is torch.nn.Conv2d for m in g.modules())
@@ -99,7 +104,9 @@ def test_cross_field_checks():
         TrainConfig(dataset="ring8", arch="dcgan")
     with pytest.raises(ConfigError, match="channels: 2"):
         TrainConfig(channels=2)
-    with pytest.raises(ConfigError, match="g_output_conv: only the dcgan generator has it, not arch='upsample'"):
+    with pytest.raises(
+        ConfigError, match="g_output_conv: only the dcgan generator has it, not arch='upsample'"
+    ):
         TrainConfig(arch="upsample", g_output_conv=True)
     with pytest.raises(ConfigError, match="unknown data set 'imagenet'.*known: cifar10"):
         TrainConfig(dataset="imagenet")
@@ -173,7 +180,11 @@ def test_toml_with_preset_key_starts_from_that_preset(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('preset = "ring8-mlp"\nlr_g = 0.01\n')
     config = TrainConfig.from_toml(path)
-    assert config.dataset == "ring8" and config.lr_g == 0.01 and config.lr_d == PRESETS["ring8-mlp"].overrides["lr_d"]
+    assert (
+        config.dataset == "ring8"
+        and config.lr_g == 0.01
+        and config.lr_d == PRESETS["ring8-mlp"].overrides["lr_d"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -259,7 +270,9 @@ def test_a_toml_file_with_a_byte_order_mark_is_read(tmp_path):
     assert config.preset == "ring8-mlp" and config.width == 96
 
 
-@pytest.mark.parametrize("text", ["runs/🦊", 'a "quoted" \\ path', "tab\there", "line\nbreak", "é 中 𝄞"])
+@pytest.mark.parametrize(
+    "text", ["runs/🦊", 'a "quoted" \\ path', "tab\there", "line\nbreak", "é 中 𝄞"]
+)
 def test_to_toml_round_trips_any_string(tmp_path, text):
     config = TrainConfig(run_dir=text, data_root=text, max_steps=7)
     path = tmp_path / "config.toml"
@@ -284,4 +297,7 @@ def test_a_live_change_names_why_it_is_refused(changes, words):
 
 def test_a_live_change_applies_only_live_fields_marked_in_their_spec():
     assert LIVE_FIELDS == {name for name, spec in FIELDS.items() if spec.live}
-    assert live_change(TrainConfig(), {"lr_g": 1e-3, "beta1": 0.0}).replace(lr_g=2e-4, beta1=0.5) == TrainConfig()
+    assert (
+        live_change(TrainConfig(), {"lr_g": 1e-3, "beta1": 0.0}).replace(lr_g=2e-4, beta1=0.5)
+        == TrainConfig()
+    )

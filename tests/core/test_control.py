@@ -108,11 +108,18 @@ def test_history_then_live_without_gap_or_duplicate(fake: FakeRun) -> None:
 def test_commands_are_acked_and_forwarded_with_their_ids(fake: FakeRun) -> None:
     set_lr = cmd.SetHyperparams(lr_g=1e-4)
     with ControlClient(fake.path) as client:
-        client.send(cmd.Pause(), request_id=7)  # a number is echoed; the command gets an id of its own
+        client.send(
+            cmd.Pause(), request_id=7
+        )  # a number is echoed; the command gets an id of its own
         client.send(set_lr)
         client.send({"kind": "stop", "checkpoint": True})
-        acks = [m for m in read_until(client, lambda m, out: sum(x.get("reply") == "ack" for x in out) == 3)
-                if m.get("reply") == "ack"]
+        acks = [
+            m
+            for m in read_until(
+                client, lambda m, out: sum(x.get("reply") == "ack" for x in out) == 3
+            )
+            if m.get("reply") == "ack"
+        ]
     assert acks[0]["id"] == 7 and acks[0]["command"]["kind"] == "pause"
     assert acks[1]["id"] == set_lr.id and acks[1]["command"]["id"] == set_lr.id
     assert fake.commands == [cmd.Pause(), set_lr, cmd.Stop(checkpoint=True)]
@@ -175,8 +182,10 @@ def replies(sock: socket.socket, count: int) -> list[dict]:
 
 def test_malformed_lines_are_refused_with_a_reason(fake: FakeRun) -> None:
     with raw_client(fake) as sock:
-        sock.sendall(b'not json\n[1]\n{"kind": "explode"}\n{"kind": "stop", "checkpoint": "yes"}\n'
-                     b'{"kind": "set_hyperparams", "changes": {"lr_g": [1]}}\n\xff\xfe\n{"kind": "pause"}\n')
+        sock.sendall(
+            b'not json\n[1]\n{"kind": "explode"}\n{"kind": "stop", "checkpoint": "yes"}\n'
+            b'{"kind": "set_hyperparams", "changes": {"lr_g": [1]}}\n\xff\xfe\n{"kind": "pause"}\n'
+        )
         got = replies(sock, 7)
     reasons = [r.get("reason", "") for r in got]
     assert [r["reply"] for r in got] == ["refused"] * 6 + ["ack"]
@@ -214,9 +223,16 @@ def test_flooding_client_is_rate_limited_then_dropped(fake: FakeRun) -> None:
 
 
 def test_any_json_value_is_refused_and_the_connection_lives_on(fake: FakeRun) -> None:
-    bad = [b'{"kind": ["pause"]}', b'{"kind": {"a": 1}}', b'{"kind": null}', b'{"kind": 1e999}',
-           b'{"kind": "stop", "checkpoint": {"a": [1]}}', b'{"kind": "pause", "x": [1]}',
-           b"[" * 30_000, b'{"kind": "' + b"x" * 60_000 + b'"}']
+    bad = [
+        b'{"kind": ["pause"]}',
+        b'{"kind": {"a": 1}}',
+        b'{"kind": null}',
+        b'{"kind": 1e999}',
+        b'{"kind": "stop", "checkpoint": {"a": [1]}}',
+        b'{"kind": "pause", "x": [1]}',
+        b"[" * 30_000,
+        b'{"kind": "' + b"x" * 60_000 + b'"}',
+    ]
     with raw_client(fake) as sock:
         sock.sendall(b"\n".join(bad) + b'\n{"kind": "pause", "id": 5}\n')
         got = replies(sock, len(bad) + 1)
@@ -332,7 +348,10 @@ def test_real_trainer_two_watchers_and_a_stalled_client(tmp_path: Path, one_thre
     run_dir.mkdir()
     # A long history from an earlier part of the run: a stalled client chokes on it at once.
     with open(run_dir / "events.jsonl", "w") as fh:
-        fh.writelines(json.dumps(ev.to_json(ev.Alert("info", f"old {i}" + "." * 500, i))) + "\n" for i in range(4000))
+        fh.writelines(
+            json.dumps(ev.to_json(ev.Alert("info", f"old {i}" + "." * 500, i))) + "\n"
+            for i in range(4000)
+        )
     trainer = tiny_trainer(run_dir)
     trainer.start()
     try:

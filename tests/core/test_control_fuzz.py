@@ -27,7 +27,9 @@ pytestmark = pytest.mark.timeout(120)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 KINDS = [kind for kind in cmd.COMMAND_TYPES if kind != "stop"]  # a stop would end the trainer's run
@@ -35,8 +37,13 @@ HPARAM_KEYS = ["lr_g", "lr_d", "beta1", "beta2", "r1_gamma", "width", "nope", ""
 # Objects that look like commands reach the trainer itself, not only the server's checks.
 commands_like = st.fixed_dictionaries(
     {"kind": st.sampled_from(KINDS)},
-    optional={"changes": st.dictionaries(st.sampled_from(HPARAM_KEYS), json_values, max_size=3) | json_values,
-              "id": json_values, "checkpoint": json_values, "reason": json_values},
+    optional={
+        "changes": st.dictionaries(st.sampled_from(HPARAM_KEYS), json_values, max_size=3)
+        | json_values,
+        "id": json_values,
+        "checkpoint": json_values,
+        "reason": json_values,
+    },
 )
 lines_of_json = st.one_of(json_values, commands_like).map(lambda v: json.dumps(v).encode())
 lines = st.lists(st.binary(max_size=200) | lines_of_json, min_size=1, max_size=12)
@@ -140,8 +147,9 @@ def test_fuzzed_lines_to_a_real_trainer(tmp_path: Path, thread_errors: list, len
     assert trainer.state == ev.STOPPED, trainer.state
 
 
-def test_the_fuzz_harness_sees_a_reader_that_raises(tmp_path: Path, thread_errors: list,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_fuzz_harness_sees_a_reader_that_raises(
+    tmp_path: Path, thread_errors: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The checks above can fail: a server whose command check raises is caught by them."""
 
     def broken(data: Any) -> cmd.Command:

@@ -225,12 +225,34 @@ def test_the_cli_reports_a_bomb_as_a_user_error_and_leaves_no_run(tmp_path, caps
     folder.mkdir()
     write_png_claiming(folder / "huge.png", 15000, 15000)
     run_dir = tmp_path / "run"
-    argv = ["train", "--headless", "--device", "cpu", "--max-steps", "1", "--run-dir", str(run_dir),
-            "--set", "dataset=folder", "--set", f"data_root={folder}", "--set", "image_size=8",
-            "--set", "batch_size=1", "--set", "channels=3"]
+    argv = [
+        "train",
+        "--headless",
+        "--device",
+        "cpu",
+        "--max-steps",
+        "1",
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        "dataset=folder",
+        "--set",
+        f"data_root={folder}",
+        "--set",
+        "image_size=8",
+        "--set",
+        "batch_size=1",
+        "--set",
+        "channels=3",
+    ]
     assert main(argv) != 0
     err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and err.startswith("tui-gan: error: ") and "huge.png" in err and "Traceback" not in err, err
+    assert (
+        len(err.splitlines()) == 1
+        and err.startswith("tui-gan: error: ")
+        and "huge.png" in err
+        and "Traceback" not in err
+    ), err
     assert not run_dir.exists()
 
 
@@ -241,7 +263,9 @@ def test_data_larger_than_the_free_device_memory_stays_on_the_host_with_a_note(m
     cpu = torch.device("cpu")
     preloaded = load_source(config, cpu)
     assert isinstance(preloaded, TensorSource) and not preloaded.staged and not preloaded.note
-    monkeypatch.setattr(core.data, "free_memory", lambda device: 64 * 28 * 28)  # room for half the images
+    monkeypatch.setattr(
+        core.data, "free_memory", lambda device: 64 * 28 * 28
+    )  # room for half the images
     staged = load_source(config, cpu)
     assert isinstance(staged, TensorSource) and staged.staged
     assert "does not fit" in staged.note and "host memory" in staged.note

@@ -16,7 +16,9 @@ from core.step import cuda_unusable, device_memory, device_uuid
 from core.trainer import Trainer
 from tests.conftest import TINY
 
-OLD_DRIVER = "CUDA initialization: The NVIDIA driver on your system is too old (found version 11040)."
+OLD_DRIVER = (
+    "CUDA initialization: The NVIDIA driver on your system is too old (found version 11040)."
+)
 
 
 @pytest.fixture
@@ -35,8 +37,11 @@ def old_driver(monkeypatch):
 @pytest.mark.usefixtures("old_driver")
 def test_auto_on_a_cuda_build_that_cannot_use_cuda_trains_on_the_cpu_and_says_why(tmp_path: Path):
     assert cuda_unusable() == OLD_DRIVER
-    trainer = Trainer(TrainConfig.from_preset("ring8-mlp", **{**TINY, "device": "auto",
-                                                               "run_dir": str(tmp_path / "run")}))
+    trainer = Trainer(
+        TrainConfig.from_preset(
+            "ring8-mlp", **{**TINY, "device": "auto", "run_dir": str(tmp_path / "run")}
+        )
+    )
     trainer.serve_control = False
     alerts: list[ev.Alert] = []
     trainer.subscribe(lambda e: alerts.append(e) if isinstance(e, ev.Alert) else None)
@@ -64,4 +69,7 @@ def test_the_uuid_and_memory_of_a_cuda_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device: 5 << 20)
     assert device_uuid(cuda) == "GPU-5f1b9c2e-0000-1111-2222-333344445555"
     assert device_memory(cuda) == (3 << 20, 5 << 20)
-    assert device_uuid(torch.device("cpu")) is None and device_memory(torch.device("cpu")) == (None, None)
+    assert device_uuid(torch.device("cpu")) is None and device_memory(torch.device("cpu")) == (
+        None,
+        None,
+    )

@@ -31,7 +31,9 @@ def test_updates_follow_the_exponential_average() -> None:
 
     for mine, want in zip(average.model.parameters(), expected):
         assert torch.allclose(mine, want, atol=1e-6)
-    assert not any(torch.equal(mine, p) for mine, p in zip(average.model.parameters(), model.parameters()))
+    assert not any(
+        torch.equal(mine, p) for mine, p in zip(average.model.parameters(), model.parameters())
+    )
     assert not average.model.training
     assert not any(p.requires_grad for p in average.model.parameters())
 
@@ -51,7 +53,9 @@ def test_batch_norm_statistics_are_the_averaged_weights_own_over_the_fixed_noise
     with torch.no_grad():
         batches = [linear(z) for z in noise]
     want_mean = torch.stack([b.mean(0) for b in batches]).mean(0)
-    want_var = torch.stack([b.var(0) for b in batches]).mean(0)  # BN keeps the unbiased batch variance
+    want_var = torch.stack([b.var(0) for b in batches]).mean(
+        0
+    )  # BN keeps the unbiased batch variance
     assert torch.allclose(norm.running_mean, want_mean, atol=1e-5)
     assert torch.allclose(norm.running_var, want_var, atol=1e-5)
     assert not torch.allclose(norm.running_mean, model[1].running_mean)

@@ -48,7 +48,9 @@ SAMPLES: list[ev.Event] = [
     ev.RunFinished(step=1950, epoch=25, seconds=321.0),
     ev.RunFailed(message="cifar10: not found under data", step=0),
     ev.CommandDone(id="3f2a9c01d4e5b6a7", command="pause", detail="paused at step 12", step=12),
-    ev.CommandRefused(id="client-7", command="set_hyperparams", reason="width needs a restart", step=12),
+    ev.CommandRefused(
+        id="client-7", command="set_hyperparams", reason="width needs a restart", step=12
+    ),
 ]
 
 
@@ -147,13 +149,22 @@ def test_set_hyperparams_takes_a_dict_or_keywords():
 
 def test_every_command_gets_a_fresh_id_that_survives_json():
     ids = {cmd.Pause().id for _ in range(100)} | {cmd.SetHyperparams(lr_g=1e-3).id}
-    assert len(ids) == 101 and all(isinstance(i, str) and 0 < len(i) <= cmd.MAX_ID_LENGTH for i in ids)
+    assert len(ids) == 101 and all(
+        isinstance(i, str) and 0 < len(i) <= cmd.MAX_ID_LENGTH for i in ids
+    )
     stop = cmd.Stop(checkpoint=True, id="mine")
-    assert cmd.to_json(stop) == {"kind": "stop", "id": "mine", "checkpoint": True, "reason": "stop requested"}
+    assert cmd.to_json(stop) == {
+        "kind": "stop",
+        "id": "mine",
+        "checkpoint": True,
+        "reason": "stop requested",
+    }
     back = cmd.from_json(cmd.to_json(stop))
     assert back == stop and back.id == "mine"
     assert cmd.Pause() == cmd.Pause(id="other")  # equal commands whatever their ids
-    assert cmd.from_json({"kind": "set_hyperparams", "id": "x1", "changes": {"lr_g": 1e-3}}).id == "x1"
+    assert (
+        cmd.from_json({"kind": "set_hyperparams", "id": "x1", "changes": {"lr_g": 1e-3}}).id == "x1"
+    )
     made = cmd.from_json({"kind": "pause"})
     assert made.id and made.id != cmd.from_json({"kind": "pause"}).id  # one is made when absent
 

@@ -26,9 +26,30 @@ from tests.conftest import TINY
 from tests.runproc import ENV, ROOT, tui_gan, tui_gan_argv, wait_for
 
 # Checkpoints of a few kB: the 3 MB disk holds several, and the filler takes the rest.
-SMALL = ["--preset", "ring8-mlp", "--device", "cpu", "--epochs", "100000", "--max-steps", "400",
-         "--set", "width=8", "--set", "batch_size=8", "--set", "n_samples=4", "--set", "sample_every=100",
-         "--set", "checkpoint_every=40", "--set", "keep_checkpoints=2", "--set", "log_every=1"]  # every step logged: no hole
+SMALL = [
+    "--preset",
+    "ring8-mlp",
+    "--device",
+    "cpu",
+    "--epochs",
+    "100000",
+    "--max-steps",
+    "400",
+    "--set",
+    "width=8",
+    "--set",
+    "batch_size=8",
+    "--set",
+    "n_samples=4",
+    "--set",
+    "sample_every=100",
+    "--set",
+    "checkpoint_every=40",
+    "--set",
+    "keep_checkpoints=2",
+    "--set",
+    "log_every=1",
+]  # every step logged: no hole
 
 STEPS = 6
 
@@ -37,7 +58,9 @@ class Disk:
     """Every write through `core.rundir.write_all`, counted; from the `fail_at`-th on each one writes
     half its bytes and fails with `code` (as a full disk does), until `free()`."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_at: int = 0, code: int = errno.ENOSPC) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, fail_at: int = 0, code: int = errno.ENOSPC
+    ) -> None:
         self.writes, self.fail_at, self.code = 0, fail_at, code
         self.failed: list[str] = []  # names of the files whose writes failed
         self.full = False
@@ -61,13 +84,22 @@ class Disk:
 
 def config(run_dir: Path) -> TrainConfig:
     """A run that writes every kind of file: config, events, status, samples, periodic and final checkpoints."""
-    values = {**TINY, "lr_decay": "none", "max_steps": STEPS, "sample_every": 2, "checkpoint_every": 3,
-              "keep_checkpoints": 10, "run_dir": str(run_dir)}
+    values = {
+        **TINY,
+        "lr_decay": "none",
+        "max_steps": STEPS,
+        "sample_every": 2,
+        "checkpoint_every": 3,
+        "keep_checkpoints": 10,
+        "run_dir": str(run_dir),
+    }
     return TrainConfig.from_preset("ring8-mlp", **values)
 
 
 def files(run_dir: Path) -> dict[Path, bytes]:
-    return {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != "status.json"}
+    return {
+        p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != "status.json"
+    }
 
 
 def clean_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
@@ -101,20 +133,38 @@ def run_with_fault(run_dir: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int,
     assert trainer.state == ev.FINISHED, f"{where}: {trainer.error}"
     monkeypatch.undo()
     assert trainer.error is None and not (run_dir / "traceback.txt").exists(), where
-    if any("status.json" not in name for name in disk.failed):  # status.json alone is no reason to pause
+    if any(
+        "status.json" not in name for name in disk.failed
+    ):  # status.json alone is no reason to pause
         alerts = [e.message for e in seen if isinstance(e, ev.Alert) and e.level == "error"]
-        assert alerts and "cannot write" in alerts[0] and os.strerror(code) in alerts[0], (where, alerts)
+        assert alerts and "cannot write" in alerts[0] and os.strerror(code) in alerts[0], (
+            where,
+            alerts,
+        )
         refused = [e for e in seen if isinstance(e, ev.CommandRefused)]
-        assert len(refused) == 1 and refused[0].reason.startswith("still cannot write"), (where, refused)
-    for path, before in at_fault.items():  # what was whole at the fault is untouched (the log only grows)
+        assert len(refused) == 1 and refused[0].reason.startswith("still cannot write"), (
+            where,
+            refused,
+        )
+    for (
+        path,
+        before,
+    ) in at_fault.items():  # what was whole at the fault is untouched (the log only grows)
         after = path.read_bytes()
-        assert after.startswith(before) if path.name == "events.jsonl" else after == before, (where, path)
+        assert after.startswith(before) if path.name == "events.jsonl" else after == before, (
+            where,
+            path,
+        )
     logged = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert [e["step"] for e in logged if e["kind"] == "step"] == list(range(1, STEPS + 1)), where
     assert [e["state"] for e in logged if e["kind"] == "state_changed"][-1] == ev.FINISHED, where
     assert [e["kind"] for e in logged].count("run_finished") == 1, where
     checkpoints = list_checkpoints(run_dir)
-    assert [(c.step, c.reason) for c in checkpoints] == [(3, "periodic"), (6, "periodic"), (6, "final")], where
+    assert [(c.step, c.reason) for c in checkpoints] == [
+        (3, "periodic"),
+        (6, "periodic"),
+        (6, "final"),
+    ], where
     for info in checkpoints:
         assert load_checkpoint(info.path)["step"] == info.step, where
     pictures = sorted(p.name for p in (run_dir / "samples").iterdir())
@@ -148,7 +198,9 @@ def test_a_torn_event_line_is_cut_back_and_the_log_stays_whole(tmp_path: Path, m
     assert (tmp_path / "events.jsonl").read_text().count("\n") == 2
 
 
-def test_status_is_rewritten_in_place_when_the_directory_cannot_take_a_new_file(tmp_path: Path) -> None:
+def test_status_is_rewritten_in_place_when_the_directory_cannot_take_a_new_file(
+    tmp_path: Path,
+) -> None:
     rundir.write_status(tmp_path, "running", 3, 1)
     tmp_path.chmod(0o500)  # no new files here; root ignores this, so make mkstemp fail as well
     try:
@@ -177,8 +229,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 3 MB tmpfs; skipped where mounting is not permitted."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
@@ -191,8 +246,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_a_full_tmpfs_pauses_the_cli_run_and_ctl_resume_finishes_it(small_disk: Path) -> None:
     run_dir = small_disk / "run"
     with open(small_disk.parent / "out.log", "w") as out:
-        proc = subprocess.Popen(tui_gan_argv("train", "--headless", *SMALL, "--run-dir", run_dir),
-                                env=ENV, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            tui_gan_argv("train", "--headless", *SMALL, "--run-dir", run_dir),
+            env=ENV,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(lambda: list((run_dir / "checkpoints").glob("*.pt")), 90, "a first checkpoint")
         filler = small_disk / "filler"
@@ -201,7 +261,9 @@ def test_a_full_tmpfs_pauses_the_cli_run_and_ctl_resume_finishes_it(small_disk: 
                 while True:
                     fh.write(b"\0" * 65536)
                     fh.flush()
-        wait_for(lambda: "paused at step" in (small_disk.parent / "out.log").read_text(), 60, "the pause")
+        wait_for(
+            lambda: "paused at step" in (small_disk.parent / "out.log").read_text(), 60, "the pause"
+        )
         assert proc.poll() is None and read_status(run_dir)["state"] in ("paused", "running")
         still_full = tui_gan("ctl", run_dir, "resume")
         assert still_full.returncode == 1 and "still cannot write" in still_full.stderr, still_full

@@ -33,7 +33,9 @@ def test_bce_losses_at_hand_worked_logits():
     # smoothing 0.1: the real target is 0.9, so -(0.9 log 3/4 + 0.1 log 1/4)
     smoothed = -(0.9 * math.log(0.75) + 0.1 * math.log(0.25)) - math.log(0.75)
     assert d_loss("bce", real, fake, smoothing=0.1).item() == pytest.approx(smoothed)
-    assert g_loss("bce", fake).item() == pytest.approx(-math.log(0.25))  # non-saturating -log D(G(z))
+    assert g_loss("bce", fake).item() == pytest.approx(
+        -math.log(0.25)
+    )  # non-saturating -log D(G(z))
 
 
 def test_hinge_losses_at_hand_worked_logits():
@@ -54,4 +56,7 @@ def test_label_noise_flips_the_targets_its_draws_pick():
     draws = torch.rand(1000)
     torch.manual_seed(1)
     assert torch.equal(fake_targets(1000, 0.3, torch.device("cpu")), (draws < 0.3).float())
-    assert real_targets(8, 0.0, 0.0, torch.device("cpu")) is None and fake_targets(8, 0.0, torch.device("cpu")) is None
+    assert (
+        real_targets(8, 0.0, 0.0, torch.device("cpu")) is None
+        and fake_targets(8, 0.0, torch.device("cpu")) is None
+    )

@@ -72,7 +72,9 @@ def test_feature_stats_and_kid_tell_equal_from_shifted_distributions():
 def test_class_metrics_of_uniform_and_single_class_predictions():
     uniform = torch.eye(10).repeat(50, 1)
     m = class_metrics(uniform)
-    assert m["classes"] == 10 and m["class_kl"] == pytest.approx(0, abs=1e-12) and m["confidence"] == 1
+    assert (
+        m["classes"] == 10 and m["class_kl"] == pytest.approx(0, abs=1e-12) and m["confidence"] == 1
+    )
     one = class_metrics(torch.eye(10)[[7] * 100] * 0.5 + 0.05)
     assert one["classes"] == 1 and one["class_kl"] == pytest.approx(math.log(10))
     assert one["confidence"] == pytest.approx(0.55)
@@ -126,9 +128,19 @@ def test_the_classifier_is_cached_and_a_damaged_cache_is_retrained(judge, tmp_pa
 
 
 def toy_config(tmp_path: Path, **extra) -> TrainConfig:
-    return TrainConfig.from_preset("ring8-mlp", batch_size=32, subset=320, max_steps=40, device="cpu",
-                                   sample_every=0, checkpoint_every=20, eval_samples=200, log_every="1",
-                                   run_dir=str(tmp_path), **extra)
+    return TrainConfig.from_preset(
+        "ring8-mlp",
+        batch_size=32,
+        subset=320,
+        max_steps=40,
+        device="cpu",
+        sample_every=0,
+        checkpoint_every=20,
+        eval_samples=200,
+        log_every="1",
+        run_dir=str(tmp_path),
+        **extra,
+    )
 
 
 def run(config: TrainConfig) -> list[ev.Event]:
@@ -150,7 +162,9 @@ def test_evaluation_in_the_trainer_emits_metrics_and_leaves_training_unchanged(t
     assert metrics[-1].reference["modes"] == 8
     losses = [(e.loss_d, e.loss_g) for e in with_eval if isinstance(e, ev.StepMetrics)]
     assert losses == [(e.loss_d, e.loss_g) for e in without if isinstance(e, ev.StepMetrics)]
-    sidecars = {c.step: c.metrics for c in list_checkpoints(tmp_path / "a") if c.reason == "periodic"}
+    sidecars = {
+        c.step: c.metrics for c in list_checkpoints(tmp_path / "a") if c.reason == "periodic"
+    }
     assert sidecars[40] == metrics[-1].values
 
 
@@ -160,7 +174,9 @@ def test_image_data_without_inception_weights_gets_a_note_not_a_hang(tmp_path):
     from tests.conftest import write_cifar10
 
     write_cifar10(tmp_path / "data")
-    config = TrainConfig.from_preset("cifar10-dcgan32", width=4, data_root=str(tmp_path / "data"), device="cpu")
+    config = TrainConfig.from_preset(
+        "cifar10-dcgan32", width=4, data_root=str(tmp_path / "data"), device="cpu"
+    )
     generator, _ = build_models(config)
     result = Evaluator(config).evaluate(generator, n=20)
     assert result.values == {} and "inception_weights" in result.note
@@ -176,10 +192,17 @@ def test_inception_fid_and_kid_from_a_local_weights_file(tmp_path):
 
     torch.set_num_threads(1)
     weights = tmp_path / "inception.pth"
-    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), weights)
+    torch.save(
+        inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), weights
+    )
     write_cifar10(tmp_path / "data", per_batch=8)
-    config = TrainConfig.from_preset("cifar10-dcgan32", width=4, data_root=str(tmp_path / "data"), device="cpu",
-                                     inception_weights=str(weights))
+    config = TrainConfig.from_preset(
+        "cifar10-dcgan32",
+        width=4,
+        data_root=str(tmp_path / "data"),
+        device="cpu",
+        inception_weights=str(weights),
+    )
     generator, _ = build_models(config)
     result = Evaluator(config).evaluate(generator, n=16)
     assert set(result.values) == {"fid", "kid"} and set(result.reference) == {"fid", "kid"}
@@ -213,7 +236,9 @@ def test_digit_samples_are_scored_on_the_generator_device_without_a_host_copy(ju
     config = TrainConfig.from_preset("mnist-dcgan", width=4, device="cpu")
     generator, _ = build_models(config)
     seen: list[int] = []
-    monkeypatch.setattr(torch.Tensor, "cpu", lambda self, *a, **k: seen.append(self.dim()) or self.to("cpu"))
+    monkeypatch.setattr(
+        torch.Tensor, "cpu", lambda self, *a, **k: seen.append(self.dim()) or self.to("cpu")
+    )
     monkeypatch.setattr(digits, "load_judge", lambda progress=None: judge)
     scored = Evaluator(config).evaluate(generator, n=20, device=torch.device("cpu"))
     assert "fid_digits" in scored.values

@@ -11,7 +11,9 @@ from core.models import build_models
 
 
 @pytest.mark.parametrize(("size", "channels"), [(28, 1), (32, 3)])
-def test_the_output_convolution_draws_the_image_from_width_maps_at_full_size(size: int, channels: int) -> None:
+def test_the_output_convolution_draws_the_image_from_width_maps_at_full_size(
+    size: int, channels: int
+) -> None:
     config = TrainConfig(image_size=size, channels=channels, width=8, g_output_conv=True)
     g, d = build_models(config)
     images = g(torch.randn(5, config.latent_dim))
@@ -19,6 +21,12 @@ def test_the_output_convolution_draws_the_image_from_width_maps_at_full_size(siz
     assert d(images).shape == (5,)
     *_, up, norm, _, conv, _ = g.net
     assert isinstance(up, nn.ConvTranspose2d) and up.out_channels == 8 and norm.num_features == 8
-    assert isinstance(conv, nn.Conv2d) and (conv.in_channels, conv.out_channels, conv.kernel_size) == (8, channels, (3, 3))
+    assert isinstance(conv, nn.Conv2d) and (
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+    ) == (8, channels, (3, 3))
     plain, _ = build_models(config.replace(g_output_conv=False))
-    assert plain.net[-2].out_channels == channels and not any(type(m) is nn.Conv2d for m in plain.modules())
+    assert plain.net[-2].out_channels == channels and not any(
+        type(m) is nn.Conv2d for m in plain.modules()
+    )

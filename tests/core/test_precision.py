@@ -44,8 +44,12 @@ def test_auto_is_fp32_on_the_cpu_and_fp16_is_refused_there(monkeypatch):
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         resolve_precision("fp16", CPU)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
-    assert resolve_precision("auto", torch.device("cuda")) == AUTO_ON_CUDA == "fp32"  # until measured
-    monkeypatch.setattr(core.precision, "AUTO_ON_CUDA", "bf16")  # the switch, once bf16 is shown good
+    assert (
+        resolve_precision("auto", torch.device("cuda")) == AUTO_ON_CUDA == "fp32"
+    )  # until measured
+    monkeypatch.setattr(
+        core.precision, "AUTO_ON_CUDA", "bf16"
+    )  # the switch, once bf16 is shown good
     assert resolve_precision("auto", torch.device("cuda")) == "bf16"
     assert resolve_precision("fp16", torch.device("cuda")) == "fp16"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
@@ -55,8 +59,11 @@ def test_auto_is_fp32_on_the_cpu_and_fp16_is_refused_there(monkeypatch):
 
 
 def test_a_run_in_fp16_on_the_cpu_fails_with_one_line(tmp_path: Path):
-    trainer = Trainer(TrainConfig.from_preset("mnist-dcgan", **{**TINY, "precision": "fp16",
-                                                                 "run_dir": str(tmp_path / "run")}))
+    trainer = Trainer(
+        TrainConfig.from_preset(
+            "mnist-dcgan", **{**TINY, "precision": "fp16", "run_dir": str(tmp_path / "run")}
+        )
+    )
     assert trainer.run() == ev.FAILED
     assert trainer.error is not None and "fp16 needs a CUDA device" in trainer.error
     assert "\n" not in trainer.error
@@ -66,8 +73,11 @@ def test_bf16_keeps_weights_moments_average_and_spectral_norm_in_fp32():
     step = make("bf16", g_ema=0.9, spectral_norm=True)
     for i in range(1, 3):
         loss_d, loss_g, d_x, d_g_z = step.train_step(batch(), i)
-    tensors = [*step.g.state_dict().values(), *step.d.state_dict().values(),
-               *step.sampler.state_dict().values()]
+    tensors = [
+        *step.g.state_dict().values(),
+        *step.d.state_dict().values(),
+        *step.sampler.state_dict().values(),
+    ]
     tensors += [t for s in (step.opt_g, step.opt_d) for st in s.state.values() for t in st.values()]
     floats = [t for t in tensors if t.is_floating_point()]
     assert floats and all(t.dtype == torch.float32 for t in floats)
@@ -155,6 +165,10 @@ def test_cudnn_autotuning_and_tf32_are_set_on_cuda_only(monkeypatch):
     tune_device(CPU, tf32=True)
     assert not torch.backends.cudnn.benchmark and not torch.backends.cuda.matmul.allow_tf32
     tune_device(torch.device("cuda"), tf32=True)
-    assert torch.backends.cudnn.benchmark and torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    assert (
+        torch.backends.cudnn.benchmark
+        and torch.backends.cuda.matmul.allow_tf32
+        and torch.backends.cudnn.allow_tf32
+    )
     tune_device(torch.device("cuda"), tf32=False)
     assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32

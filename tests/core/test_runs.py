@@ -15,8 +15,12 @@ from tests.runproc import tui_gan
 pytestmark = pytest.mark.timeout(60)
 
 
-def make_run(root: Path, name: str, status: str | None = '{"state": "finished", "step": 9, "epoch": 1}',
-             first_event: str = '{"kind": "run_started", "time": 1700000000.0}') -> Path:
+def make_run(
+    root: Path,
+    name: str,
+    status: str | None = '{"state": "finished", "step": 9, "epoch": 1}',
+    first_event: str = '{"kind": "run_started", "time": 1700000000.0}',
+) -> Path:
     path = root / name
     path.mkdir(parents=True)
     (path / "config.toml").write_text('preset = "ring8-mlp"\n')
@@ -48,7 +52,11 @@ def root(tmp_path: Path) -> Path:
 def test_damaged_runs_are_listed_as_unreadable_with_the_reason(root: Path) -> None:
     runs = {r.name: r for r in list_runs(root)}
     assert len(runs) == 9
-    assert runs["good"].state == "finished" and runs["good"].step == 9 and runs["good"].started == 1700000000.0
+    assert (
+        runs["good"].state == "finished"
+        and runs["good"].step == 9
+        and runs["good"].started == 1700000000.0
+    )
     for name in ("time-overflow", "time-nan", "time-huge"):  # a time no clock gave: just not shown
         assert runs[name].state == "finished" and runs[name].started is None
     reasons = {name: r.problem for name, r in runs.items() if r.state == UNREADABLE}
@@ -66,7 +74,14 @@ def test_the_runs_command_lists_every_run_and_returns(root: Path) -> None:
     result = tui_gan("runs", root, timeout=30)  # a FIFO read would block here until the timeout
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    for name in ("good", "step-overflow", "time-overflow", "time-nan", "status-fifo", "events-fifo"):
+    for name in (
+        "good",
+        "step-overflow",
+        "time-overflow",
+        "time-nan",
+        "status-fifo",
+        "events-fifo",
+    ):
         assert name in result.stdout
     assert "events-fifo: unreadable: events.jsonl: not a regular file" in result.stdout
 
@@ -79,16 +94,26 @@ def test_unreadable_status_reads_as_none_elsewhere(root: Path) -> None:
     assert json.loads((root / "good" / "status.json").read_text())["state"] == "finished"
 
 
-@pytest.mark.parametrize("status", [None, '{"state": "running", "step": 239, "epoch": 1}', '{"state": "runn'],
-                         ids=["missing", "stale", "torn"])
-def test_a_status_json_that_could_not_be_written_yields_to_the_event_log(tmp_path: Path, status: str | None) -> None:
+@pytest.mark.parametrize(
+    "status",
+    [None, '{"state": "running", "step": 239, "epoch": 1}', '{"state": "runn'],
+    ids=["missing", "stale", "torn"],
+)
+def test_a_status_json_that_could_not_be_written_yields_to_the_event_log(
+    tmp_path: Path, status: str | None
+) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    lines = [{"kind": "state_changed", "state": state, "reason": "", "step": step, "time": 1.0}
-             for state, step in (("running", 0), ("finished", 2500))]
+    lines = [
+        {"kind": "state_changed", "state": state, "reason": "", "step": step, "time": 1.0}
+        for state, step in (("running", 0), ("finished", 2500))
+    ]
     (run / "events.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     if status is not None:
         (run / "status.json").write_text(status)
     (summary,) = list_runs(tmp_path)
     assert (summary.state, summary.step) == ("finished", 2500)
-    assert summary.note.startswith("status.json could not be written") and "events.jsonl" in summary.note
+    assert (
+        summary.note.startswith("status.json could not be written")
+        and "events.jsonl" in summary.note
+    )

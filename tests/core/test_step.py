@@ -64,7 +64,9 @@ def test_label_noise_flips_exactly_the_targets_its_draws_say():
     assert flip_real.any() or flip_fake.any()  # seed 7 flips some: the test can tell
     real_targets = [0.0 if f else 1 - smoothing for f in flip_real.tolist()]
     fake_targets = [1.0 if f else 0.0 for f in flip_fake.tolist()]
-    expected = sum(bce(0.75, t) for t in real_targets) / n + sum(bce(0.75, t) for t in fake_targets) / n
+    expected = (
+        sum(bce(0.75, t) for t in real_targets) / n + sum(bce(0.75, t) for t in fake_targets) / n
+    )
     torch.manual_seed(7)
     loss_d = step.train_step(real, 1)[0]
     assert loss_d == pytest.approx(expected, abs=1e-6)
@@ -77,9 +79,15 @@ def test_live_hyperparameters_and_the_cosine_schedule_reach_the_optimizers():
     assert step.lrs == pytest.approx((1e-3, 4e-3))
     step.schedule(100, 100)
     assert step.lrs == pytest.approx((COSINE_FLOOR * 1e-3, COSINE_FLOOR * 4e-3))
-    step.configure(step.config.replace(lr_g=2e-3, beta1=0.0), 50, 100)  # half way: factor (1+floor)/2
+    step.configure(
+        step.config.replace(lr_g=2e-3, beta1=0.0), 50, 100
+    )  # half way: factor (1+floor)/2
     assert step.lrs[0] == pytest.approx(2e-3 * (1 + COSINE_FLOOR) / 2)
-    assert step.opt_g.param_groups[0]["betas"] == step.opt_d.param_groups[0]["betas"] == (0.0, step.config.beta2)
+    assert (
+        step.opt_g.param_groups[0]["betas"]
+        == step.opt_d.param_groups[0]["betas"]
+        == (0.0, step.config.beta2)
+    )
 
 
 def test_a_step_built_from_the_state_dict_trains_on_exactly_alike():

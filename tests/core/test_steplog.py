@@ -51,8 +51,15 @@ def test_a_non_finite_step_makes_the_mean_non_finite():
 
 
 def train(tmp_path: Path, every: str, **changes) -> tuple[Trainer, list[ev.StepMetrics]]:
-    values = {**TINY, "max_steps": 16, "subset": 64, "log_every": every, "lr_decay": "none",
-              "run_dir": str(tmp_path / every), **changes}
+    values = {
+        **TINY,
+        "max_steps": 16,
+        "subset": 64,
+        "log_every": every,
+        "lr_decay": "none",
+        "run_dir": str(tmp_path / every),
+        **changes,
+    }
     trainer = Trainer(TrainConfig.from_preset("mnist-dcgan", **values))
     trainer.serve_control = False
     seen: list[ev.StepMetrics] = []
@@ -69,10 +76,14 @@ def train(tmp_path: Path, every: str, **changes) -> tuple[Trainer, list[ev.StepM
 def test_training_is_the_same_every_step_or_every_8_and_events_say_so(tmp_path: Path):
     each, per_step = train(tmp_path, "1")
     eighth, per_8 = train(tmp_path, "8")
-    for a, b in zip(each.gan.state_dict()["generator"].values(), eighth.gan.state_dict()["generator"].values()):
+    for a, b in zip(
+        each.gan.state_dict()["generator"].values(), eighth.gan.state_dict()["generator"].values()
+    ):
         assert torch.equal(a, b)
-    for a, b in zip(each.gan.state_dict()["discriminator"].values(),
-                    eighth.gan.state_dict()["discriminator"].values()):
+    for a, b in zip(
+        each.gan.state_dict()["discriminator"].values(),
+        eighth.gan.state_dict()["discriminator"].values(),
+    ):
         assert torch.equal(a, b)
     assert [e.step for e in per_8] == [8, 16] and all(e.steps == 8 for e in per_8)
     assert all(e.steps == 1 and e.last_loss_d == e.loss_d for e in per_step)
@@ -91,22 +102,42 @@ def test_samples_and_checkpoints_read_the_numbers_at_their_step(tmp_path: Path):
 
 
 def test_old_step_events_without_the_new_fields_still_load():
-    old = {"kind": "step", "step": 1, "epoch": 1, "batch": 1, "loss_d": 1.0, "loss_g": 2.0, "d_x": 0.5,
-           "d_g_z": 0.5, "lr_g": 1e-4, "lr_d": 1e-4, "img_per_s": 10.0, "time": 0.0}
+    old = {
+        "kind": "step",
+        "step": 1,
+        "epoch": 1,
+        "batch": 1,
+        "loss_d": 1.0,
+        "loss_g": 2.0,
+        "d_x": 0.5,
+        "d_g_z": 0.5,
+        "lr_g": 1e-4,
+        "lr_d": 1e-4,
+        "img_per_s": 10.0,
+        "time": 0.0,
+    }
     event = ev.from_json(old)
     assert isinstance(event, ev.StepMetrics) and event.steps == 1 and event.last_loss_d is None
     assert ev.from_json(ev.to_json(event)) == event
 
 
 def test_a_nan_pauses_the_run_at_the_next_reading(tmp_path: Path):
-    values = {**TINY, "max_steps": 100, "subset": 64, "log_every": "4", "run_dir": str(tmp_path / "run")}
+    values = {
+        **TINY,
+        "max_steps": 100,
+        "subset": 64,
+        "log_every": "4",
+        "run_dir": str(tmp_path / "run"),
+    }
     trainer = Trainer(TrainConfig.from_preset("ring8-mlp", **values))
     trainer.serve_control = False
 
     def poison_at_4(event: ev.Event) -> None:
         if isinstance(event, ev.StepMetrics) and event.step == 4:
             with torch.no_grad():
-                [m for m in trainer.gan.d.modules() if isinstance(m, torch.nn.Linear)][-1].weight.fill_(math.nan)
+                [m for m in trainer.gan.d.modules() if isinstance(m, torch.nn.Linear)][
+                    -1
+                ].weight.fill_(math.nan)
         if isinstance(event, ev.StateChanged) and event.state == ev.PAUSED:
             trainer.send(cmd.Stop())
 

@@ -174,12 +174,17 @@ def test_cosine_lr_decay_falls_to_its_floor_and_a_live_change_rescales_it(tmp_pa
     rec.at_step[5] = lambda: trainer.send(cmd.SetHyperparams(lr_g=4e-3))
     finish(trainer)
     steps = rec.of(ev.StepMetrics)
-    factors = [0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * i / 10)) for i in range(10)]  # before step i+1
+    factors = [
+        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * i / 10)) for i in range(10)
+    ]  # before step i+1
     assert [s.lr_d for s in steps] == pytest.approx([2e-3 * f for f in factors], rel=1e-12)
-    assert [s.lr_g for s in steps] == pytest.approx([(1e-3 if i < 5 else 4e-3) * f for i, f in enumerate(factors)],
-                                                    rel=1e-12)
+    assert [s.lr_g for s in steps] == pytest.approx(
+        [(1e-3 if i < 5 else 4e-3) * f for i, f in enumerate(factors)], rel=1e-12
+    )
     assert steps[0].lr_d == 2e-3 and steps[-1].lr_d < 0.1 * 2e-3
-    assert "lr_g = 0.004" in (tmp_path / "run" / "config.toml").read_text()  # the base lr, not the decayed one
+    assert (
+        "lr_g = 0.004" in (tmp_path / "run" / "config.toml").read_text()
+    )  # the base lr, not the decayed one
 
 
 @pytest.mark.parametrize(
@@ -292,7 +297,9 @@ def test_missing_data_fails_cleanly_and_leaves_no_run_dir(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_bug_in_training_fails_the_run_and_keeps_its_traceback_in_the_run_directory(tmp_path, monkeypatch):
+def test_a_bug_in_training_fails_the_run_and_keeps_its_traceback_in_the_run_directory(
+    tmp_path, monkeypatch
+):
     trainer, rec = make(tmp_path)
 
     def broken(self, real, step):
@@ -302,13 +309,17 @@ def test_a_bug_in_training_fails_the_run_and_keeps_its_traceback_in_the_run_dire
     finish(trainer)
     assert trainer.state == ev.FAILED
     saved = tmp_path / "run" / "traceback.txt"
-    assert "RuntimeError: shape mismatch in a layer" in trainer.error and str(saved) in trainer.error
+    assert (
+        "RuntimeError: shape mismatch in a layer" in trainer.error and str(saved) in trainer.error
+    )
     assert "Traceback" in saved.read_text() and "broken" in saved.read_text()
 
 
 def test_r1_penalty_flattens_the_discriminator_at_real_data(tmp_path):
     def grad_at_real(where: str, gamma: float) -> float:
-        trainer, _ = make(tmp_path / where, max_steps=30, width=16, batch_size=64, subset=256, r1_gamma=gamma)
+        trainer, _ = make(
+            tmp_path / where, max_steps=30, width=16, batch_size=64, subset=256, r1_gamma=gamma
+        )
         finish(trainer)
         real = next(trainer.data.batches(0)).clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(trainer.gan.d(real).sum(), real)
@@ -331,7 +342,9 @@ def test_spectral_norm_holds_every_d_layer_to_unit_gain_in_place_of_batch_norm(t
     trainer, _ = make(tmp_path, preset, max_steps=20, spectral_norm=True)
     finish(trainer)
     assert trainer.state == ev.FINISHED, trainer.error
-    layers = [m for m in trainer.gan.d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    layers = [
+        m for m in trainer.gan.d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+    ]
     assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
     with torch.no_grad():  # layer.weight is what the forward pass multiplies by
         gains = [float(torch.linalg.matrix_norm(m.weight.flatten(1), ord=2)) for m in layers]
@@ -348,7 +361,9 @@ def test_g_ema_draws_the_samples_and_the_metrics_and_is_the_checkpoints_generato
     assert trainer.state == ev.FINISHED, trainer.error
     average = trainer.gan.ema.model
     assert trainer.sampler is average
-    assert any(not torch.equal(a, g) for a, g in zip(average.parameters(), trainer.gan.g.parameters()))
+    assert any(
+        not torch.equal(a, g) for a, g in zip(average.parameters(), trainer.gan.g.parameters())
+    )
 
     with torch.no_grad():
         drawn = samples_picture(average(trainer.gan.fixed_noise), trainer.config.dataset)
@@ -372,7 +387,9 @@ def test_g_ema_turned_on_at_resume_starts_from_the_checkpoints_generator(tmp_pat
 
     resumed = Trainer.from_checkpoint(checkpoint, PlanRequest(more_steps=2), g_ema=0.99)
     resumed._setup()  # builds and restores, as the training thread does before its first step
-    for average, g in zip(resumed.gan.ema.model.parameters(), resumed.gan.g.parameters(), strict=True):
+    for average, g in zip(
+        resumed.gan.ema.model.parameters(), resumed.gan.g.parameters(), strict=True
+    ):
         assert torch.equal(average, g)
 
 
@@ -387,9 +404,15 @@ def answers(rec: Recorder) -> dict[str, tuple[str, str, str]]:
 def test_every_command_is_answered_once_by_its_id(tmp_path):
     trainer, rec = make(tmp_path, max_steps=10_000)
     sent = {
-        "pause": cmd.Pause(), "again": cmd.Pause(), "set": cmd.SetHyperparams(lr_g=1e-3),
-        "width": cmd.SetHyperparams(width=8), "resume": cmd.Resume(), "idle": cmd.Resume(),
-        "save": cmd.SaveCheckpoint(), "sample": cmd.SampleNow(), "stop": cmd.Stop(checkpoint=True),
+        "pause": cmd.Pause(),
+        "again": cmd.Pause(),
+        "set": cmd.SetHyperparams(lr_g=1e-3),
+        "width": cmd.SetHyperparams(width=8),
+        "resume": cmd.Resume(),
+        "idle": cmd.Resume(),
+        "save": cmd.SaveCheckpoint(),
+        "sample": cmd.SampleNow(),
+        "stop": cmd.Stop(checkpoint=True),
     }
     rec.at_step[2] = lambda: [trainer.send(c) for c in sent.values()]
     finish(trainer)
@@ -411,7 +434,9 @@ def test_every_command_is_answered_once_by_its_id(tmp_path):
     (final,) = [c.path for c in rec.of(ev.CheckpointSaved) if c.reason == "stop"]
     assert got[sent["stop"].id] == ("done", "stop", f"stopped at step 2; checkpoint {final}")
     # the answers are in the log too, for watchers that attach later
-    logged = [e for e in read_events(tmp_path / "run" / "events.jsonl") if isinstance(e, ev.CommandDone)]
+    logged = [
+        e for e in read_events(tmp_path / "run" / "events.jsonl") if isinstance(e, ev.CommandDone)
+    ]
     assert len(logged) == 8 and late.id not in got
 
 
@@ -446,7 +471,11 @@ def test_failed_writes_refuse_save_sample_and_stop_pause_and_a_resume_saves_and_
     assert str(run / "checkpoints") in refused["save_checkpoint"]
     assert refused["stop"].startswith("not stopped: ") and "paused at step 2" in refused["stop"]
     assert [e.command for e in rec.of(ev.CommandDone)] == ["resume"]
-    assert any("paused at step 2: cannot write" in a.message for a in rec.of(ev.Alert) if a.level == "error")
+    assert any(
+        "paused at step 2: cannot write" in a.message
+        for a in rec.of(ev.Alert)
+        if a.level == "error"
+    )
     (stop,) = rec.of(ev.CheckpointSaved)
     assert stop.reason == "stop" and stop.step == 2 and load_checkpoint(stop.path)["step"] == 2
     assert rec.states()[-3:] == [ev.PAUSED, ev.RUNNING, ev.STOPPED]

@@ -16,7 +16,9 @@ from core.writer import RunWriter, WriteFailed
 PICTURE = np.zeros((4, 4, 3), dtype=np.uint8)
 
 
-def test_rank_0_writes_the_run_directory_and_removes_a_new_one_it_was_told_not_to_keep(tmp_path: Path) -> None:
+def test_rank_0_writes_the_run_directory_and_removes_a_new_one_it_was_told_not_to_keep(
+    tmp_path: Path,
+) -> None:
     writer = RunWriter(RunDir(tmp_path / "run"))
     writer.open()
     writer.event(ev.Alert("info", "hello", 1))

@@ -17,14 +17,23 @@ VIEW_MODULES = sorted(m.name for m in pkgutil.walk_packages(tui_gan.view.__path_
 
 
 def test_the_walk_finds_the_view_modules():
-    assert {"tui_gan.view.runview", "tui_gan.view.metricnames", "tui_gan.view.plotdata"} <= set(VIEW_MODULES)
+    assert {"tui_gan.view.runview", "tui_gan.view.metricnames", "tui_gan.view.plotdata"} <= set(
+        VIEW_MODULES
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("module", VIEW_MODULES)
 def test_a_view_module_never_imports_textual(module: str):
     script = f"import json, sys\nimport {module}\nprint(json.dumps('textual' in sys.modules))\n"
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                         timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) is False

@@ -26,7 +26,9 @@ from tui_gan.view.runview import RunView, format_number
 POLL_INTERVAL_S = 0.1  # ~10 refreshes a second at most; the trainer never waits for the UI
 STOP_TIMEOUT_S = 120.0  # a final checkpoint of a big model takes a while; after this we exit anyway
 
-OpenSession = Callable[[str], Session]  # checkpoint path -> a session continuing it, not started yet
+OpenSession = Callable[
+    [str], Session
+]  # checkpoint path -> a session continuing it, not started yet
 
 
 class GanApp(App[int]):
@@ -37,8 +39,14 @@ class GanApp(App[int]):
     # App's own bindings: ctrl+q quits (through action_quit, the careful way); ctrl+c is left to
     # the focused widget, so it copies in a text field instead of quitting.
 
-    def __init__(self, session: Session, *, start: Callable[[], None] | None = None,
-                 open_session: OpenSession | None = None, stop_timeout: float = STOP_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        start: Callable[[], None] | None = None,
+        open_session: OpenSession | None = None,
+        stop_timeout: float = STOP_TIMEOUT_S,
+    ) -> None:
         super().__init__()
         self.session = session
         self._start = start
@@ -47,7 +55,9 @@ class GanApp(App[int]):
         self.dashboard = DashboardScreen()
         self.quitting = False
         self.switching = False
-        self._quit_stop: str | None = None  # id of the quit's stop with a checkpoint, until answered
+        self._quit_stop: str | None = (
+            None  # id of the quit's stop with a checkpoint, until answered
+        )
         self._quit_answer: ev.Event | None = None
 
     def get_default_screen(self) -> Screen[None]:
@@ -56,13 +66,18 @@ class GanApp(App[int]):
     def on_mount(self) -> None:
         self.set_interval(POLL_INTERVAL_S, self.poll)
         if self._start is not None:
-            self.call_after_refresh(self._start)  # first frame before the trainer competes for the CPU
+            self.call_after_refresh(
+                self._start
+            )  # first frame before the trainer competes for the CPU
 
     def poll(self) -> None:
         """Drain the session and hand the events to the dashboard in one batch."""
         events = self.session.events()
         for event in events:
-            if isinstance(event, (ev.CommandDone, ev.CommandRefused)) and event.id == self._quit_stop:
+            if (
+                isinstance(event, (ev.CommandDone, ev.CommandRefused))
+                and event.id == self._quit_stop
+            ):
                 self._quit_answer = event
                 if isinstance(event, ev.CommandRefused):  # the checkpoint could not be saved: stay
                     self.quitting = False
@@ -77,7 +92,9 @@ class GanApp(App[int]):
 
     def _send(self, command: cmd.Command, doing: str) -> bool:
         if not self.session.alive or self.view.final:
-            self.notify("the run has ended; press c to resume from a checkpoint", severity="warning")
+            self.notify(
+                "the run has ended; press c to resume from a checkpoint", severity="warning"
+            )
             return False
         self.session.send(command)
         if doing:
@@ -100,7 +117,9 @@ class GanApp(App[int]):
 
     def action_hyperparams(self) -> None:
         if self.view.final or not self.session.alive:
-            self.notify("the run has ended; hyperparameters can no longer change", severity="warning")
+            self.notify(
+                "the run has ended; hyperparameters can no longer change", severity="warning"
+            )
             return
         if not self.view.config:
             self.notify("the run is still starting", severity="warning")
@@ -122,17 +141,32 @@ class GanApp(App[int]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for title, help_text, action in (
-            ("Pause / resume training", "p: pause or resume at the next step", self.action_toggle_pause),
-            ("Hyperparameters", "h: change learning rates, betas, intervals", self.action_hyperparams),
+            (
+                "Pause / resume training",
+                "p: pause or resume at the next step",
+                self.action_toggle_pause,
+            ),
+            (
+                "Hyperparameters",
+                "h: change learning rates, betas, intervals",
+                self.action_hyperparams,
+            ),
             ("Checkpoints", "c: browse, preview, resume, delete", self.action_checkpoints),
             ("Export", "e: GIF of the samples or the latest grid", self.action_export),
             ("Save checkpoint now", "s", self.action_save_checkpoint),
             ("Sample now", "n: draw the fixed-noise grid", self.action_sample_now),
             ("Toggle log scale", "l", self.dashboard.action_log_scale),
             ("Cycle plot window", "w: whole run / last N steps", self.dashboard.action_window),
-            ("Next quality metric", "m: which sample-quality metric the small plot shows",
-             self.dashboard.action_cycle_metric),
-            ("Quit", "q: stop the run (optionally saving a checkpoint) and exit", self.action_request_quit),
+            (
+                "Next quality metric",
+                "m: which sample-quality metric the small plot shows",
+                self.dashboard.action_cycle_metric,
+            ),
+            (
+                "Quit",
+                "q: stop the run (optionally saving a checkpoint) and exit",
+                self.action_request_quit,
+            ),
         ):
             yield SystemCommand(title, help_text, action)
 
@@ -147,13 +181,17 @@ class GanApp(App[int]):
     def resume_from_checkpoint(self, checkpoint: str) -> None:
         """Stop the current run cleanly, then continue from `checkpoint` in a new session."""
         if self.open_session is None:
-            self.notify("this session cannot start runs; resume with `tui-gan train --resume`",
-                        severity="warning")
+            self.notify(
+                "this session cannot start runs; resume with `tui-gan train --resume`",
+                severity="warning",
+            )
             return
         if self.switching:
             return
         self.switching = True
-        self.notify(f"stopping the current run, then resuming from {Path(checkpoint).name}…", timeout=5)
+        self.notify(
+            f"stopping the current run, then resuming from {Path(checkpoint).name}…", timeout=5
+        )
         self._switch(checkpoint, self.open_session)
 
     @work(thread=True, exclusive=True, group="session")
@@ -162,7 +200,9 @@ class GanApp(App[int]):
         try:
             new = open_session(checkpoint)  # a resume that cannot start stops nothing
             if old.alive:
-                old.send(cmd.Stop(checkpoint=False, reason=f"resuming from {Path(checkpoint).name}"))
+                old.send(
+                    cmd.Stop(checkpoint=False, reason=f"resuming from {Path(checkpoint).name}")
+                )
             old.close(timeout=self.stop_timeout)
             if old.alive:
                 raise UserError("the current run did not stop in time; try again")
@@ -186,7 +226,9 @@ class GanApp(App[int]):
 
     # -- quitting ------------------------------------------------------------------------------------
 
-    async def action_quit(self) -> None:  # ctrl+q and the command palette's Quit go the careful way too
+    async def action_quit(
+        self,
+    ) -> None:  # ctrl+q and the command palette's Quit go the careful way too
         self.action_request_quit()
 
     def action_request_quit(self) -> None:
@@ -219,7 +261,12 @@ class GanApp(App[int]):
         # A stop with a checkpoint may be refused (a full disk): the run then waits paused, and so
         # does the app, rather than closing the session, which would end the run unsaved.
         deadline = time.monotonic() + self.stop_timeout
-        while self._quit_stop and self._quit_answer is None and self.session.alive and time.monotonic() < deadline:
+        while (
+            self._quit_stop
+            and self._quit_answer is None
+            and self.session.alive
+            and time.monotonic() < deadline
+        ):
             time.sleep(POLL_INTERVAL_S)
         if isinstance(self._quit_answer, ev.CommandRefused):
             return

@@ -21,7 +21,9 @@ class RemoteSession(Session):
 
     def __init__(self, run_dir: str | Path, connect_timeout: float = 5.0) -> None:
         self.run_dir = Path(run_dir)
-        self._client = ControlClient(self.run_dir, timeout=connect_timeout)  # ControlError if unreachable
+        self._client = ControlClient(
+            self.run_dir, timeout=connect_timeout
+        )  # ControlError if unreachable
         self._greeting(connect_timeout)
         self._inbox = EventInbox()
         self._connected = True
@@ -58,8 +60,13 @@ class RemoteSession(Session):
             pass
         finally:
             if self._state not in ev.FINAL_STATES and not self._closing:
-                self._inbox.put(ev.Alert("error", "lost the connection to the run (did its process die? "
-                                                  "`tui-gan runs` shows its state)"))
+                self._inbox.put(
+                    ev.Alert(
+                        "error",
+                        "lost the connection to the run (did its process die? "
+                        "`tui-gan runs` shows its state)",
+                    )
+                )
             self._connected = False
             self.live.set()
             self.ended.set()
@@ -81,7 +88,9 @@ class RemoteSession(Session):
             if reply == "live":
                 self.live.set()
         elif reply == "refused":
-            self._inbox.put(ev.Alert("warning", f"refused by the run: {message.get('reason', '?')}"))
+            self._inbox.put(
+                ev.Alert("warning", f"refused by the run: {message.get('reason', '?')}")
+            )
 
     def events(self) -> list[ev.Event]:
         return self._inbox.drain()
@@ -93,7 +102,9 @@ class RemoteSession(Session):
             self._client.send(command)
         except OSError as exc:
             self._connected = False
-            self._inbox.put(ev.Alert("error", f"lost the connection to the run: {exc.strerror or exc}"))
+            self._inbox.put(
+                ev.Alert("error", f"lost the connection to the run: {exc.strerror or exc}")
+            )
 
     @property
     def alive(self) -> bool:

@@ -38,33 +38,66 @@ def _positive(text: str) -> int:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default=None, help="preset name (see `tui-gan presets`); default mnist-dcgan")
+    p.add_argument(
+        "--preset", default=None, help="preset name (see `tui-gan presets`); default mnist-dcgan"
+    )
     p.add_argument("--config", metavar="FILE", help="TOML config file")
-    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                   help="override a config field (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a config field (repeatable)",
+    )
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<preset>-<time>)")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N steps in total")
     p.add_argument("--epochs", type=int, metavar="N", help="train N epochs in total")
     p.add_argument("--device", metavar="D", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, metavar="N")
-    p.add_argument("--resume", metavar="PATH", help="continue from a checkpoint file or a run directory")
-    p.add_argument("--more", type=_positive, metavar="STEPS", help="with --resume: train STEPS more steps")
-    p.add_argument("--more-epochs", type=_positive, metavar="N", help="with --resume: train N more epochs")
-    p.add_argument("--headless", action="store_true", help="train without the TUI (progress on stdout)")
-    p.add_argument("--detach", action="store_true",
-                   help="train in a background process that outlives the terminal (log in RUN_DIR/train.log)")
+    p.add_argument(
+        "--resume", metavar="PATH", help="continue from a checkpoint file or a run directory"
+    )
+    p.add_argument(
+        "--more", type=_positive, metavar="STEPS", help="with --resume: train STEPS more steps"
+    )
+    p.add_argument(
+        "--more-epochs", type=_positive, metavar="N", help="with --resume: train N more epochs"
+    )
+    p.add_argument(
+        "--headless", action="store_true", help="train without the TUI (progress on stdout)"
+    )
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in a background process that outlives the terminal (log in RUN_DIR/train.log)",
+    )
     add_launch_arguments(p)
 
 
 def add_launch_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("several GPUs or machines (torchrun)")
-    g.add_argument("--nproc-per-node", type=int, metavar="N",
-                   help="train in N processes on this machine (one per GPU), launched by torchrun")
-    g.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines taking part (default 1)")
-    g.add_argument("--node-rank", type=int, default=0, metavar="R",
-                   help="this machine's place, 0..M-1; machine 0 holds rank 0, which writes the run directory")
-    g.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
-                   help="where the machines meet: HOST is machine 0, PORT a free port there")
+    g.add_argument(
+        "--nproc-per-node",
+        type=int,
+        metavar="N",
+        help="train in N processes on this machine (one per GPU), launched by torchrun",
+    )
+    g.add_argument(
+        "--nnodes", type=int, default=1, metavar="M", help="machines taking part (default 1)"
+    )
+    g.add_argument(
+        "--node-rank",
+        type=int,
+        default=0,
+        metavar="R",
+        help="this machine's place, 0..M-1; machine 0 holds rank 0, which writes the run directory",
+    )
+    g.add_argument(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="where the machines meet: HOST is machine 0, PORT a free port there",
+    )
 
 
 def check_launch_arguments(args: argparse.Namespace) -> None:
@@ -73,13 +106,21 @@ def check_launch_arguments(args: argparse.Namespace) -> None:
     if args.nnodes < 1 or not 0 <= args.node_rank < args.nnodes:
         raise CliError(f"--node-rank must be in 0..{args.nnodes - 1} (--nnodes {args.nnodes})")
     if args.nnodes > 1 and not args.rdzv_endpoint:
-        raise CliError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (machine 0 and a free port), the same on every machine")
+        raise CliError(
+            "--nnodes > 1 needs --rdzv-endpoint HOST:PORT (machine 0 and a free port), the same on every machine"
+        )
 
 
 def launcher_flags(args: argparse.Namespace) -> list[str]:
     """The flags that make `tui-gan train` launch through torchrun (for a background launcher)."""
-    flags = ["--nproc-per-node", str(args.nproc_per_node), "--nnodes", str(args.nnodes),
-             "--node-rank", str(args.node_rank)]
+    flags = [
+        "--nproc-per-node",
+        str(args.nproc_per_node),
+        "--nnodes",
+        str(args.nnodes),
+        "--node-rank",
+        str(args.node_rank),
+    ]
     return flags + (["--rdzv-endpoint", args.rdzv_endpoint] if args.rdzv_endpoint else [])
 
 
@@ -111,19 +152,30 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
             raise CliError("--more and --more-epochs extend a run: use them with --resume")
         return Trainer(build_config(args))
     if args.preset or args.config:
-        raise CliError("--resume continues a run with its own config; drop --preset/--config (use --set)")
-    if more and (args.max_steps is not None or args.epochs is not None or args.more_epochs and args.more):
+        raise CliError(
+            "--resume continues a run with its own config; drop --preset/--config (use --set)"
+        )
+    if more and (
+        args.max_steps is not None or args.epochs is not None or args.more_epochs and args.more
+    ):
         raise CliError("give one of --more, --more-epochs, or the totals --max-steps/--epochs")
     overrides = parse_overrides(args.overrides)
-    totals = {k: overrides.pop(k) for k in ("max_steps", "epochs") if k in overrides}  # --set is a total too
+    totals = {
+        k: overrides.pop(k) for k in ("max_steps", "epochs") if k in overrides
+    }  # --set is a total too
     if args.device is not None:
         overrides["device"] = args.device
     if args.run_dir:
         overrides["run_dir"] = args.run_dir
-    plan = PlanRequest(max_steps=args.max_steps if args.max_steps is not None else totals.get("max_steps"),
-                       epochs=args.epochs if args.epochs is not None else totals.get("epochs"), more_steps=args.more,
-                       more_epochs=args.more_epochs)
-    checkpoint = resolve_checkpoint(args.resume, on_skip=lambda note: print(f"tui-gan: {note}", file=sys.stderr))
+    plan = PlanRequest(
+        max_steps=args.max_steps if args.max_steps is not None else totals.get("max_steps"),
+        epochs=args.epochs if args.epochs is not None else totals.get("epochs"),
+        more_steps=args.more,
+        more_epochs=args.more_epochs,
+    )
+    checkpoint = resolve_checkpoint(
+        args.resume, on_skip=lambda note: print(f"tui-gan: {note}", file=sys.stderr)
+    )
     return Trainer.from_checkpoint(checkpoint, plan, **overrides)
 
 
@@ -143,9 +195,17 @@ def train_argv(args: argparse.Namespace, run_dir: Path, launcher: bool = True) -
     argv = [sys.executable, "-m", "tui_gan", "train", "--headless", "--run-dir", str(run_dir)]
     if launcher and getattr(args, "nproc_per_node", None):
         argv += launcher_flags(args)
-    for flag, value in (("--preset", args.preset), ("--config", args.config), ("--max-steps", args.max_steps),
-                        ("--epochs", args.epochs), ("--device", args.device), ("--seed", args.seed),
-                        ("--resume", args.resume), ("--more", args.more), ("--more-epochs", args.more_epochs)):
+    for flag, value in (
+        ("--preset", args.preset),
+        ("--config", args.config),
+        ("--max-steps", args.max_steps),
+        ("--epochs", args.epochs),
+        ("--device", args.device),
+        ("--seed", args.seed),
+        ("--resume", args.resume),
+        ("--more", args.more),
+        ("--more-epochs", args.more_epochs),
+    ):
         if value is not None:
             argv += [flag, str(value)]
     for pair in args.overrides:

@@ -34,10 +34,18 @@ def add_ctl_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=CTL_ACTIONS, help="what to do (stop saves a checkpoint first)")
     from core.config import LIVE_FIELDS
 
-    p.add_argument("changes", nargs="*", metavar="KEY=VALUE",
-                   help=f"for set: the hyperparameters to change (live: {', '.join(sorted(LIVE_FIELDS))})")
-    p.add_argument("--timeout", type=_seconds, metavar="S",
-                   help=f"seconds to wait for the run to confirm (default {CONFIRM_TIMEOUT_S:g}, stop {STOP_TIMEOUT_S:g})")
+    p.add_argument(
+        "changes",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help=f"for set: the hyperparameters to change (live: {', '.join(sorted(LIVE_FIELDS))})",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="S",
+        help=f"seconds to wait for the run to confirm (default {CONFIRM_TIMEOUT_S:g}, stop {STOP_TIMEOUT_S:g})",
+    )
 
 
 def run_ctl(args: argparse.Namespace) -> int:
@@ -56,7 +64,10 @@ def _ctl_command(args: argparse.Namespace) -> Command:
     if args.action == "set":  # run_ctl has checked the KEY=VALUE arguments
         return cmd.SetHyperparams(parse_overrides(args.changes))
     return {
-        "pause": cmd.Pause(), "resume": cmd.Resume(), "save": cmd.SaveCheckpoint(), "sample": cmd.SampleNow(),
+        "pause": cmd.Pause(),
+        "resume": cmd.Resume(),
+        "save": cmd.SaveCheckpoint(),
+        "sample": cmd.SampleNow(),
         "stop": cmd.Stop(checkpoint=True, reason="stop requested by tui-gan ctl"),
     }[args.action]
 
@@ -68,8 +79,11 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     from core.control import ControlClient, ControlError
 
     command = _ctl_command(args)
-    timeout = args.timeout if args.timeout is not None else (
-        STOP_TIMEOUT_S if args.action == "stop" else CONFIRM_TIMEOUT_S)
+    timeout = (
+        args.timeout
+        if args.timeout is not None
+        else (STOP_TIMEOUT_S if args.action == "stop" else CONFIRM_TIMEOUT_S)
+    )
     try:
         client = ControlClient(args.run_dir)
     except ControlError as exc:

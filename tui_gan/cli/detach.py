@@ -27,18 +27,26 @@ def start_detached(args: argparse.Namespace) -> int:
     else:
         run_dir = resolve_run_dir(args).resolve()
     if lock_held(run_dir):
-        raise UserError(f"{run_dir}: in use by a running trainer; `tui-gan watch {run_dir}` attaches to it")
+        raise UserError(
+            f"{run_dir}: in use by a running trainer; `tui-gan watch {run_dir}` attaches to it"
+        )
     log_path = run_dir / "train.log"
     created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "ab")
     except OSError as exc:
-        raise CliError(f"{run_dir}: cannot write the run directory ({exc.strerror or exc})") from None
+        raise CliError(
+            f"{run_dir}: cannot write the run directory ({exc.strerror or exc})"
+        ) from None
     with log, open(os.devnull, "rb") as devnull:
         proc = subprocess.Popen(
-            train_argv(args, run_dir), stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,  # its own session: no terminal to lose, no SIGHUP
+            train_argv(args, run_dir),
+            stdin=devnull,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,  # its own session: no terminal to lose, no SIGHUP
         )
     deadline = time.monotonic() + DETACH_WAIT_S
     state = "starting"
@@ -56,12 +64,16 @@ def start_detached(args: argparse.Namespace) -> int:
     if proc.poll() not in (None, 0) or state == "failed":
         lines = log_path.read_text(errors="replace").strip().splitlines()
         why = lines[-1].removeprefix("tui-gan: error: ") if lines else "no output"
-        if created and {p.name for p in run_dir.iterdir()} <= {log_path.name}:  # a run that never began leaves nothing
+        if created and {p.name for p in run_dir.iterdir()} <= {
+            log_path.name
+        }:  # a run that never began leaves nothing
             shutil.rmtree(run_dir, ignore_errors=True)
             print(f"tui-gan: error: the background training failed at once: {why}", file=sys.stderr)
         else:
-            print(f"tui-gan: error: the background training failed at once: {why} (log: {log_path})",
-                  file=sys.stderr)
+            print(
+                f"tui-gan: error: the background training failed at once: {why} (log: {log_path})",
+                file=sys.stderr,
+            )
         return proc.returncode if proc.returncode in (1, 2) else 1
     print(f"training in the background (pid {proc.pid}, {state})")
     print(f"  run directory: {run_dir}")

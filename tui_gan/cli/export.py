@@ -8,19 +8,32 @@ import argparse
 
 
 def add_sample_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file, or a run directory (its newest)")
+    p.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="checkpoint file, or a run directory (its newest)"
+    )
     p.add_argument("-n", type=int, default=64, metavar="N", help="number of samples (default 64)")
-    p.add_argument("--seed", type=int, metavar="S", help="noise seed, for a picture you can make again")
+    p.add_argument(
+        "--seed", type=int, metavar="S", help="noise seed, for a picture you can make again"
+    )
     p.add_argument("-o", "--out", metavar="FILE", help="output PNG (default RUN_DIR/exports/)")
-    p.add_argument("--device", default="auto", metavar="DEV", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument(
+        "--device", default="auto", metavar="DEV", help="auto, cpu, cuda or cuda:N (default auto)"
+    )
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from core.checkpoints import resolve_checkpoint
     from core.export import sample_from_checkpoint
 
-    print(sample_from_checkpoint(resolve_checkpoint(args.checkpoint), n=args.n, seed=args.seed, out=args.out,
-                                     device=args.device))
+    print(
+        sample_from_checkpoint(
+            resolve_checkpoint(args.checkpoint),
+            n=args.n,
+            seed=args.seed,
+            out=args.out,
+            device=args.device,
+        )
+    )
     return 0
 
 
@@ -28,8 +41,12 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run directory")
     p.add_argument("--gif", metavar="FILE", help="write the GIF of the run's sample grids here")
     p.add_argument("--grid", metavar="FILE", help="write the latest sample grid (PNG) here")
-    p.add_argument("--fps", type=float, default=4.0, metavar="N", help="GIF frames per second (default 4)")
-    p.add_argument("--every", type=int, default=1, metavar="K", help="use every K-th grid (the last always)")
+    p.add_argument(
+        "--fps", type=float, default=4.0, metavar="N", help="GIF frames per second (default 4)"
+    )
+    p.add_argument(
+        "--every", type=int, default=1, metavar="K", help="use every K-th grid (the last always)"
+    )
     p.epilog = "Without --gif and --grid both are written into RUN_DIR/exports/."
 
 
@@ -45,8 +62,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_export_weights_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file, or a run directory (its newest)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/exports/weights-step_N/)")
+    p.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="checkpoint file, or a run directory (its newest)"
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="output folder (default RUN_DIR/exports/weights-step_N/)"
+    )
 
 
 def cmd_export_weights(args: argparse.Namespace) -> int:

@@ -133,7 +133,11 @@ def keep_training(session: InProcessSession, run_dir: Path) -> int:
         pass
     out = open(log_path, "a", encoding="utf-8", buffering=1)  # stdout until the process exits
     sys.stdout = sys.stderr = out
-    print(f"terminal closed (SIGHUP) in state {session.state}: training goes on without a screen; "
-          f"attach with `tui-gan watch {Path(run_dir).resolve()}`", file=out, flush=True)
+    print(
+        f"terminal closed (SIGHUP) in state {session.state}: training goes on without a screen; "
+        f"attach with `tui-gan watch {Path(run_dir).resolve()}`",
+        file=out,
+        flush=True,
+    )
     # The hangup may have come before the app's first frame started the run: train_to_end starts it.
     return train_to_end(session, out, report=log_lines)

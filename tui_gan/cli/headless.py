@@ -30,15 +30,25 @@ EXIT_CODES = {ev.FINISHED: 0, ev.STOPPED: 0, ev.FAILED: 1}
 def describe(event: ev.Event) -> str | None:
     """A one-line message for the events a person wants to see in a log, else None."""
     if isinstance(event, ev.RunStarted):
-        resumed = f", resumed from {event.resumed_from} at step {event.start_step}" if event.resumed_from else ""
-        return (f"run {event.run_dir}: {event.config['preset']} on {event.config['dataset']}, "
-                f"device {event.device}, {event.planned_steps} steps{resumed}"
-                + (f"; {event.plan_note}" if event.plan_note else ""))
+        resumed = (
+            f", resumed from {event.resumed_from} at step {event.start_step}"
+            if event.resumed_from
+            else ""
+        )
+        return (
+            f"run {event.run_dir}: {event.config['preset']} on {event.config['dataset']}, "
+            f"device {event.device}, {event.planned_steps} steps{resumed}"
+            + (f"; {event.plan_note}" if event.plan_note else "")
+        )
     if isinstance(event, ev.CheckpointSaved):
         return f"checkpoint ({event.reason}) at step {event.step}: {event.path}"
     if isinstance(event, ev.Alert):
         return f"{event.level}: {event.message}"
-    if isinstance(event, ev.StateChanged) and event.state not in (ev.STARTING, ev.RUNNING, ev.FAILED):
+    if isinstance(event, ev.StateChanged) and event.state not in (
+        ev.STARTING,
+        ev.RUNNING,
+        ev.FAILED,
+    ):
         return f"state {event.state}" + (f": {event.reason}" if event.reason else "")
     if isinstance(event, ev.HparamsChanged):
         return "hyperparameters changed: " + ", ".join(f"{k}={v}" for k, v in event.changes.items())
@@ -46,16 +56,22 @@ def describe(event: ev.Event) -> str | None:
         this = f" ({event.step - event.start_step} in this session)" if event.start_step else ""
         return f"finished: {event.step} steps{this} in {event.seconds / 60:.1f} min"
     if isinstance(event, ev.MetricsComputed):
-        parts = [beside_reference(key, event.values, event.reference) for key in shown_keys(event.values)]
-        return f"metrics at step {event.step}: " + "; ".join(parts + ([event.note] if event.note else []))
+        parts = [
+            beside_reference(key, event.values, event.reference) for key in shown_keys(event.values)
+        ]
+        return f"metrics at step {event.step}: " + "; ".join(
+            parts + ([event.note] if event.note else [])
+        )
     return None
 
 
 def step_line(e: ev.StepMetrics, planned: int) -> str:
     """One log line of a step; `planned` 0 when the run's start was not seen."""
     of = f"/{planned}" if planned else ""
-    return (f"step {e.step}{of} epoch {e.epoch} loss_d {e.loss_d:.4f} loss_g {e.loss_g:.4f} "
-            f"D(x) {e.d_x:.3f} D(G(z)) {e.d_g_z:.3f} {e.img_per_s:.0f} img/s")
+    return (
+        f"step {e.step}{of} epoch {e.epoch} loss_d {e.loss_d:.4f} loss_g {e.loss_g:.4f} "
+        f"D(x) {e.d_x:.3f} D(G(z)) {e.d_g_z:.3f} {e.img_per_s:.0f} img/s"
+    )
 
 
 def detach_from_terminal(fds: tuple[int, ...] = (1, 2)) -> None:
@@ -102,9 +118,15 @@ class SignalStop:
         self.count += 1
         name = signal.Signals(signum).name
         if self.count > 1:  # a stop that could not save (a full disk) must not trap the user
-            print(f"\n{name} again: exiting now; {newest_checkpoint(self.run.run_dir)}", file=sys.stderr)
+            print(
+                f"\n{name} again: exiting now; {newest_checkpoint(self.run.run_dir)}",
+                file=sys.stderr,
+            )
             os._exit(128 + signum)
-        print(f"\n{name}: saving a checkpoint and stopping (Ctrl-C again to quit at once)", file=self.out)
+        print(
+            f"\n{name}: saving a checkpoint and stopping (Ctrl-C again to quit at once)",
+            file=self.out,
+        )
         self.run.send(cmd.Stop(checkpoint=True, reason=f"{name} received"))
 
     def __exit__(self, *exc: object) -> None:
@@ -138,7 +160,9 @@ def follow(session: InProcessSession, on_event: Callable[[ev.Event], None]) -> N
     def deliver(event: ev.Event) -> None:
         try:
             on_event(event)
-        except OSError:  # the terminal went away (EIO) before its SIGHUP arrived: printing is optional
+        except (
+            OSError
+        ):  # the terminal went away (EIO) before its SIGHUP arrived: printing is optional
             detach_from_terminal(tuple(fd for fd in (1, 2) if _isatty(fd)) or (1, 2))
 
     while True:
@@ -191,8 +215,12 @@ def log_lines(session: InProcessSession, out: TextIO) -> None:
                 print(step_line(event, planned), file=out, flush=True)
             return
         if isinstance(event, ev.EpochEnded) and last_step is not None:
-            print(f"epoch {event.epoch} done: loss_d {event.loss_d:.4f} loss_g {event.loss_g:.4f} "
-                  f"({event.seconds:.0f} s)", file=out, flush=True)
+            print(
+                f"epoch {event.epoch} done: loss_d {event.loss_d:.4f} loss_g {event.loss_g:.4f} "
+                f"({event.seconds:.0f} s)",
+                file=out,
+                flush=True,
+            )
         line = describe(event)
         if line:
             print(line, file=out, flush=True)
@@ -213,19 +241,32 @@ def _progress_bar(session: InProcessSession, out: TextIO) -> None:
 
     console = Console(file=out)
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, refresh_per_second=4,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[metrics]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        refresh_per_second=4,
     )
     task = progress.add_task("starting", total=None, metrics="")
 
     def on_event(event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
-            progress.update(task, total=event.planned_steps, completed=event.start_step, description="training")
+            progress.update(
+                task, total=event.planned_steps, completed=event.start_step, description="training"
+            )
         elif isinstance(event, ev.StepMetrics):
-            progress.update(task, completed=event.step, description=f"epoch {event.epoch}", metrics=(
-                f"D {event.loss_d:.3f} G {event.loss_g:.3f} D(x) {event.d_x:.2f} "
-                f"D(G(z)) {event.d_g_z:.2f} {event.img_per_s:.0f} img/s"))
+            progress.update(
+                task,
+                completed=event.step,
+                description=f"epoch {event.epoch}",
+                metrics=(
+                    f"D {event.loss_d:.3f} G {event.loss_g:.3f} D(x) {event.d_x:.2f} "
+                    f"D(G(z)) {event.d_g_z:.2f} {event.img_per_s:.0f} img/s"
+                ),
+            )
         line = describe(event)
         if line:
             progress.console.print(line, markup=False, highlight=False)

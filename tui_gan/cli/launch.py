@@ -15,7 +15,14 @@ from tui_gan.cli.headless import detach_from_terminal
 
 def torchrun_argv(args: argparse.Namespace, worker_args: list[str]) -> list[str]:
     """torchrun's command line for `python -m tui_gan WORKER_ARGS` in every process."""
-    argv = ["--nproc-per-node", str(args.nproc_per_node), "--nnodes", str(args.nnodes), "--max-restarts", "0"]
+    argv = [
+        "--nproc-per-node",
+        str(args.nproc_per_node),
+        "--nnodes",
+        str(args.nnodes),
+        "--max-restarts",
+        "0",
+    ]
     if args.rdzv_endpoint:
         # torchrun's static rendezvous: machine R gets ranks R*N.., so machine 0 holds rank 0.
         argv += ["--node-rank", str(args.node_rank), "--rdzv-endpoint", args.rdzv_endpoint]
@@ -42,7 +49,10 @@ def launch(args: argparse.Namespace) -> int:
     # A dropped SSH link must not end the run: the agent handles the other signals, not SIGHUP,
     # which only points output that went to the vanished terminal at /dev/null.
     tty_fds = tuple(fd for fd in (1, 2) if os.isatty(fd))
-    signal.signal(signal.SIGHUP, (lambda signum, frame: detach_from_terminal(tty_fds)) if tty_fds else signal.SIG_IGN)
+    signal.signal(
+        signal.SIGHUP,
+        (lambda signum, frame: detach_from_terminal(tty_fds)) if tty_fds else signal.SIG_IGN,
+    )
     os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGINT,SIGQUIT"
     # A failed rank is named in one line of ours below; the agent's own E-lines only repeat it.
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
@@ -51,14 +61,22 @@ def launch(args: argparse.Namespace) -> int:
         run(parse_args(torchrun_argv(args, worker_args)))  # type: ignore[no-untyped-call]
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
-        how = f"signal {failure.signal_name()}" if failure.exitcode < 0 else f"exit code {failure.exitcode}"
-        message = f"rank {rank} (local rank {failure.local_rank}, pid {failure.pid}) ended with {how}"
+        how = (
+            f"signal {failure.signal_name()}"
+            if failure.exitcode < 0
+            else f"exit code {failure.exitcode}"
+        )
+        message = (
+            f"rank {rank} (local rank {failure.local_rank}, pid {failure.pid}) ended with {how}"
+        )
         if args.node_rank == 0:
             record_failure(run_dir, message)
         print(f"tui-gan: error: {message}; the run is over", file=sys.stderr)
         return 1
     except SignalException as exc:
-        print(f"tui-gan: {signal.Signals(exc.sigval).name}: the ranks were stopped", file=sys.stderr)
+        print(
+            f"tui-gan: {signal.Signals(exc.sigval).name}: the ranks were stopped", file=sys.stderr
+        )
     state = (read_status(run_dir) or {}).get("state") if args.node_rank == 0 else "finished"
     return 0 if state in ("finished", "stopped") else 1
 

@@ -18,19 +18,41 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 COMMANDS: dict[str, Command] = {
     "train": ("train a GAN (the TUI unless --headless)", add_train_arguments, train.cmd_train),
     "presets": ("list the presets", lambda p: None, presets.cmd_presets),
-    "sample": ("a grid of new samples from a checkpoint", export.add_sample_arguments, export.cmd_sample),
-    "export": ("a GIF of a run's sample grids and its latest grid", export.add_export_arguments,
-               export.cmd_export),
-    "export-weights": ("plain generator/discriminator state dicts and config.json",
-                       export.add_export_weights_arguments, export.cmd_export_weights),
-    "eval": ("sample-quality metrics of a checkpoint with the real-data reference",
-             evaluate.add_eval_arguments, evaluate.cmd_eval),
-    "watch": ("open the TUI on a running training (quitting detaches)", watch.add_watch_arguments,
-              watch.cmd_watch),
-    "ctl": ("pause, resume, stop, save, sample or set hyperparameters of a running training",
-            ctl.add_ctl_arguments, ctl.run_ctl),
-    "runs": ("a table of the runs under a folder: state, progress, attachable", runs.add_runs_arguments,
-             runs.cmd_runs),
+    "sample": (
+        "a grid of new samples from a checkpoint",
+        export.add_sample_arguments,
+        export.cmd_sample,
+    ),
+    "export": (
+        "a GIF of a run's sample grids and its latest grid",
+        export.add_export_arguments,
+        export.cmd_export,
+    ),
+    "export-weights": (
+        "plain generator/discriminator state dicts and config.json",
+        export.add_export_weights_arguments,
+        export.cmd_export_weights,
+    ),
+    "eval": (
+        "sample-quality metrics of a checkpoint with the real-data reference",
+        evaluate.add_eval_arguments,
+        evaluate.cmd_eval,
+    ),
+    "watch": (
+        "open the TUI on a running training (quitting detaches)",
+        watch.add_watch_arguments,
+        watch.cmd_watch,
+    ),
+    "ctl": (
+        "pause, resume, stop, save, sample or set hyperparameters of a running training",
+        ctl.add_ctl_arguments,
+        ctl.run_ctl,
+    ),
+    "runs": (
+        "a table of the runs under a folder: state, progress, attachable",
+        runs.add_runs_arguments,
+        runs.cmd_runs,
+    ),
 }
 
 

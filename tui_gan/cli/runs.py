@@ -10,7 +10,13 @@ from core.errors import UserError
 
 
 def add_runs_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("root", nargs="?", default="runs", metavar="ROOT", help="folder of run directories (default runs/)")
+    p.add_argument(
+        "root",
+        nargs="?",
+        default="runs",
+        metavar="ROOT",
+        help="folder of run directories (default runs/)",
+    )
 
 
 def _ago(t: float | None) -> str:
@@ -30,18 +36,41 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs under {root}")
         return 0
-    colours = {"running": "green", "paused": "yellow", "crashed": "bold red", "failed": "red", "finished": "cyan",
-               "unreadable": "bold red"}
+    colours = {
+        "running": "green",
+        "paused": "yellow",
+        "crashed": "bold red",
+        "failed": "red",
+        "finished": "cyan",
+        "unreadable": "bold red",
+    }
     table = Table(title=f"runs under {root}")
-    for column in ("name", "preset", "state", "step", "epoch", "loss D", "loss G", "started", "attachable"):
-        table.add_column(column, justify="right" if column in ("step", "epoch", "loss D", "loss G") else "left")
+    for column in (
+        "name",
+        "preset",
+        "state",
+        "step",
+        "epoch",
+        "loss D",
+        "loss G",
+        "started",
+        "attachable",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("step", "epoch", "loss D", "loss G") else "left"
+        )
     for run in runs:
         style = colours.get(run.state)
         table.add_row(
-            run.name, run.preset, f"[{style}]{run.state}[/]" if style else run.state,
-            "" if run.step is None else str(run.step), "" if run.epoch is None else str(run.epoch),
-            "" if run.loss_d is None else f"{run.loss_d:.4f}", "" if run.loss_g is None else f"{run.loss_g:.4f}",
-            _ago(run.started), "yes" if run.attachable else "no",
+            run.name,
+            run.preset,
+            f"[{style}]{run.state}[/]" if style else run.state,
+            "" if run.step is None else str(run.step),
+            "" if run.epoch is None else str(run.epoch),
+            "" if run.loss_d is None else f"{run.loss_d:.4f}",
+            "" if run.loss_g is None else f"{run.loss_g:.4f}",
+            _ago(run.started),
+            "yes" if run.attachable else "no",
         )
     console = Console()
     console.print(table)

@@ -29,7 +29,9 @@ def run_tui(trainer: Trainer) -> int:
             app.run()
     finally:
         if not guard.hung_up.is_set():
-            app.session.close(timeout=CLOSE_TIMEOUT_S)  # the app waited already; this is the safety net
+            app.session.close(
+                timeout=CLOSE_TIMEOUT_S
+            )  # the app waited already; this is the safety net
     if guard.hung_up.is_set():
         return keep_training(app.session, app.session.run_dir)  # type: ignore[arg-type]
     if app.session.state == ev.FAILED:

@@ -29,4 +29,6 @@ def device_summary(device: str, uuid: str | None = None) -> str:
     except Exception as exc:
         return f"{device} (NVML: {exc})"
     name = name.decode() if isinstance(name, bytes) else name
-    return f"{device} {name} · {memory.used / 2**30:.1f}/{memory.total / 2**30:.1f} GB · {busy}% busy"
+    return (
+        f"{device} {name} · {memory.used / 2**30:.1f}/{memory.total / 2**30:.1f} GB · {busy}% busy"
+    )

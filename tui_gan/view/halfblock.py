@@ -35,7 +35,9 @@ def halfblock_lines(image: Image.Image, cols: int, rows: int) -> list[list[Segme
             key = (*top[x].tolist(), *bottom[x].tolist())
             style = styles.get(key)
             if style is None:
-                style = styles[key] = Style(color=Color.from_rgb(*key[:3]), bgcolor=Color.from_rgb(*key[3:]))
+                style = styles[key] = Style(
+                    color=Color.from_rgb(*key[:3]), bgcolor=Color.from_rgb(*key[3:])
+                )
             line.append(Segment(UPPER_HALF, style))
         lines.append(line)
     return lines

@@ -11,8 +11,19 @@ from core.errors import ConfigError
 EDITABLE = ("lr_g", "lr_d", "beta1", "beta2", "sample_every", "checkpoint_every", "eval_every")
 INTERVALS = ("sample_every", "checkpoint_every", "eval_every")  # steps between events, 0 = off
 # Shown read-only: the trainer takes them only at start (new models, new data, or the lr schedule).
-RESTART_ONLY = ("lr_decay", "batch_size", "width", "latent_dim", "loss", "spectral_norm", "g_ema", "precision",
-                "g_output_conv", "dataset", "arch")
+RESTART_ONLY = (
+    "lr_decay",
+    "batch_size",
+    "width",
+    "latent_dim",
+    "loss",
+    "spectral_norm",
+    "g_ema",
+    "precision",
+    "g_output_conv",
+    "dataset",
+    "arch",
+)
 # The config allows any step count; a form value beyond this is a typo, not a plan.
 MAX_INTERVAL = 10_000_000
 

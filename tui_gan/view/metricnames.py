@@ -5,17 +5,40 @@ from __future__ import annotations
 import math
 
 LABELS = {
-    "modes": "modes covered", "high_quality": "high-quality samples (%)", "reverse_kl": "reverse KL (modes)",
-    "fid_digits": "FID (digits)", "classes": "classes covered", "class_kl": "KL (classes)",
-    "confidence": "top-class confidence", "fid": "FID (Inception)", "kid": "KID (Inception)",
+    "modes": "modes covered",
+    "high_quality": "high-quality samples (%)",
+    "reverse_kl": "reverse KL (modes)",
+    "fid_digits": "FID (digits)",
+    "classes": "classes covered",
+    "class_kl": "KL (classes)",
+    "confidence": "top-class confidence",
+    "fid": "FID (Inception)",
+    "kid": "KID (Inception)",
 }
 # Column headings where a row of the dashboard or a table column has only a few characters.
 SHORT = {
-    "modes": "modes", "high_quality": "HQ %", "reverse_kl": "KL", "fid_digits": "FID(d)", "classes": "classes",
-    "class_kl": "KL", "confidence": "conf", "fid": "FID", "kid": "KID",
+    "modes": "modes",
+    "high_quality": "HQ %",
+    "reverse_kl": "KL",
+    "fid_digits": "FID(d)",
+    "classes": "classes",
+    "class_kl": "KL",
+    "confidence": "conf",
+    "fid": "FID",
+    "kid": "KID",
 }
 # The metric plotted first: the one that says most about sample quality for its kind of data.
-MAIN_ORDER = ("fid", "fid_digits", "modes", "kid", "classes", "high_quality", "reverse_kl", "class_kl", "confidence")
+MAIN_ORDER = (
+    "fid",
+    "fid_digits",
+    "modes",
+    "kid",
+    "classes",
+    "high_quality",
+    "reverse_kl",
+    "class_kl",
+    "confidence",
+)
 HIDDEN = frozenset({"n_modes"})  # the denominator of `modes`, not a metric of its own
 
 
@@ -51,5 +74,7 @@ def format_metric(key: str, value: float | None, context: dict[str, float] | Non
 
 def beside_reference(key: str, values: dict[str, float], reference: dict[str, float]) -> str:
     """`FID (digits): 16.4 (real data 2.48)`: one metric beside the same metric on real data."""
-    return (f"{LABELS.get(key, key)}: {format_metric(key, values[key], values)} "
-            f"(real data {format_metric(key, reference.get(key), reference)})")
+    return (
+        f"{LABELS.get(key, key)}: {format_metric(key, values[key], values)} "
+        f"(real data {format_metric(key, reference.get(key), reference)})"
+    )

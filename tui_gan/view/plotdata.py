@@ -19,7 +19,9 @@ def valid_mask(y: np.ndarray, log: bool = False) -> np.ndarray:
     return mask
 
 
-def downsample(x: np.ndarray, y: np.ndarray, buckets: int, log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def downsample(
+    x: np.ndarray, y: np.ndarray, buckets: int, log: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """At most `buckets` points: the mean x and mean valid y of equal index ranges.
 
     Values that cannot be drawn (NaN, inf, non-positive on a log scale) are left out of the means;

@@ -12,7 +12,14 @@ from tui_gan.view.history import MetricHistory
 
 LOG_LIMIT = 500
 # Parts of the dashboard an event can change; the screen redraws only those.
-HEADER, PROGRESS, SAMPLES, LOG, PLOTS, HPARAMS = "header", "progress", "samples", "log", "plots", "hparams"
+HEADER, PROGRESS, SAMPLES, LOG, PLOTS, HPARAMS = (
+    "header",
+    "progress",
+    "samples",
+    "log",
+    "plots",
+    "hparams",
+)
 METRICS = "metrics"
 
 
@@ -111,7 +118,11 @@ class RunView:
             self.lr_g, self.lr_d = self.config.get("lr_g"), self.config.get("lr_d")
             resumed = f" (resumed from {Path(e.resumed_from).name})" if e.resumed_from else ""
             plan = f"; {e.plan_note}" if e.plan_note else ""
-            self._log("info", f"run started on {e.device}: {e.planned_steps} steps{resumed}{plan}", e.start_step)
+            self._log(
+                "info",
+                f"run started on {e.device}: {e.planned_steps} steps{resumed}{plan}",
+                e.start_step,
+            )
             return {HEADER, PROGRESS, LOG, HPARAMS}
         if isinstance(e, ev.StateChanged):
             self.state, self.reason = e.state, e.reason
@@ -119,8 +130,12 @@ class RunView:
                 self._log("info", f"{e.state}" + (f": {e.reason}" if e.reason else ""), e.step)
             return {HEADER, PROGRESS, LOG}
         if isinstance(e, ev.EpochEnded):
-            self._log("info", f"epoch {e.epoch} done in {format_duration(e.seconds)}: "
-                              f"loss_d {e.loss_d:.4f} loss_g {e.loss_g:.4f}", e.step)
+            self._log(
+                "info",
+                f"epoch {e.epoch} done in {format_duration(e.seconds)}: "
+                f"loss_d {e.loss_d:.4f} loss_g {e.loss_g:.4f}",
+                e.step,
+            )
             return {LOG}
         if isinstance(e, ev.MetricsComputed):
             changed = {METRICS}
@@ -128,7 +143,9 @@ class RunView:
                 self.metrics.append({"step": float(e.step), **e.values})
                 self.metrics_values, self.metrics_step = dict(e.values), e.step
                 self.metrics_reference = dict(e.reference) or self.metrics_reference
-            if e.note and e.note != self.metrics_note:  # a note repeats at every evaluation: log it once
+            if (
+                e.note and e.note != self.metrics_note
+            ):  # a note repeats at every evaluation: log it once
                 self._log("info", e.note, e.step)
                 changed.add(LOG)
             self.metrics_note = e.note
@@ -138,8 +155,12 @@ class RunView:
             return {SAMPLES}
         if isinstance(e, ev.CheckpointSaved):
             self.last_checkpoint = e.path
-            self._log("info", f"checkpoint ({e.reason}) saved: {Path(e.path).name}", e.step,
-                      notify=e.reason != "periodic")
+            self._log(
+                "info",
+                f"checkpoint ({e.reason}) saved: {Path(e.path).name}",
+                e.step,
+                notify=e.reason != "periodic",
+            )
             return {LOG, PROGRESS}
         if isinstance(e, ev.HparamsChanged):
             self.config.update(e.changes)
@@ -154,7 +175,12 @@ class RunView:
             return {LOG}
         if isinstance(e, ev.RunFinished):
             self.finished_seconds = e.seconds
-            self._log("info", f"finished: {e.step} steps in {format_duration(e.seconds)}", e.step, notify=True)
+            self._log(
+                "info",
+                f"finished: {e.step} steps in {format_duration(e.seconds)}",
+                e.step,
+                notify=True,
+            )
             return {LOG, HEADER, PROGRESS}
         if isinstance(e, ev.RunFailed):
             self.error = e.message

@@ -184,7 +184,11 @@ async def test_quit_with_a_checkpoint_the_run_refuses_keeps_the_app_and_the_run(
         await settle(app, pilot)
         await pilot.press("q", "s")
         (stop,) = session.sent
-        session.push(ev.CommandRefused(stop.id, "stop", "not stopped: checkpoints: No space left on device", 400))
+        session.push(
+            ev.CommandRefused(
+                stop.id, "stop", "not stopped: checkpoints: No space left on device", 400
+            )
+        )
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not session.closed and not app.quitting and app.is_running
@@ -212,10 +216,19 @@ async def test_second_q_while_stopping_exits_at_once(session):
     assert app.return_value == 0
 
 
-@pytest.mark.parametrize("final", [
-    [ev.RunFinished(400, 6, 20.0, time=T0 + 30), ev.StateChanged(ev.FINISHED, "all steps done", 400, time=T0 + 30)],
-    [ev.RunFailed("CUDA out of memory", 400, time=T0 + 30), ev.StateChanged(ev.FAILED, "CUDA out of memory", 400, time=T0 + 30)],
-])
+@pytest.mark.parametrize(
+    "final",
+    [
+        [
+            ev.RunFinished(400, 6, 20.0, time=T0 + 30),
+            ev.StateChanged(ev.FINISHED, "all steps done", 400, time=T0 + 30),
+        ],
+        [
+            ev.RunFailed("CUDA out of memory", 400, time=T0 + 30),
+            ev.StateChanged(ev.FAILED, "CUDA out of memory", 400, time=T0 + 30),
+        ],
+    ],
+)
 async def test_app_stays_open_on_finish_or_failure(session, final):
     app = GanApp(session)
     async with app.run_test(size=SIZE) as pilot:
@@ -253,7 +266,13 @@ async def test_command_palette_lists_the_app_actions(session):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Pause / resume training", "Hyperparameters", "Checkpoints", "Export", "Quit"):
+        for title in (
+            "Pause / resume training",
+            "Hyperparameters",
+            "Checkpoints",
+            "Export",
+            "Quit",
+        ):
             assert title in titles
 
 
@@ -261,7 +280,9 @@ async def test_alerts_go_to_the_log_and_notifications(session):
     app = GanApp(session)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        session.push(ev.Alert("warning", "refused set_hyperparams: width needs a restart", 401, time=T0 + 31))
+        session.push(
+            ev.Alert("warning", "refused set_hyperparams: width needs a restart", 401, time=T0 + 31)
+        )
         await settle(app, pilot)
         log = app.query_one("#log")
         assert any("width needs a restart" in line.text for line in log.lines)

@@ -21,8 +21,12 @@ NOTE = "FID/KID need Inception weights: set inception_weights=PATH or download=t
 
 def with_metrics(run_dir, upto: int = 400) -> list[ev.Event]:
     events = mid_training(run_dir, upto)
-    return [*events[:3], ev.HparamsChanged({"eval_every": 100}, 1, time=T0 + 1), *events[3:],
-            *toy_metrics(1, upto)]
+    return [
+        *events[:3],
+        ev.HparamsChanged({"eval_every": 100}, 1, time=T0 + 1),
+        *events[3:],
+        *toy_metrics(1, upto),
+    ]
 
 
 async def settle(app: GanApp, pilot) -> None:
@@ -75,7 +79,9 @@ async def test_metrics_pane_is_hidden_while_metrics_are_off(session):
 
 
 async def test_a_note_goes_to_the_log_once(run_dir):
-    events = mid_training(run_dir) + [ev.MetricsComputed(s, 6, {}, {}, NOTE, 0.0, time=T0 + 30) for s in (100, 200)]
+    events = mid_training(run_dir) + [
+        ev.MetricsComputed(s, 6, {}, {}, NOTE, 0.0, time=T0 + 30) for s in (100, 200)
+    ]
     app = GanApp(FakeSession(run_dir, events))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -97,15 +103,27 @@ async def test_eval_every_is_a_live_field_of_the_form(session):
 
 
 async def test_checkpoint_browser_lists_metrics(session, run_dir, fake_sampler):
-    fake_checkpoint(run_dir, 200, metrics={"modes": 5.0, "high_quality": 61.0, "reverse_kl": 0.4, "n_modes": 8.0})
-    fake_checkpoint(run_dir, 400, metrics={"modes": 8.0, "high_quality": 97.5, "reverse_kl": 0.01, "n_modes": 8.0})
+    fake_checkpoint(
+        run_dir,
+        200,
+        metrics={"modes": 5.0, "high_quality": 61.0, "reverse_kl": 0.4, "n_modes": 8.0},
+    )
+    fake_checkpoint(
+        run_dir,
+        400,
+        metrics={"modes": 8.0, "high_quality": 97.5, "reverse_kl": 0.01, "n_modes": 8.0},
+    )
     fake_checkpoint(run_dir, 600)  # saved before metrics were on
     app = GanApp(session)
     async with app.run_test(size=SIZE) as pilot:
         await open_browser(app, pilot)
         table = app.screen.query_one(DataTable)
         assert [str(c.label) for c in table.columns.values()][4] == "modes"
-        assert [str(table.get_row_at(i)[4]) for i in range(3)] == ["--", "8/8", "5/8"]  # newest first
+        assert [str(table.get_row_at(i)[4]) for i in range(3)] == [
+            "--",
+            "8/8",
+            "5/8",
+        ]  # newest first
         await pilot.press("down")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -122,8 +140,15 @@ def test_run_view_keeps_metric_history_and_latest_values(tmp_path):
 
 
 def test_metric_names_and_formats():
-    assert main_key({"confidence": 0.9, "classes": 10.0, "fid_digits": 12.0, "class_kl": 0.1}) == "fid_digits"
-    assert shown_keys(TOY_REFERENCE) == ["modes", "high_quality", "reverse_kl"]  # n_modes is the denominator
+    assert (
+        main_key({"confidence": 0.9, "classes": 10.0, "fid_digits": 12.0, "class_kl": 0.1})
+        == "fid_digits"
+    )
+    assert shown_keys(TOY_REFERENCE) == [
+        "modes",
+        "high_quality",
+        "reverse_kl",
+    ]  # n_modes is the denominator
     assert main_key({}) is None
     assert format_metric("modes", 7.0, TOY_REFERENCE) == "7/8"
     assert format_metric("high_quality", 98.24) == "98.2"

@@ -57,9 +57,21 @@ async def test_plot_of_a_million_points_with_nan_and_inf_is_fast(session):
 
 def tiny_trainer(run_dir: Path, steps: int, **extra) -> Trainer:
     # epochs high enough that max_steps alone ends the run (64 images are 8 steps an epoch)
-    config = TrainConfig.from_preset("mnist-dcgan", width=4, batch_size=8, subset=64, max_steps=steps,
-                                     epochs=1_000_000, device="cpu", run_dir=str(run_dir), sample_every=5,
-                                     checkpoint_every=10, n_samples=16, log_every="1", **extra)
+    config = TrainConfig.from_preset(
+        "mnist-dcgan",
+        width=4,
+        batch_size=8,
+        subset=64,
+        max_steps=steps,
+        epochs=1_000_000,
+        device="cpu",
+        run_dir=str(run_dir),
+        sample_every=5,
+        checkpoint_every=10,
+        n_samples=16,
+        log_every="1",
+        **extra,
+    )
     return Trainer(config)
 
 
@@ -124,7 +136,9 @@ async def test_real_resume_from_checkpoint_resets_the_dashboard(tmp_path):
         await wait_for(pilot, lambda: app.view.last_checkpoint is not None)
         checkpoint = app.view.last_checkpoint
         app.resume_from_checkpoint(checkpoint)
-        await wait_for(pilot, lambda: app.session is not session and app.view.resumed_from == checkpoint)
+        await wait_for(
+            pilot, lambda: app.session is not session and app.view.resumed_from == checkpoint
+        )
         assert trainer.state == ev.STOPPED
         assert app.view.start_step == 10
         await wait_for(pilot, lambda: app.view.step > 10)

@@ -20,11 +20,26 @@ from tui_gan.app.widgets.sample_image import SampleImage
 SIZE = (80, 24)
 
 
-@pytest.mark.parametrize("key,text", [
-    ("lr_g", "abc"), ("lr_g", "-1"), ("lr_g", "0"), ("lr_g", "nan"), ("lr_g", "inf"), ("lr_d", "1e300"),
-    ("beta1", "1"), ("beta2", "-0.1"), ("sample_every", "2.5"), ("checkpoint_every", "1e30"), ("lr_d", ""),
-    ("eval_every", "-100"), ("eval_every", "2.5"), ("eval_every", "often"), ("eval_every", "1e30"),
-])
+@pytest.mark.parametrize(
+    "key,text",
+    [
+        ("lr_g", "abc"),
+        ("lr_g", "-1"),
+        ("lr_g", "0"),
+        ("lr_g", "nan"),
+        ("lr_g", "inf"),
+        ("lr_d", "1e300"),
+        ("beta1", "1"),
+        ("beta2", "-0.1"),
+        ("sample_every", "2.5"),
+        ("checkpoint_every", "1e30"),
+        ("lr_d", ""),
+        ("eval_every", "-100"),
+        ("eval_every", "2.5"),
+        ("eval_every", "often"),
+        ("eval_every", "1e30"),
+    ],
+)
 async def test_invalid_values_show_why_and_never_send(session, key, text):
     app = GanApp(session)
     async with app.run_test(size=SIZE) as pilot:
@@ -74,11 +89,16 @@ async def test_restart_fields_are_read_only(session):
         # the decay is shown so that an lr in force below the form's value makes sense
         assert form.query_one("#ro-lr_decay", Input).disabled
         # the generator's shape and its moving average are fixed for the run
-        assert form.query_one("#ro-g_ema", Input).disabled and form.query_one("#ro-g_ema", Input).value == "0.999"
+        assert (
+            form.query_one("#ro-g_ema", Input).disabled
+            and form.query_one("#ro-g_ema", Input).value == "0.999"
+        )
         assert form.query_one("#ro-g_output_conv", Input).value == "false"
 
 
-async def test_checkpoint_browser_lists_previews_and_marks_unreadable(session, run_dir, fake_sampler):
+async def test_checkpoint_browser_lists_previews_and_marks_unreadable(
+    session, run_dir, fake_sampler
+):
     fake_checkpoint(run_dir, 200)
     fake_checkpoint(run_dir, 400, "manual")
     fake_checkpoint(run_dir, 600, readable=False)
@@ -150,14 +170,18 @@ async def test_resume_without_a_session_factory_says_so(session, run_dir, fake_s
         assert any("cannot start runs" in n.message for n in app._notifications)
 
 
-async def test_a_resume_with_nothing_to_train_says_so_and_keeps_the_run(session, run_dir, fake_sampler):
+async def test_a_resume_with_nothing_to_train_says_so_and_keeps_the_run(
+    session, run_dir, fake_sampler
+):
     from core.plan import NothingToTrain
     from tests.fakes import FakeSession
 
     fake_checkpoint(run_dir, 200)
 
     def open_session(path: str) -> FakeSession:
-        raise NothingToTrain("nothing to train: the run is at step 200 and its plan ends at step 200; pass --more")
+        raise NothingToTrain(
+            "nothing to train: the run is at step 200 and its plan ends at step 200; pass --more"
+        )
 
     app = GanApp(session, open_session=open_session, stop_timeout=5)
     async with app.run_test(size=SIZE) as pilot:
@@ -166,7 +190,10 @@ async def test_a_resume_with_nothing_to_train_says_so_and_keeps_the_run(session,
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert session.sent == [] and session.closed is False and app.session is session
-        assert any(n.message.startswith("nothing to train: the run is at step 200") for n in app._notifications)
+        assert any(
+            n.message.startswith("nothing to train: the run is at step 200")
+            for n in app._notifications
+        )
 
 
 async def test_resume_stops_the_run_then_switches_session(session, run_dir, fake_sampler):
@@ -249,7 +276,9 @@ async def test_a_checkpoint_that_fails_its_checks_on_load_turns_unreadable(sessi
             await pilot.pause()
         table = screen.query_one(DataTable)
         assert "unreadable" in str(table.get_row_at(0)[-1])
-        assert not screen.infos[0].readable and "not a tui-gan checkpoint" in screen.infos[0].problem
+        assert (
+            not screen.infos[0].readable and "not a tui-gan checkpoint" in screen.infos[0].problem
+        )
         assert "not a tui-gan checkpoint" in str(screen.query_one("#ckpt-detail").content)
         await pilot.press("r")  # resuming from it is refused in the screen, not tried
         await pilot.pause()

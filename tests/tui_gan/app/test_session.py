@@ -25,8 +25,13 @@ def wait_until(condition, timeout: float = 10.0) -> None:
 
 
 def test_in_process_session_says_the_failure_of_its_run(tmp_path: Path) -> None:
-    config = TrainConfig.from_preset("cifar10-dcgan32", data_root=str(tmp_path / "no-data"), device="cpu",
-                                     width=4, run_dir=str(tmp_path / "run"))  # no CIFAR-10 there: it fails
+    config = TrainConfig.from_preset(
+        "cifar10-dcgan32",
+        data_root=str(tmp_path / "no-data"),
+        device="cpu",
+        width=4,
+        run_dir=str(tmp_path / "run"),
+    )  # no CIFAR-10 there: it fails
     trainer = Trainer(config)
     trainer.serve_control = False
     session = InProcessSession(trainer)
@@ -41,8 +46,12 @@ def test_in_process_session_says_the_failure_of_its_run(tmp_path: Path) -> None:
 def test_remote_session_says_the_state_and_error_of_the_run(tmp_path: Path) -> None:
     run = FakeRun(tmp_path / "run")
     try:
-        for event in [*started(run.path), *steps(1, 5), ev.RunFailed("out of memory", 5),
-                      ev.StateChanged(ev.FAILED, "out of memory", 5)]:
+        for event in [
+            *started(run.path),
+            *steps(1, 5),
+            ev.RunFailed("out of memory", 5),
+            ev.StateChanged(ev.FAILED, "out of memory", 5),
+        ]:
             run.log.write(event)
         run.state = ev.FAILED
         run.server.notify()

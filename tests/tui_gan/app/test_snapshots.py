@@ -62,7 +62,9 @@ def test_hyperparams_form_snapshot(snap_compare, fixed_run):
 
 def test_checkpoint_browser_snapshot(snap_compare, fixed_run, fake_sampler):
     fake_checkpoint(fixed_run, 200)
-    fake_checkpoint(fixed_run, 400, "manual", metrics={**TOY_REFERENCE, "modes": 7.0, "high_quality": 91.5})
+    fake_checkpoint(
+        fixed_run, 400, "manual", metrics={**TOY_REFERENCE, "modes": 7.0, "high_quality": 91.5}
+    )
     fake_checkpoint(fixed_run, 600, readable=False)
 
     async def open_browser(pilot) -> None:

@@ -74,7 +74,9 @@ async def test_refusals_from_the_server_show_as_alerts(run: FakeRun) -> None:
         assert session.live.wait(10)
         run.state = ev.FINISHED
         session.send(cmd.Pause())
-        await until(lambda: any(isinstance(e, ev.Alert) and "ended" in e.message for e in session.events()))
+        await until(
+            lambda: any(isinstance(e, ev.Alert) and "ended" in e.message for e in session.events())
+        )
     finally:
         session.close()
 

@@ -110,8 +110,10 @@ def test_tiny_headless_run_writes_the_run_directory(tmp_path):
     # plain log lines, since stdout is not a terminal
     assert "step 3/3" in out.stdout and "finished: 3 steps" in out.stdout
     # the quality metrics beside their real-data reference, e.g. "modes covered: 3/8 (real data 8/8)"
-    assert re.search(r"metrics at step 2: modes covered: \d/8 \(real data 8/8\); high-quality samples",
-                     out.stdout)
+    assert re.search(
+        r"metrics at step 2: modes covered: \d/8 \(real data 8/8\); high-quality samples",
+        out.stdout,
+    )
     config = (run / "config.toml").read_text()
     assert 'preset = "ring8-mlp"' in config and "max_steps = 3" in config and "seed = 4" in config
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
@@ -129,11 +131,33 @@ def test_tiny_headless_run_writes_the_run_directory(tmp_path):
 
 @pytest.mark.slow
 def test_a_run_dir_and_data_root_outside_the_bmp_write_read_back_and_resume(tmp_path):
-    run, data = "runs/🦊 \"q\"", "data/🦊\\x"
-    common = ["--preset", "ring8-mlp", "--device", "cpu", "--set", "subset=64", "--set", "batch_size=16",
-              "--set", "checkpoint_every=0", "--set", "log_every=1"]
-    first = tui_gan("train", "--headless", *common, "--run-dir", run, "--set", f"data_root={data}",
-                    "--max-steps", "2", cwd=tmp_path)
+    run, data = 'runs/🦊 "q"', "data/🦊\\x"
+    common = [
+        "--preset",
+        "ring8-mlp",
+        "--device",
+        "cpu",
+        "--set",
+        "subset=64",
+        "--set",
+        "batch_size=16",
+        "--set",
+        "checkpoint_every=0",
+        "--set",
+        "log_every=1",
+    ]
+    first = tui_gan(
+        "train",
+        "--headless",
+        *common,
+        "--run-dir",
+        run,
+        "--set",
+        f"data_root={data}",
+        "--max-steps",
+        "2",
+        cwd=tmp_path,
+    )
     assert first.returncode == 0, first.stderr
     config_path = tmp_path / run / "config.toml"
     assert "🦊" in config_path.read_text(encoding="utf-8")  # written as itself, not as escapes
@@ -143,7 +167,9 @@ def test_a_run_dir_and_data_root_outside_the_bmp_write_read_back_and_resume(tmp_
     assert (config.run_dir, config.data_root, config.max_steps) == (run, data, 2)
     again = tui_gan("train", "--headless", "--resume", run, "--max-steps", "4", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    events = [json.loads(line) for line in (tmp_path / run / "events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line) for line in (tmp_path / run / "events.jsonl").read_text().splitlines()
+    ]
     assert [e["step"] for e in events if e["kind"] == "step"] == [1, 2, 3, 4]
     started = [e for e in events if e["kind"] == "run_started"]
     assert started[-1]["config"]["data_root"] == data and started[-1]["resumed_from"]

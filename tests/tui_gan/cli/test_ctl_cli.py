@@ -23,8 +23,13 @@ def headless_run(tmp_path: Path, steps: int) -> Iterator[tuple[Path, subprocess.
     afterwards if it still runs."""
     run_dir = tmp_path / "run"
     with open(tmp_path / "out.log", "w") as out:
-        proc = subprocess.Popen(tui_gan_argv("train", "--headless", *TINY, "--run-dir", run_dir),
-                                env=ENV, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            tui_gan_argv("train", "--headless", *TINY, "--run-dir", run_dir),
+            env=ENV,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(lambda: last_step(run_dir) >= steps, 90, "the headless run to train")
         yield run_dir, proc
@@ -53,7 +58,11 @@ def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
         assert changed.returncode == 0, changed.stderr
         assert "lr_g=0.0005" in changed.stdout and "lr_d=0.0003" in changed.stdout
 
-        for bad, reason in ((["width=8"], "needs a restart"), (["lr_g=-1"], "lr_g"), (["nonsense=1"], "nonsense")):
+        for bad, reason in (
+            (["width=8"], "needs a restart"),
+            (["lr_g=-1"], "lr_g"),
+            (["nonsense=1"], "nonsense"),
+        ):
             refused = ctl(run_dir, "set", *bad)
             assert refused.returncode != 0 and reason in refused.stderr, refused
             assert len(refused.stderr.strip().splitlines()) == 1
@@ -62,7 +71,9 @@ def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
         assert resumed.returncode == 0 and resumed.stdout.startswith("running"), resumed
         wait_for(lambda: last_step(run_dir) >= held + 2, 30, "steps after resume")
         for event in steps(run_dir):
-            assert (event["lr_g"], event["lr_d"]) == ((0.0005, 0.0003) if event["step"] > held else (2e-4, 2e-4))
+            assert (event["lr_g"], event["lr_d"]) == (
+                (0.0005, 0.0003) if event["step"] > held else (2e-4, 2e-4)
+            )
 
         saved = ctl(run_dir, "save")
         assert saved.returncode == 0 and "checkpoint saved" in saved.stdout, saved
@@ -83,22 +94,36 @@ def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "soon"])
-def test_a_timeout_that_is_not_a_positive_number_is_refused(tmp_path: Path, capsys, timeout: str) -> None:
+def test_a_timeout_that_is_not_a_positive_number_is_refused(
+    tmp_path: Path, capsys, timeout: str
+) -> None:
     from tui_gan.cli.main import main
 
     with pytest.raises(SystemExit) as info:
         main(["ctl", str(tmp_path), "pause", "--timeout", timeout])
     err = capsys.readouterr().err.strip().splitlines()
-    assert info.value.code == 2 and len(err) == 1 and "--timeout" in err[0] and "above 0" in err[0], err
+    assert (
+        info.value.code == 2 and len(err) == 1 and "--timeout" in err[0] and "above 0" in err[0]
+    ), err
 
 
 @pytest.mark.slow
-def test_ctl_answers_come_by_id_to_each_client_including_refusals_of_failed_writes(tmp_path: Path) -> None:
+def test_ctl_answers_come_by_id_to_each_client_including_refusals_of_failed_writes(
+    tmp_path: Path,
+) -> None:
     with headless_run(tmp_path, 2) as (run_dir, proc):
         # two clients at once: each waits for the answer to its own command's id
-        both = [subprocess.Popen(tui_gan_argv("ctl", run_dir, *args), env=ENV, cwd=ROOT, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                for args in (["pause"], ["set", "lr_g=0.0005"])]
+        both = [
+            subprocess.Popen(
+                tui_gan_argv("ctl", run_dir, *args),
+                env=ENV,
+                cwd=ROOT,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for args in (["pause"], ["set", "lr_g=0.0005"])
+        ]
         (paused, _), (changed, _) = (p.communicate(timeout=60) for p in both)
         assert [p.returncode for p in both] == [0, 0]
         assert paused.startswith("paused at step ") and changed.startswith("changed at step ")
@@ -122,10 +147,18 @@ def test_ctl_answers_come_by_id_to_each_client_including_refusals_of_failed_writ
         for action in ("save", "sample"):
             failed = ctl(run_dir, action)
             assert failed.returncode == 1 and failed.stdout == "", failed
-            assert failed.stderr.startswith(f"tui-gan ctl: {action} refused: could not write "), failed
-            assert str(run_dir / ("checkpoints" if action == "save" else "samples")) in failed.stderr
-        stopped = ctl(run_dir, "stop")  # the stop checkpoint cannot be written: the run waits, paused
-        assert stopped.returncode == 1 and stopped.stderr.startswith("tui-gan ctl: stop refused: not stopped: ")
+            assert failed.stderr.startswith(f"tui-gan ctl: {action} refused: could not write "), (
+                failed
+            )
+            assert (
+                str(run_dir / ("checkpoints" if action == "save" else "samples")) in failed.stderr
+            )
+        stopped = ctl(
+            run_dir, "stop"
+        )  # the stop checkpoint cannot be written: the run waits, paused
+        assert stopped.returncode == 1 and stopped.stderr.startswith(
+            "tui-gan ctl: stop refused: not stopped: "
+        )
         assert len(stopped.stderr.strip().splitlines()) == 1
         assert read_status(run_dir)["state"] == "paused" and proc.poll() is None
         for name in ("samples", "checkpoints"):

@@ -40,13 +40,18 @@ def test_detached_run_survives_its_caller_and_a_killed_one_shows_as_crashed(tmp_
     started = tui_gan("train", "--detach", *TINY, "--run-dir", root / "bg", timeout=120)
     assert started.returncode == 0, started.stderr
     run_dir = (root / "bg").resolve()
-    assert f"tui-gan watch {run_dir}" in started.stdout and str(run_dir / "train.log") in started.stdout
+    assert (
+        f"tui-gan watch {run_dir}" in started.stdout
+        and str(run_dir / "train.log") in started.stdout
+    )
     pid = read_status(run_dir)["pid"]
     try:
         assert os.getsid(pid) != os.getsid(0)  # its own session: no terminal to lose
         assert (run_dir / "train.log").is_file()
         # status.json (what `runs` reads) is rewritten every 2 s while training
-        wait_for(lambda: read_status(run_dir).get("step", 0) >= 2, 60, "the background run to train")
+        wait_for(
+            lambda: read_status(run_dir).get("step", 0) >= 2, 60, "the background run to train"
+        )
         row = runs_row(root, "bg")
         assert (row["preset"], row["state"], row["attachable"]) == ("mnist-dcgan", "running", "yes")
         assert int(row["step"]) >= 2 and float(row["loss D"]) > 0
@@ -78,7 +83,11 @@ def test_tui_training_survives_a_hangup_and_can_be_attached(tmp_path: Path) -> N
     os.set_inheritable(slave, True)
     proc = subprocess.Popen(
         [sys.executable, "-c", SESSION_LEADER, *tui_gan_argv("train", *TINY, "--run-dir", run_dir)],
-        stdin=slave, stdout=slave, stderr=slave, env={**ENV, "LINES": "30", "COLUMNS": "100"}, cwd=ROOT,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**ENV, "LINES": "30", "COLUMNS": "100"},
+        cwd=ROOT,
         start_new_session=True,
     )
     os.close(slave)
@@ -103,7 +112,9 @@ def test_tui_training_survives_a_hangup_and_can_be_attached(tmp_path: Path) -> N
         time.sleep(1.0)
         assert proc.poll() is None, "the hangup ended the training"
         at_hangup = last_step(run_dir)
-        wait_for(lambda: last_step(run_dir) >= at_hangup + 3, 30, "training to go on without a screen")
+        wait_for(
+            lambda: last_step(run_dir) >= at_hangup + 3, 30, "training to go on without a screen"
+        )
 
         session = RemoteSession(run_dir)
         try:
@@ -113,8 +124,11 @@ def test_tui_training_survives_a_hangup_and_can_be_attached(tmp_path: Path) -> N
             assert any(isinstance(e, ev.RunStarted) for e in history)
             assert first_steps[:3] == [1, 2, 3]  # the whole history
             newest = first_steps[-1]
-            live = wait_for(lambda: [e for e in session.events() if isinstance(e, ev.StepMetrics)], 20,
-                            "live steps")
+            live = wait_for(
+                lambda: [e for e in session.events() if isinstance(e, ev.StepMetrics)],
+                20,
+                "live steps",
+            )
             assert live[0].step == newest + 1  # no gap, no duplicate
             session.send(cmd.Stop(checkpoint=True, reason="test over"))
             session.close(timeout=60)

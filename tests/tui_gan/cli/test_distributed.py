@@ -23,7 +23,10 @@ from tests.runproc import ENV, ROOT, TINY, events, last_step, read_jsonl, tui_ga
 
 pytestmark = pytest.mark.timeout(180)
 
-SHORT = [a for a in TINY if a not in ("--epochs", "100000")] + ["--set", "label_noise=0.1"]  # noise draws RNG
+SHORT = [a for a in TINY if a not in ("--epochs", "100000")] + [
+    "--set",
+    "label_noise=0.1",
+]  # noise draws RNG
 # Run as a module from ROOT: as a script, its folder tests/ would come first on sys.path, and
 # tests/core and tests/tui_gan would hide the real packages.
 WORKER = ["--module", "tests.distributed_worker"]
@@ -78,28 +81,52 @@ def test_each_rank_sees_its_own_shard_of_every_epoch() -> None:
         assert not set(seen[0]) & set(seen[1])  # disjoint, 40 of the 42 images between them
         everything = set(torch.cat(list(whole.batches(epoch))).flatten().tolist())
         assert len(set(seen[0]) | set(seen[1])) == 40 and len(everything) == 40
-        again = torch.cat(list(TensorSource(images, 4, 3, False, rank=1, world=2).batches(epoch, 2)))
+        again = torch.cat(
+            list(TensorSource(images, 4, 3, False, rank=1, world=2).batches(epoch, 2))
+        )
         assert again.flatten().tolist() == seen[1][8:]  # resumes mid-epoch on its shard
-    toys = [next(ToySource("ring8", 64, 8, 0, torch.device("cpu"), rank=r, world=2).batches(0)) for r in (0, 1)]
+    toys = [
+        next(ToySource("ring8", 64, 8, 0, torch.device("cpu"), rank=r, world=2).batches(0))
+        for r in (0, 1)
+    ]
     assert not torch.equal(*toys)
-    assert torch.equal(next(ToySource("ring8", 64, 8, 0, torch.device("cpu")).batches(0)),
-                       next(ToySource("ring8", 64, 8, 0, torch.device("cpu"), rank=0, world=1).batches(0)))
+    assert torch.equal(
+        next(ToySource("ring8", 64, 8, 0, torch.device("cpu")).batches(0)),
+        next(ToySource("ring8", 64, 8, 0, torch.device("cpu"), rank=0, world=1).batches(0)),
+    )
 
 
 # -- two ranks under control -------------------------------------------------------------------
 
 
 @pytest.mark.slow
-def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tmp_path: Path) -> None:
+def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(
+    tmp_path: Path,
+) -> None:
     """torchrun run by hand: ctl pause, set, resume, watch's RemoteSession, then stop."""
     from tui_gan.app.remote import RemoteSession
 
     run_dir, out = tmp_path / "run", tmp_path / "out"
-    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-            str(free_port()), *WORKER, str(out), *TINY, "--run-dir", str(run_dir),
-            # R1's double backward must all-reduce like any other gradient, and the spectral
-            # norm's power-iteration vectors must stay the same on both ranks.
-            "--set", "r1_gamma=1", "--set", "spectral_norm=true"]
+    argv = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(free_port()),
+        *WORKER,
+        str(out),
+        *TINY,
+        "--run-dir",
+        str(run_dir),
+        # R1's double backward must all-reduce like any other gradient, and the spectral
+        # norm's power-iteration vectors must stay the same on both ranks.
+        "--set",
+        "r1_gamma=1",
+        "--set",
+        "spectral_norm=true",
+    ]
     with open(tmp_path / "torchrun.log", "w") as log:
         proc = subprocess.Popen(argv, env=ENV, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -113,9 +140,12 @@ def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tm
 
         assert "lr_g=0.0005" in ctl(run_dir, "set", "lr_g=0.0005")
         for rank in (0, 1):
-            wait_for(lambda r=rank: rank_events(out, r, "hparams_changed"), 20, f"rank {rank}'s change")
-            assert [(e["changes"], e["step"]) for e in rank_events(out, rank, "hparams_changed")] == [
-                ({"lr_g": 0.0005}, held)]
+            wait_for(
+                lambda r=rank: rank_events(out, r, "hparams_changed"), 20, f"rank {rank}'s change"
+            )
+            assert [
+                (e["changes"], e["step"]) for e in rank_events(out, rank, "hparams_changed")
+            ] == [({"lr_g": 0.0005}, held)]
         assert ctl(run_dir, "resume").startswith("running")
 
         session = RemoteSession(run_dir)  # what `tui-gan watch` attaches with
@@ -124,8 +154,13 @@ def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tm
             seen = session.events()
             started = [e for e in seen if isinstance(e, ev.RunStarted)]
             assert len(started) == 1 and started[0].world_size == 2
-            wait_for(lambda: any(isinstance(e, ev.StepMetrics) and e.step > held + 2 for e in session.events()),
-                     30, "live steps through the control socket")
+            wait_for(
+                lambda: any(
+                    isinstance(e, ev.StepMetrics) and e.step > held + 2 for e in session.events()
+                ),
+                30,
+                "live steps through the control socket",
+            )
         finally:
             session.close()
 
@@ -140,10 +175,14 @@ def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tm
     end = int(stopped.split()[3].rstrip(";"))
     for rank in (0, 1):
         assert states(out, rank)[-1] == ("stopped", end)
-    steps = [[(e["step"], e["loss_d"], e["loss_g"], e["lr_g"]) for e in rank_events(out, r, "step")] for r in (0, 1)]
+    steps = [
+        [(e["step"], e["loss_d"], e["loss_g"], e["lr_g"]) for e in rank_events(out, r, "step")]
+        for r in (0, 1)
+    ]
     assert steps[0] == steps[1]  # the same (all-reduced) losses, the lr change at the same step
     assert [lr for step, *_, lr in steps[0] if step > held] and all(
-        lr == (0.0005 if step > held else 2e-4) for step, *_, lr in steps[0])
+        lr == (0.0005 if step > held else 2e-4) for step, *_, lr in steps[0]
+    )
 
     ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     for name in ("g", "d"):
@@ -167,13 +206,40 @@ def test_two_ranks_take_every_command_at_the_same_step_and_stay_bit_identical(tm
 
 
 @pytest.mark.slow
-def test_a_two_process_run_resumes_exactly_and_onto_one_process_with_a_warning(tmp_path: Path) -> None:
-    straight = tui_gan("train", "--nproc-per-node", "2", "--headless", *SHORT, "--max-steps", "8",
-                       "--set", "checkpoint_every=4", "--set", "g_ema=0.9", "--run-dir", tmp_path / "a", timeout=150)
+def test_a_two_process_run_resumes_exactly_and_onto_one_process_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    straight = tui_gan(
+        "train",
+        "--nproc-per-node",
+        "2",
+        "--headless",
+        *SHORT,
+        "--max-steps",
+        "8",
+        "--set",
+        "checkpoint_every=4",
+        "--set",
+        "g_ema=0.9",
+        "--run-dir",
+        tmp_path / "a",
+        timeout=150,
+    )
     assert straight.returncode == 0, straight.stderr
     half = tmp_path / "a" / "checkpoints" / "step_00000004.pt"
-    resumed = tui_gan("train", "--nproc-per-node", "2", "--headless", "--resume", half, "--max-steps", "8",
-                      "--run-dir", tmp_path / "b", timeout=150)
+    resumed = tui_gan(
+        "train",
+        "--nproc-per-node",
+        "2",
+        "--headless",
+        "--resume",
+        half,
+        "--max-steps",
+        "8",
+        "--run-dir",
+        tmp_path / "b",
+        timeout=150,
+    )
     assert resumed.returncode == 0, resumed.stderr
     a, b = (load_checkpoint(tmp_path / d / "checkpoints" / "step_00000008-final.pt") for d in "ab")
     for name in ("generator", "discriminator", "generator_ema"):
@@ -182,7 +248,9 @@ def test_a_two_process_run_resumes_exactly_and_onto_one_process_with_a_warning(t
         assert_equal_states(optimizer_tensors(a[name]), optimizer_tensors(b[name]))
     for ra, rb in zip(a["rank_rng"], b["rank_rng"]):
         assert torch.equal(ra["torch"], rb["torch"])
-    assert not torch.equal(a["rank_rng"][0]["torch"], a["rank_rng"][1]["torch"])  # a noise stream each
+    assert not torch.equal(
+        a["rank_rng"][0]["torch"], a["rank_rng"][1]["torch"]
+    )  # a noise stream each
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -224,17 +292,31 @@ def rank_pid(run_dir: Path, rank: int | None) -> int | None:
 def test_a_killed_rank_fails_the_run_naming_it(tmp_path: Path, victim: int) -> None:
     """rank 1: rank 0 notices and names it; rank 0: the launcher (torchrun's agent) names it."""
     run_dir = (tmp_path / "run").resolve()
-    started = tui_gan("train", "--nproc-per-node", "2", "--detach", *TINY, "--run-dir", run_dir, timeout=150)
+    started = tui_gan(
+        "train", "--nproc-per-node", "2", "--detach", *TINY, "--run-dir", run_dir, timeout=150
+    )
     assert started.returncode == 0, started.stderr
-    pids = [wait_for(lambda r=r: rank_pid(run_dir, r), 30, f"rank {r}'s process") for r in (0, 1, None)]
+    pids = [
+        wait_for(lambda r=r: rank_pid(run_dir, r), 30, f"rank {r}'s process") for r in (0, 1, None)
+    ]
     try:
         wait_for(lambda: last_step(run_dir) >= 2, 60, "training")
         os.kill(pids[victim], signal.SIGKILL)
-        status = wait_for(lambda: (read_status(run_dir) or {}).get("state") == "failed" and read_status(run_dir),
-                          60, "a failed status")
-        assert f"rank {victim}" in status["error"] and ("died" in status["error"] or "SIGKILL" in status["error"])
-        wait_for(lambda: not lock_held(run_dir) and all(rank_pid(run_dir, r) is None for r in (0, 1, None)),
-                 60, "every rank and the launcher to end")
+        status = wait_for(
+            lambda: (read_status(run_dir) or {}).get("state") == "failed" and read_status(run_dir),
+            60,
+            "a failed status",
+        )
+        assert f"rank {victim}" in status["error"] and (
+            "died" in status["error"] or "SIGKILL" in status["error"]
+        )
+        wait_for(
+            lambda: (
+                not lock_held(run_dir) and all(rank_pid(run_dir, r) is None for r in (0, 1, None))
+            ),
+            60,
+            "every rank and the launcher to end",
+        )
     finally:
         for pid in pids:
             try:
@@ -249,19 +331,40 @@ def test_a_killed_rank_fails_the_run_naming_it(tmp_path: Path, victim: int) -> N
 
 # -- evaluation ----------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_an_evaluation_longer_than_the_collective_timeout_never_times_the_run_out(tmp_path: Path) -> None:
+def test_an_evaluation_longer_than_the_collective_timeout_never_times_the_run_out(
+    tmp_path: Path,
+) -> None:
     """Rank 0 trains the digit classifier (a fresh cache) while rank 1 waits, past a 10 s timeout."""
     import subprocess
 
     from tests.runproc import tui_gan_argv
 
     env = {**ENV, "TUI_GAN_COLLECTIVE_TIMEOUT": "10", "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    done = subprocess.run(tui_gan_argv("train", "--nproc-per-node", "2", "--headless", *SHORT, "--max-steps", "4",
-                                       "--set", "eval_every=2", "--set", "eval_samples=100",
-                                       "--run-dir", tmp_path / "run"),
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=580)
+    done = subprocess.run(
+        tui_gan_argv(
+            "train",
+            "--nproc-per-node",
+            "2",
+            "--headless",
+            *SHORT,
+            "--max-steps",
+            "4",
+            "--set",
+            "eval_every=2",
+            "--set",
+            "eval_samples=100",
+            "--run-dir",
+            tmp_path / "run",
+        ),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=580,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = [e for e in read_jsonl(tmp_path / "run" / "events.jsonl") if e["kind"] == "metrics"]
     assert [m["step"] for m in metrics] == [2, 4]

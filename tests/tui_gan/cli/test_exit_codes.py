@@ -33,42 +33,63 @@ def test_success_is_0(argv: list[str], tmp_path: Path, capsys) -> None:
     assert captured.out and captured.err == ""
 
 
-@pytest.mark.parametrize(("argv", "says"), [
-    (["runs", "{tmp}/nope"], "no such folder"),
-    (["ctl", "{tmp}/nope", "pause"], "no such run"),
-    (["watch", "{tmp}/nope"], "no such run"),
-    (["export", "{tmp}/nope"], "no such run directory"),
-    (["eval", "{tmp}/nope"], "nope"),
-])
-def test_a_command_that_failed_is_1_with_one_line_on_stderr(argv: list[str], says: str, tmp_path: Path,
-                                                            capsys) -> None:
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["runs", "{tmp}/nope"], "no such folder"),
+        (["ctl", "{tmp}/nope", "pause"], "no such run"),
+        (["watch", "{tmp}/nope"], "no such run"),
+        (["export", "{tmp}/nope"], "no such run directory"),
+        (["eval", "{tmp}/nope"], "nope"),
+    ],
+)
+def test_a_command_that_failed_is_1_with_one_line_on_stderr(
+    argv: list[str], says: str, tmp_path: Path, capsys
+) -> None:
     assert run_main([a.format(tmp=tmp_path) for a in argv]) == 1
     captured = capsys.readouterr()
-    assert captured.out == "" and len(captured.err.splitlines()) == 1 and says in captured.err, captured.err
+    assert captured.out == "" and len(captured.err.splitlines()) == 1 and says in captured.err, (
+        captured.err
+    )
 
 
-@pytest.mark.parametrize(("argv", "says"), [
-    (["presets", "--bogus"], "unrecognized arguments"),
-    (["no-such-command"], "invalid choice"),
-    (["ctl", "{tmp}", "set"], "KEY=VALUE"),
-    (["ctl", "{tmp}", "pause", "lr_g=1"], "takes no KEY=VALUE"),
-    (["train", "--resume", "{tmp}", "--preset", "mnist-dcgan"], "drop --preset"),
-    (["train", "--nproc-per-node", "0"], "--nproc-per-node"),
-    (["eval", "{tmp}", "-n", "5"], "-n: 5"),
-    (["train", "--headless", "--set", "epochs=-4"], "epochs: -4 is not allowed"),
-    (["train", "--headless", "--preset", "nope"], "unknown preset 'nope'"),
-    (["export", "{tmp}", "--fps", "0"], "fps: 0 is not allowed"),
-])
-def test_a_usage_error_is_2_with_one_line_on_stderr(argv: list[str], says: str, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["presets", "--bogus"], "unrecognized arguments"),
+        (["no-such-command"], "invalid choice"),
+        (["ctl", "{tmp}", "set"], "KEY=VALUE"),
+        (["ctl", "{tmp}", "pause", "lr_g=1"], "takes no KEY=VALUE"),
+        (["train", "--resume", "{tmp}", "--preset", "mnist-dcgan"], "drop --preset"),
+        (["train", "--nproc-per-node", "0"], "--nproc-per-node"),
+        (["eval", "{tmp}", "-n", "5"], "-n: 5"),
+        (["train", "--headless", "--set", "epochs=-4"], "epochs: -4 is not allowed"),
+        (["train", "--headless", "--preset", "nope"], "unknown preset 'nope'"),
+        (["export", "{tmp}", "--fps", "0"], "fps: 0 is not allowed"),
+    ],
+)
+def test_a_usage_error_is_2_with_one_line_on_stderr(
+    argv: list[str], says: str, tmp_path: Path, capsys
+) -> None:
     assert run_main([a.format(tmp=tmp_path) for a in argv]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and len(captured.err.splitlines()) == 1 and says in captured.err, captured.err
+    assert captured.out == "" and len(captured.err.splitlines()) == 1 and says in captured.err, (
+        captured.err
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("argv", [
-    ["--help"], ["--version"], ["presets"], ["runs", "{tmp}"], ["ctl", "{tmp}/nope", "pause"], ["watch", "{tmp}/nope"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["presets"],
+        ["runs", "{tmp}"],
+        ["ctl", "{tmp}/nope", "pause"],
+        ["watch", "{tmp}/nope"],
+    ],
+)
 def test_commands_that_do_not_train_never_import_torch(argv: list[str], tmp_path: Path) -> None:
     script = (
         "import json, sys\n"
@@ -79,7 +100,14 @@ def test_commands_that_do_not_train_never_import_torch(argv: list[str], tmp_path
         "    code = exc.code\n"
         "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules}), file=sys.stderr)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script, *(a.format(tmp=tmp_path) for a in argv)], cwd=ROOT,
-                         env=ENV, capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", script, *(a.format(tmp=tmp_path) for a in argv)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     result = json.loads(out.stderr.strip().splitlines()[-1])
     assert result["code"] in (0, 1) and result["torch"] is False, out.stderr

@@ -13,8 +13,26 @@ from tests.runproc import read_jsonl
 from tui_gan.cli.main import main
 
 # ring8-mlp with 1,000 points in batches of 100: 10 steps an epoch, a run of 3 epochs is 30 steps.
-SMALL = ["--preset", "ring8-mlp", "--set", "subset=1000", "--set", "batch_size=100", "--set", "sample_every=0",
-         "--set", "eval_every=0", "--set", "checkpoint_every=0", "--set", "lr_decay=none", "--set", "log_every=1", "--device", "cpu"]
+SMALL = [
+    "--preset",
+    "ring8-mlp",
+    "--set",
+    "subset=1000",
+    "--set",
+    "batch_size=100",
+    "--set",
+    "sample_every=0",
+    "--set",
+    "eval_every=0",
+    "--set",
+    "checkpoint_every=0",
+    "--set",
+    "lr_decay=none",
+    "--set",
+    "log_every=1",
+    "--device",
+    "cpu",
+]
 
 
 def train(*args: str) -> int:
@@ -35,7 +53,9 @@ def started(run_dir: Path) -> list[dict]:
 def test_a_finished_run_shows_its_last_epoch_not_one_past_it(finished_run: Path) -> None:
     status = read_status(finished_run)
     assert (status["state"], status["step"], status["epoch"]) == ("finished", 30, 3)
-    finish = [e for e in read_jsonl(finished_run / "events.jsonl") if e["kind"] == "run_finished"][-1]
+    finish = [e for e in read_jsonl(finished_run / "events.jsonl") if e["kind"] == "run_finished"][
+        -1
+    ]
     assert finish["epoch"] == 3
 
 
@@ -50,7 +70,8 @@ def test_a_finished_run_shows_its_last_epoch_not_one_past_it(finished_run: Path)
     ids=["max-steps", "epochs", "more", "more-epochs"],
 )
 def test_a_resume_that_raises_a_total_trains_to_it_and_says_the_new_plan(
-        finished_run: Path, capsys, args: list[str], steps: int, epochs: int, line: str) -> None:
+    finished_run: Path, capsys, args: list[str], steps: int, epochs: int, line: str
+) -> None:
     capsys.readouterr()
     assert train("--resume", str(finished_run), *args) == 0
     first = capsys.readouterr().out.splitlines()[0]
@@ -61,15 +82,26 @@ def test_a_resume_that_raises_a_total_trains_to_it_and_says_the_new_plan(
     assert f"epochs = {epochs}" in (finished_run / "config.toml").read_text()
 
 
-@pytest.mark.parametrize("args", [[], ["--max-steps", "30"], ["--max-steps", "20"], ["--epochs", "2"]],
-                         ids=["nothing", "same-steps", "fewer-steps", "fewer-epochs"])
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--max-steps", "30"], ["--max-steps", "20"], ["--epochs", "2"]],
+    ids=["nothing", "same-steps", "fewer-steps", "fewer-epochs"],
+)
 def test_a_resume_that_would_train_nothing_is_refused_and_touches_nothing(
-        finished_run: Path, capsys, args: list[str]) -> None:
-    before = {name: (finished_run / name).read_bytes() for name in ("config.toml", "events.jsonl", "status.json")}
+    finished_run: Path, capsys, args: list[str]
+) -> None:
+    before = {
+        name: (finished_run / name).read_bytes()
+        for name in ("config.toml", "events.jsonl", "status.json")
+    }
     capsys.readouterr()
     assert train("--resume", str(finished_run), *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "nothing to train: the run is at step 30" in err[0] and "--more STEPS" in err[0], err
+    assert (
+        len(err) == 1
+        and "nothing to train: the run is at step 30" in err[0]
+        and "--more STEPS" in err[0]
+    ), err
     assert {name: (finished_run / name).read_bytes() for name in before} == before
 
 
@@ -80,9 +112,13 @@ def test_more_needs_a_resume_and_takes_no_totals(finished_run: Path, capsys) -> 
     assert "give one of --more" in capsys.readouterr().err
 
 
-def test_extending_a_cosine_run_names_the_lr_before_and_after(tmp_path: Path, one_torch_thread, capsys) -> None:
+def test_extending_a_cosine_run_names_the_lr_before_and_after(
+    tmp_path: Path, one_torch_thread, capsys
+) -> None:
     run_dir = tmp_path / "cos"
-    assert train(*SMALL, "--set", "lr_decay=cosine", "--epochs", "2", "--run-dir", str(run_dir)) == 0
+    assert (
+        train(*SMALL, "--set", "lr_decay=cosine", "--epochs", "2", "--run-dir", str(run_dir)) == 0
+    )
     capsys.readouterr()
     assert train("--resume", str(run_dir), "--more", "20") == 0
     note = started(run_dir)[-1]["plan_note"]

@@ -19,16 +19,33 @@ from core.rundir import read_events, read_status
 from tests.runproc import ROOT
 from tui_gan.cli.headless import SignalStop
 
-TINY = ["--preset", "mnist-dcgan", "--set", "width=4", "--set", "batch_size=8", "--set", "subset=64",
-        "--set", "sample_every=0", "--device", "cpu"]
+TINY = [
+    "--preset",
+    "mnist-dcgan",
+    "--set",
+    "width=4",
+    "--set",
+    "batch_size=8",
+    "--set",
+    "subset=64",
+    "--set",
+    "sample_every=0",
+    "--device",
+    "cpu",
+]
 
 
 def headless(*args: str, **popen) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
-    return subprocess.Popen([sys.executable, "-m", "tui_gan", "train", "--headless", *args],
-                            cwd=ROOT, env=env, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui_gan", "train", "--headless", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        **popen,
+    )
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -59,8 +76,19 @@ def reap():
 @pytest.mark.slow
 def test_kill_9_while_checkpointing_then_resume_from_the_newest(tmp_path: Path, reap) -> None:
     run_dir = tmp_path / "run"
-    proc = headless("--run-dir", str(run_dir), *TINY, "--set", "checkpoint_every=1",
-                    "--set", "keep_checkpoints=3", "--max-steps", "100000", "--epochs", "100000")
+    proc = headless(
+        "--run-dir",
+        str(run_dir),
+        *TINY,
+        "--set",
+        "checkpoint_every=1",
+        "--set",
+        "keep_checkpoints=3",
+        "--max-steps",
+        "100000",
+        "--epochs",
+        "100000",
+    )
     reap(proc)
     wait_for(lambda: len(list_checkpoints(run_dir)) >= 3 and steps_logged(run_dir) >= 8, proc)
     proc.send_signal(signal.SIGKILL)
@@ -82,15 +110,28 @@ def test_kill_9_while_checkpointing_then_resume_from_the_newest(tmp_path: Path, 
     assert read_status(run_dir)["state"] == "finished" and read_status(run_dir)["step"] == step + 3
     assert (run_dir / "events.jsonl").read_text().count("\n") > lines_before
     assert load_checkpoint(latest_checkpoint(run_dir))["step"] == step + 3
-    assert not list((run_dir / "checkpoints").glob(".*.tmp"))  # a killed writer's temp files are gone
+    assert not list(
+        (run_dir / "checkpoints").glob(".*.tmp")
+    )  # a killed writer's temp files are gone
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_or_sigint_stops_with_a_checkpoint_and_exit_0(tmp_path: Path, reap, sig: signal.Signals) -> None:
+def test_sigterm_or_sigint_stops_with_a_checkpoint_and_exit_0(
+    tmp_path: Path, reap, sig: signal.Signals
+) -> None:
     run_dir = tmp_path / "run"
-    proc = headless("--run-dir", str(run_dir), *TINY, "--set", "checkpoint_every=0",
-                    "--max-steps", "100000", "--epochs", "100000")
+    proc = headless(
+        "--run-dir",
+        str(run_dir),
+        *TINY,
+        "--set",
+        "checkpoint_every=0",
+        "--max-steps",
+        "100000",
+        "--epochs",
+        "100000",
+    )
     reap(proc)
     wait_for(lambda: steps_logged(run_dir) >= 2, proc)
     proc.send_signal(sig)
@@ -124,7 +165,11 @@ def test_a_second_signal_exits_at_once_naming_the_newest_checkpoint(
     assert exited.value.code == 128 + sig
     assert len(sent) == 1 and isinstance(sent[0], cmd.Stop) and sent[0].checkpoint
     assert signal.getsignal(sig) is before  # handlers restored
-    assert capsys.readouterr().err.strip().endswith(f"{sig.name} again: exiting now; no checkpoint of this run exists")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"{sig.name} again: exiting now; no checkpoint of this run exists")
+    )
 
 
 def started(run_dir: Path) -> bool:
@@ -150,8 +195,19 @@ def test_a_dropped_terminal_does_not_end_the_run(tmp_path: Path, reap) -> None:
     """SSH drops: the pty goes away (writes fail with EIO) and SIGHUP arrives; training goes on."""
     run_dir = tmp_path / "run"
     master, slave = os.openpty()
-    proc = headless("--run-dir", str(run_dir), *TINY, "--max-steps", "20", "--epochs", "100",
-                    stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    proc = headless(
+        "--run-dir",
+        str(run_dir),
+        *TINY,
+        "--max-steps",
+        "20",
+        "--epochs",
+        "100",
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
     reap(proc)
     os.close(slave)
     try:

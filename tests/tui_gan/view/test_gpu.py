@@ -23,23 +23,33 @@ def fake_nvml(gpus: dict[str, tuple[str, int]]) -> types.ModuleType:
     nvml.nvmlDeviceGetHandleByIndex = lambda i: order[i]
     nvml.nvmlDeviceGetHandleByUUID = lambda uuid: order[order.index(uuid)]
     nvml.nvmlDeviceGetName = lambda h: gpus[h][0].encode()
-    nvml.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=gpus[h][1] * 2**30, total=40 * 2**30)
+    nvml.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(
+        used=gpus[h][1] * 2**30, total=40 * 2**30
+    )
     nvml.nvmlDeviceGetUtilizationRates = lambda h: types.SimpleNamespace(gpu=50)
     return nvml
 
 
 def test_the_gpu_line_follows_the_uuid_not_the_cuda_index(monkeypatch):
     # CUDA_VISIBLE_DEVICES=2: the trainer's cuda:0 is NVML's third GPU
-    gpus = {"GPU-aaa": ("A100 first", 1), "GPU-bbb": ("A100 second", 2), "GPU-ccc": ("A100 third", 3)}
+    gpus = {
+        "GPU-aaa": ("A100 first", 1),
+        "GPU-bbb": ("A100 second", 2),
+        "GPU-ccc": ("A100 third", 3),
+    }
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(gpus))
     assert device_summary("cuda:0", "GPU-ccc") == "cuda:0 A100 third · 3.0/40.0 GB · 50% busy"
-    assert device_summary("cuda:0").startswith("cuda:0 A100 first")  # old runs: the index, as before
+    assert device_summary("cuda:0").startswith(
+        "cuda:0 A100 first"
+    )  # old runs: the index, as before
     assert device_summary("cpu", "GPU-ccc") == "CPU"
 
 
 def test_the_run_view_keeps_the_device_uuid(tmp_path: Path):
     view = RunView()
-    view.apply([ev.RunStarted(str(tmp_path), {"batch_size": 8}, "cuda:0", 10, 5, device_uuid="GPU-ccc")])
+    view.apply(
+        [ev.RunStarted(str(tmp_path), {"batch_size": 8}, "cuda:0", 10, 5, device_uuid="GPU-ccc")]
+    )
     assert view.device_uuid == "GPU-ccc"
 
 

@@ -81,7 +81,9 @@ def test_ema_smooths_and_is_debiased():
 def test_run_view_folds_events_in_order(tmp_path):
     view = RunView()
     png = sample_png(tmp_path / "samples" / "step_00000100.png")
-    changed = view.apply([*started(tmp_path), *steps(1, 100), ev.SamplesSaved(100, 2, str(png), time=T0 + 2)])
+    changed = view.apply(
+        [*started(tmp_path), *steps(1, 100), ev.SamplesSaved(100, 2, str(png), time=T0 + 2)]
+    )
     assert {PROGRESS, PLOTS, LOG} <= changed
     assert view.step == 100 and len(view.history) == 100
     assert view.planned_steps == 1950 and view.config["batch_size"] == 64
@@ -95,9 +97,15 @@ def test_run_view_folds_events_in_order(tmp_path):
 
 def test_a_resume_after_a_crash_supersedes_the_steps_logged_past_its_checkpoint(tmp_path):
     # events.jsonl of a run that crashed at step 130 and resumed from its checkpoint at step 100
-    crashed = [*started(tmp_path), *steps(1, 130),
-               ev.MetricsComputed(100, 2, {"modes": 3.0}, {}), ev.MetricsComputed(120, 2, {"modes": 4.0}, {})]
-    resumed = ev.RunStarted(str(tmp_path), CONFIG, "cpu", 1950, 78, start_step=100, resumed_from="ck.pt", time=T0 + 9)
+    crashed = [
+        *started(tmp_path),
+        *steps(1, 130),
+        ev.MetricsComputed(100, 2, {"modes": 3.0}, {}),
+        ev.MetricsComputed(120, 2, {"modes": 4.0}, {}),
+    ]
+    resumed = ev.RunStarted(
+        str(tmp_path), CONFIG, "cpu", 1950, 78, start_step=100, resumed_from="ck.pt", time=T0 + 9
+    )
     view = RunView()
     view.apply([*crashed, resumed, *steps(101, 140)])
     step_column = view.history.column("step")
@@ -107,8 +115,14 @@ def test_a_resume_after_a_crash_supersedes_the_steps_logged_past_its_checkpoint(
 
 def test_run_view_final_states_say_what_next(tmp_path):
     view = RunView()
-    view.apply([*started(tmp_path), *steps(1, 5), ev.RunFailed("boom", 5, time=T0 + 9),
-                ev.StateChanged(ev.FAILED, "boom", 5, time=T0 + 9)])
+    view.apply(
+        [
+            *started(tmp_path),
+            *steps(1, 5),
+            ev.RunFailed("boom", 5, time=T0 + 9),
+            ev.StateChanged(ev.FAILED, "boom", 5, time=T0 + 9),
+        ]
+    )
     assert view.final and view.error == "boom"
     assert "failed" in view.next_step_hint().lower()
     assert view.eta is None
@@ -124,8 +138,16 @@ def test_run_view_log_keeps_the_last_lines():
 def test_formatting():
     assert format_duration(65) == "1m05s" and format_duration(3725) == "1h02m"
     assert format_duration(None) == "--" and format_duration(float("inf")) == "--"
-    assert format_number(2e-4) == "2e-04" and format_number(0.5) == "0.5" and format_number(200) == "200"
-    assert format_number(None) == "--" and format_number(True) == "true" and format_number(False) == "false"
+    assert (
+        format_number(2e-4) == "2e-04"
+        and format_number(0.5) == "0.5"
+        and format_number(200) == "200"
+    )
+    assert (
+        format_number(None) == "--"
+        and format_number(True) == "true"
+        and format_number(False) == "false"
+    )
 
 
 def test_halfblock_fits_and_keeps_aspect():
@@ -138,14 +160,24 @@ def test_halfblock_fits_and_keeps_aspect():
     assert halfblock_lines(img, 0, 5) == []
 
 
-@pytest.mark.parametrize("text", ["abc", "-1", "0", "nan", "inf", "-inf", "1e300", "", "  ", "1e-3e"])
+@pytest.mark.parametrize(
+    "text", ["abc", "-1", "0", "nan", "inf", "-inf", "1e300", "", "  ", "1e-3e"]
+)
 def test_bad_learning_rates_are_refused(text):
     with pytest.raises(ConfigError):
         check_value("lr_g", text)
 
 
-@pytest.mark.parametrize("key,text", [("beta1", "1"), ("beta2", "1.5"), ("sample_every", "2.5"),
-                                      ("sample_every", "-5"), ("checkpoint_every", "1e30")])
+@pytest.mark.parametrize(
+    "key,text",
+    [
+        ("beta1", "1"),
+        ("beta2", "1.5"),
+        ("sample_every", "2.5"),
+        ("sample_every", "-5"),
+        ("checkpoint_every", "1e30"),
+    ],
+)
 def test_bad_other_values_are_refused(key, text):
     with pytest.raises(ConfigError):
         check_value(key, text)

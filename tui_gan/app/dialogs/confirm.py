@@ -14,7 +14,10 @@ from textual.widgets import Button, Static
 class ConfirmDialog(ModalScreen[bool]):
     """A yes/no question; dismisses with True only on an explicit yes."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,n", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "dismiss(False)", "No"),
+        Binding("y", "dismiss(True)", "Yes"),
+    ]
 
     def __init__(self, question: str, yes: str = "Yes") -> None:
         super().__init__()

@@ -25,7 +25,9 @@ def parse_positive(text: str, kind: type[int] | type[float], name: str, high: fl
     try:
         value = kind(text.strip())
     except ValueError:
-        raise ValueError(f"{name}: {text!r} is not a {'whole ' if kind is int else ''}number") from None
+        raise ValueError(
+            f"{name}: {text!r} is not a {'whole ' if kind is int else ''}number"
+        ) from None
     if not math.isfinite(value) or not 0 < value <= high:
         raise ValueError(f"{name}: {text!r} must be in (0, {high:g}]")
     return value
@@ -88,7 +90,11 @@ class ExportDialog(ModalScreen[None]):
         status = self.query_one("#export-status", Static)
         try:
             fps = parse_positive(self.query_one("#export-fps", Input).value, float, "fps", 50)
-            every = int(parse_positive(self.query_one("#export-every", Input).value, int, "every", 1_000_000))
+            every = int(
+                parse_positive(
+                    self.query_one("#export-every", Input).value, int, "every", 1_000_000
+                )
+            )
         except ValueError as exc:
             status.update(f"[red]{exc}[/]")
             return

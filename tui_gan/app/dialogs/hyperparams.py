@@ -36,7 +36,10 @@ class FieldValidator(Validator):
 class HyperparamsForm(ModalScreen[dict[str, Any] | None]):
     """Dismisses with the changed values (at least one), or None when cancelled."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+s", "apply", "Apply"),
+    ]
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
@@ -49,16 +52,23 @@ class HyperparamsForm(ModalScreen[dict[str, Any] | None]):
                 for key in EDITABLE:
                     yield Label(key, classes="field-name")
                     yield Input(
-                        value=format_number(self.config.get(key, "")), id=f"in-{key}",
-                        validators=[FieldValidator(key)], valid_empty=False,
-                        tooltip=FIELDS[key].describe(), compact=True,
+                        value=format_number(self.config.get(key, "")),
+                        id=f"in-{key}",
+                        validators=[FieldValidator(key)],
+                        valid_empty=False,
+                        tooltip=FIELDS[key].describe(),
+                        compact=True,
                     )
                     yield Static("", id=f"err-{key}", classes="field-error")
                 for key in RESTART_ONLY:
                     if key in self.config:
                         yield Label(key, classes="field-name")
-                        yield Input(value=format_number(self.config[key]), disabled=True, id=f"ro-{key}",
-                                    compact=True)
+                        yield Input(
+                            value=format_number(self.config[key]),
+                            disabled=True,
+                            id=f"ro-{key}",
+                            compact=True,
+                        )
                         yield Static("needs a restart", classes="field-note")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Apply (ctrl+s)", id="apply", variant="primary")
@@ -76,7 +86,9 @@ class HyperparamsForm(ModalScreen[dict[str, Any] | None]):
         if key not in EDITABLE:
             return
         result = event.validation_result
-        problem = "" if result is None or result.is_valid else "; ".join(result.failure_descriptions)
+        problem = (
+            "" if result is None or result.is_valid else "; ".join(result.failure_descriptions)
+        )
         self.query_one(f"#err-{key}", Static).update(problem)
         self.query_one("#apply", Button).disabled = not self.all_valid()
 

@@ -45,7 +45,9 @@ class QuitDialog(ChoiceDialog):
         with Vertical(classes="dialog"):
             if self.running:
                 yield Label("Quit tui-gan?", classes="dialog-title")
-                yield Static("The training will be stopped. Save a checkpoint first so it can be resumed?")
+                yield Static(
+                    "The training will be stopped. Save a checkpoint first so it can be resumed?"
+                )
             else:
                 yield Label("Quit tui-gan?", classes="dialog-title")
                 yield Static("The run has ended; nothing more to save.")
@@ -69,12 +71,16 @@ class DetachDialog(ChoiceDialog):
         with Vertical(classes="dialog"):
             yield Label("Leave this run?", classes="dialog-title")
             if self.running:
-                yield Label("Detach: the training goes on; `tui-gan watch` attaches again.\n"
-                            "Stop: save a checkpoint and end the training.")
+                yield Label(
+                    "Detach: the training goes on; `tui-gan watch` attaches again.\n"
+                    "Stop: save a checkpoint and end the training."
+                )
             else:
                 yield Label("The run has ended.")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Detach [d]" if self.running else "Quit [q]", id=DETACH, variant="primary")
+                yield Button(
+                    "Detach [d]" if self.running else "Quit [q]", id=DETACH, variant="primary"
+                )
                 if self.running:
                     yield Button("Stop & save [s]", id=STOP, variant="error")
                 yield Button("Cancel [esc]", id="cancel")

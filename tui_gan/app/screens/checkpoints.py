@@ -57,7 +57,9 @@ class CheckpointsScreen(Screen[None]):
     class Previewed(Message):
         """A preview grid was drawn from a checkpoint (or could not be)."""
 
-        def __init__(self, checkpoint: str, image: str | None, error: str = "", unreadable: bool = False) -> None:
+        def __init__(
+            self, checkpoint: str, image: str | None, error: str = "", unreadable: bool = False
+        ) -> None:
             super().__init__()
             self.checkpoint, self.image, self.error = checkpoint, image, error
             self.unreadable = unreadable  # the file itself failed its checks on load
@@ -70,12 +72,16 @@ class CheckpointsScreen(Screen[None]):
         # Preview PNGs live only as long as the screen: removed when it closes (on_unmount).
         self.preview_dir = Path(tempfile.mkdtemp(prefix="tui-gan-previews-"))
         self.closed = False
-        self.metric: str | None = None  # the metric given a column of its own (the main one the checkpoints have)
+        self.metric: str | None = (
+            None  # the metric given a column of its own (the main one the checkpoints have)
+        )
 
     def compose(self) -> ComposeResult:
         yield Static(f"Checkpoints of {self.run_dir.name}", id="ckpt-title")
         with Horizontal(id="ckpt-body"):
-            table: DataTable[str | Text] = DataTable(id="ckpt-table", cursor_type="row", zebra_stripes=True)
+            table: DataTable[str | Text] = DataTable(
+                id="ckpt-table", cursor_type="row", zebra_stripes=True
+            )
             yield table
             with Vertical(id="ckpt-side"):
                 yield SampleImage(id="ckpt-preview")
@@ -113,18 +119,34 @@ class CheckpointsScreen(Screen[None]):
         self.metric = main_key(sorted({k for info in self.infos for k in info.metrics}))
         table.clear(columns=True)
         names = list(COLUMNS)
-        if self.metric:  # one metric takes the epoch's place (the detail pane has both, and all metrics)
+        if (
+            self.metric
+        ):  # one metric takes the epoch's place (the detail pane has both, and all metrics)
             names[1:5] = [*names[2:5], SHORT.get(self.metric, self.metric)]
         table.add_columns(*names)
         self.on_resize()
         for info in self.infos:
             when = time.strftime("%m-%d %H:%M", time.localtime(info.time))
             if info.readable:
-                row = (f"{info.step:,}", str(info.epoch), when, _loss(info.loss_d), _loss(info.loss_g),
-                       format_size(info.size), info.reason)
+                row = (
+                    f"{info.step:,}",
+                    str(info.epoch),
+                    when,
+                    _loss(info.loss_d),
+                    _loss(info.loss_g),
+                    format_size(info.size),
+                    info.reason,
+                )
             else:
-                row = (f"{info.step:,}" if info.step >= 0 else "?", "?", when, "--", "--",
-                       format_size(info.size), Text("unreadable", style="bold red"))
+                row = (
+                    f"{info.step:,}" if info.step >= 0 else "?",
+                    "?",
+                    when,
+                    "--",
+                    "--",
+                    format_size(info.size),
+                    Text("unreadable", style="bold red"),
+                )
             if self.metric:
                 value = info.metrics.get(self.metric) if info.readable else None
                 row = (row[0], *row[2:5], format_metric(self.metric, value, info.metrics), *row[5:])
@@ -133,7 +155,8 @@ class CheckpointsScreen(Screen[None]):
             self.query_one("#ckpt-detail", Static).update(f"[red]{message.error}[/]")
         elif not self.infos:
             self.query_one("#ckpt-detail", Static).update(
-                "No checkpoints yet. Press Esc, then s on the dashboard to save one now.")
+                "No checkpoints yet. Press Esc, then s on the dashboard to save one now."
+            )
             self.query_one(SampleImage).show(None, message="no checkpoint selected")
         else:
             table.move_cursor(row=0)
@@ -147,7 +170,11 @@ class CheckpointsScreen(Screen[None]):
 
     def selected(self) -> Any | None:
         table = self.query_one(DataTable)
-        if not self.infos or table.cursor_row is None or not 0 <= table.cursor_row < len(self.infos):
+        if (
+            not self.infos
+            or table.cursor_row is None
+            or not 0 <= table.cursor_row < len(self.infos)
+        ):
             return None
         return self.infos[table.cursor_row]
 
@@ -165,12 +192,16 @@ class CheckpointsScreen(Screen[None]):
             detail.update(f"[b]{name}[/]\n[red]{info.problem}[/]\nd: delete")
             self.query_one(SampleImage).show(None, message="unreadable checkpoint")
             return
-        metrics = " · ".join(f"{SHORT.get(k, k)} {format_metric(k, info.metrics[k], info.metrics)}"
-                             for k in shown_keys(info.metrics))
+        metrics = " · ".join(
+            f"{SHORT.get(k, k)} {format_metric(k, info.metrics[k], info.metrics)}"
+            for k in shown_keys(info.metrics)
+        )
         if metrics:
             metrics = "\n" + metrics
-        detail.update(f"[b]{name}[/]  step {info.step:,} · epoch {info.epoch}{metrics}\n"
-                      "r resume · x export samples · d delete")
+        detail.update(
+            f"[b]{name}[/]  step {info.step:,} · epoch {info.epoch}{metrics}\n"
+            "r resume · x export samples · d delete"
+        )
         if info.path in self.previews:
             self.query_one(SampleImage).show(self.previews[info.path])
         else:
@@ -184,7 +215,9 @@ class CheckpointsScreen(Screen[None]):
 
             out = self.preview_dir / f"{Path(checkpoint).stem}.png"
             path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED, out=out)
-            if self.closed:  # the screen closed while this was drawn: nobody removes the file after us
+            if (
+                self.closed
+            ):  # the screen closed while this was drawn: nobody removes the file after us
                 shutil.rmtree(self.preview_dir, ignore_errors=True)
                 return
             self.post_message(self.Previewed(checkpoint, str(path)))
@@ -194,11 +227,17 @@ class CheckpointsScreen(Screen[None]):
             self.post_message(self.Previewed(checkpoint, None, str(exc)))
 
     def on_checkpoints_screen_previewed(self, message: Previewed) -> None:
-        row = next((i for i, info in enumerate(self.infos) if info.path == message.checkpoint), None)
+        row = next(
+            (i for i, info in enumerate(self.infos) if info.path == message.checkpoint), None
+        )
         if message.unreadable and row is not None:  # its sidecar looked fine, its contents do not
-            self.infos[row] = dataclasses.replace(self.infos[row], readable=False, problem=message.error)
+            self.infos[row] = dataclasses.replace(
+                self.infos[row], readable=False, problem=message.error
+            )
             table = self.query_one(DataTable)
-            table.update_cell_at(Coordinate(row, len(table.columns) - 1), Text("unreadable", style="bold red"))
+            table.update_cell_at(
+                Coordinate(row, len(table.columns) - 1), Text("unreadable", style="bold red")
+            )
             if self.selected() is self.infos[row]:
                 self.select(row)
             return
@@ -264,5 +303,9 @@ class CheckpointsScreen(Screen[None]):
                 self.notify(f"deleted {Path(info.path).name}")
                 self.action_refresh()
 
-        self.post_message(DialogRequested(
-            ConfirmDialog(f"Delete {Path(info.path).name}? This cannot be undone.", "Delete"), confirmed))
+        self.post_message(
+            DialogRequested(
+                ConfirmDialog(f"Delete {Path(info.path).name}? This cannot be undone.", "Delete"),
+                confirmed,
+            )
+        )

@@ -99,7 +99,9 @@ class DashboardScreen(Screen[None]):
         if not self.query("#d-plot"):
             self.call_after_refresh(self._ready)
             return
-        self.query_one("#d-plot", MetricPlot).allow_log = False  # probabilities: a log axis hides what matters
+        self.query_one(
+            "#d-plot", MetricPlot
+        ).allow_log = False  # probabilities: a log axis hides what matters
         self.ready = True
         self.redraw({HEADER, PROGRESS, SAMPLES, LOG, PLOTS, METRICS} | self._pending)
         self.replot()
@@ -130,7 +132,9 @@ class DashboardScreen(Screen[None]):
         if HEADER in parts:
             self.query_one(RunHeader).update_from(view)
             self.sub_title = view.state
-            if view.device.startswith("cuda") and self._gpu_timer is None:  # the timer keeps the line fresh
+            if (
+                view.device.startswith("cuda") and self._gpu_timer is None
+            ):  # the timer keeps the line fresh
                 self._gpu_timer = self.set_interval(GPU_INTERVAL_S, self.refresh_gpu)
                 self.refresh_gpu()
             elif view.device and self._gpu_timer is None:  # no NVML off CUDA: cheap, done here
@@ -140,31 +144,45 @@ class DashboardScreen(Screen[None]):
         if PROGRESS in parts:
             self._progress_dirty = True
         now = time.monotonic()
-        if self._progress_dirty and (now >= self._next_progress_at or not parts <= {PROGRESS, PLOTS}):
+        if self._progress_dirty and (
+            now >= self._next_progress_at or not parts <= {PROGRESS, PLOTS}
+        ):
             self._progress_dirty = False
             self._next_progress_at = now + PROGRESS_INTERVAL_S
             self.query_one(ProgressPanel).update_from(view)
         if SAMPLES in parts:
             tile = None
-            if view.config.get("image_size") and view.config.get("dataset") not in ("ring8", "grid25"):
+            if view.config.get("image_size") and view.config.get("dataset") not in (
+                "ring8",
+                "grid25",
+            ):
                 tile = int(view.config["image_size"])
-            self.query_one(SampleImage).show(view.sample_path, tile=tile,
-                                             message="waiting for the first samples")
+            self.query_one(SampleImage).show(
+                view.sample_path, tile=tile, message="waiting for the first samples"
+            )
             caption = f"samples at step {view.sample_step:,}" if view.sample_path else ""
-            self.query_one("#samples-caption", Static).update(caption, layout=False)  # one fixed row
+            self.query_one("#samples-caption", Static).update(
+                caption, layout=False
+            )  # one fixed row
         if LOG in parts:
             lines = view.log_since(self._log_seen)
             self._log_seen = view.log_total
             self.query_one(AlertsLog).add_lines(lines)
             for line in lines:
                 if line.notify:
-                    self.notify(line.text, severity=TOAST_SEVERITY.get(line.level, "information"), timeout=6)
+                    self.notify(
+                        line.text, severity=TOAST_SEVERITY.get(line.level, "information"), timeout=6
+                    )
         if METRICS in parts or HPARAMS in parts:
             self.show_metrics()
         if PLOTS in parts or METRICS in parts:
             self._plots_dirty = True
         # Hidden behind another screen the plots wait; on_screen_resume draws them when they show again.
-        if self._plots_dirty and self.is_current and (time.monotonic() >= self._next_plot_at or view.final):
+        if (
+            self._plots_dirty
+            and self.is_current
+            and (time.monotonic() >= self._next_plot_at or view.final)
+        ):
             self.replot()
 
     def on_screen_resume(self) -> None:
@@ -174,8 +192,13 @@ class DashboardScreen(Screen[None]):
     def refresh_gpu(self) -> None:
         """Query NVML in a thread worker (it can block for long on a busy GPU), then show the line."""
         device, uuid = self.view.device, self.view.device_uuid
-        self.run_worker(lambda: self._gpu_line(device_summary(device, uuid)), thread=True,
-                        group="gpu", exclusive=True, exit_on_error=False)
+        self.run_worker(
+            lambda: self._gpu_line(device_summary(device, uuid)),
+            thread=True,
+            group="gpu",
+            exclusive=True,
+            exit_on_error=False,
+        )
 
     def _gpu_line(self, line: str) -> None:
         self.app.call_from_thread(self._show_gpu_line, line)
@@ -189,7 +212,9 @@ class DashboardScreen(Screen[None]):
             return
         self._plots_dirty = False
         plots = list(self.query(MetricPlot))
-        if len(self.view.history):  # the first points show at once, later ones paced by what plots cost
+        if len(
+            self.view.history
+        ):  # the first points show at once, later ones paced by what plots cost
             cost = sum(plot.cost for plot in plots)
             self._next_plot_at = time.monotonic() + max(PLOT_INTERVAL_S, cost / PLOT_BUDGET)
         quality = self.query_one(QualityPlot)
@@ -199,8 +224,12 @@ class DashboardScreen(Screen[None]):
                 plot.history = self.view.history
             plot.replot()
         loss = self.query_one("#loss-plot", MetricPlot)
-        keys = "l log · w window · +/- smoothing" + (" · m metric" if self.has_class("metrics") else "")
-        self.query_one("#plot-status", Static).update(f"{loss.describe()}  [dim]{keys}[/]", layout=False)  # one row
+        keys = "l log · w window · +/- smoothing" + (
+            " · m metric" if self.has_class("metrics") else ""
+        )
+        self.query_one("#plot-status", Static).update(
+            f"{loss.describe()}  [dim]{keys}[/]", layout=False
+        )  # one row
 
     def show_metrics(self) -> None:
         """The metrics plot and table appear while the run computes metrics (or has computed some)."""
@@ -215,7 +244,9 @@ class DashboardScreen(Screen[None]):
             quality.waiting = f"metrics every {view.eval_every:,} steps…"
         else:
             quality.waiting = "metrics are off (eval_every = 0)"
-        self.query_one(MetricsTable).update_from(view.metrics_values, view.metrics_reference, view.metrics_step)
+        self.query_one(MetricsTable).update_from(
+            view.metrics_values, view.metrics_reference, view.metrics_step
+        )
 
     # -- plot actions ------------------------------------------------------------------------------
 
@@ -235,13 +266,17 @@ class DashboardScreen(Screen[None]):
         """Plot the next sample-quality metric."""
         quality = self.query_one(QualityPlot)
         if quality.cycle() is None:
-            self.notify("no metrics yet: set eval_every (h) to compute them during training", timeout=4)
+            self.notify(
+                "no metrics yet: set eval_every (h) to compute them during training", timeout=4
+            )
             return
         self.replot()
 
     def action_smoothing(self, direction: int) -> None:
         loss = self.query_one("#loss-plot", MetricPlot)
-        current = min(range(len(SMOOTHING_STEPS)), key=lambda i: abs(SMOOTHING_STEPS[i] - loss.smoothing))
+        current = min(
+            range(len(SMOOTHING_STEPS)), key=lambda i: abs(SMOOTHING_STEPS[i] - loss.smoothing)
+        )
         new = SMOOTHING_STEPS[max(0, min(len(SMOOTHING_STEPS) - 1, current + direction))]
         for plot in self.query(MetricPlot):
             plot.smoothing = new

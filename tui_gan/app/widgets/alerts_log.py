@@ -19,4 +19,9 @@ class AlertsLog(RichLog):
     def add_lines(self, lines: list[LogLine]) -> None:
         for line in lines:
             mark = {"warning": "! ", "error": "✖ "}.get(line.level, "· ")
-            self.write(Text.assemble((f"{line.step:>7} ", "dim"), (mark + line.text, LEVEL_STYLES.get(line.level, ""))))
+            self.write(
+                Text.assemble(
+                    (f"{line.step:>7} ", "dim"),
+                    (mark + line.text, LEVEL_STYLES.get(line.level, "")),
+                )
+            )

@@ -42,9 +42,13 @@ class MetricPlot(PlotextPlot):
         self.allow_log = True
         self.points = 0  # points drawn at the last replot (for tests and the bench)
         self.waiting = "waiting for the first steps…"  # shown while there is nothing to draw
-        self.cost = 0.0  # seconds the last replot and its render took (the dashboard paces plots by it)
+        self.cost = (
+            0.0  # seconds the last replot and its render took (the dashboard paces plots by it)
+        )
         self._prepare_s = 0.0
-        self._generation = 0  # bumped by replot(): a render with the same data and size reuses the last one
+        self._generation = (
+            0  # bumped by replot(): a render with the same data and size reuses the last one
+        )
         self._rendered: tuple[tuple[int, int, int, str], RenderResult] | None = None
 
     def on_resize(self) -> None:
@@ -80,7 +84,9 @@ class MetricPlot(PlotextPlot):
         if len(steps):
             # No more labels than fit: plotext drops colliding ones in an order that varies run to run.
             width = len(f"{float(steps[-1]):,.0f}") + 2
-            ticks = nice_ticks(float(steps[0]), float(steps[-1]), count=max(2, min(4, buckets // width)))
+            ticks = nice_ticks(
+                float(steps[0]), float(steps[-1]), count=max(2, min(4, buckets // width))
+            )
             plt.xticks(ticks, [f"{t:,.0f}" for t in ticks])
         if self.points == 0:
             plt.text(self.waiting, 0.5, 0.5, alignment="center")
@@ -156,7 +162,6 @@ class QualityPlot(MetricPlot):
 
     def describe(self) -> str:
         return ""
-
 
 
 def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:

@@ -29,7 +29,9 @@ class MetricsTable(Static):
         grid.add_column(no_wrap=True, style="bold")
         for _ in keys:
             grid.add_column(justify="right", no_wrap=True, overflow="ellipsis")
-        grid.add_row(Text(f"@{step:,}", style="dim"), *(Text(SHORT.get(k, k), style="bold") for k in keys))
+        grid.add_row(
+            Text(f"@{step:,}", style="dim"), *(Text(SHORT.get(k, k), style="bold") for k in keys)
+        )
         grid.add_row("now", *(format_metric(k, values[k], values) for k in keys))
         grid.add_row("real", *(format_metric(k, reference.get(k), reference) for k in keys))
         self.tooltip = "\n".join(beside_reference(k, values, reference) for k in keys)

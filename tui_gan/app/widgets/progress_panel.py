@@ -23,13 +23,20 @@ class BarRow:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = max(options.max_width - 6 - len(self.right) - 1, 1)
         filled = round(width * self.fraction)
-        yield Text.assemble((f"{self.label:<5} ", "bold"),
-                            ("━" * filled, BAR_FINISHED if self.fraction >= 1 else BAR_DONE),
-                            ("━" * (width - filled), BAR_BACK), " " + self.right, no_wrap=True)
+        yield Text.assemble(
+            (f"{self.label:<5} ", "bold"),
+            ("━" * filled, BAR_FINISHED if self.fraction >= 1 else BAR_DONE),
+            ("━" * (width - filled), BAR_BACK),
+            " " + self.right,
+            no_wrap=True,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, BarRow) and (self.label, self.right, self.fraction) == (
-            other.label, other.right, other.fraction)
+            other.label,
+            other.right,
+            other.fraction,
+        )
 
 
 def _value(value: float | None, digits: str = ".4f") -> str:
@@ -54,21 +61,33 @@ class ProgressPanel(Static):
             batch = view.batch if view.step else 0
             epochs, steps = f"{epoch_now}/{view.epochs}", f"{view.step:,}/{view.planned_steps:,}"
             right = max(len(epochs), len(steps))  # both bars end in the same column
-            bars: list[ConsoleRenderable] = [BarRow("epoch", batch, spe, epochs.rjust(right)),
-                                             BarRow("step", view.step, view.planned_steps, steps.rjust(right))]
+            bars: list[ConsoleRenderable] = [
+                BarRow("epoch", batch, spe, epochs.rjust(right)),
+                BarRow("step", view.step, view.planned_steps, steps.rjust(right)),
+            ]
         else:
             bars = [Text("loading data and building models…", style="italic")]
         c = view.config
         rate = f"{view.img_per_s:,.0f} img/s" if view.img_per_s else "-- img/s"
         rows = [
-            Text.assemble((rate, "bold"), f"  {format_duration(view.elapsed)} · ETA {format_duration(view.eta)}"),
+            Text.assemble(
+                (rate, "bold"),
+                f"  {format_duration(view.elapsed)} · ETA {format_duration(view.eta)}",
+            ),
             Text.assemble(("loss  ", "bold"), f"D {_value(view.loss_d)}  G {_value(view.loss_g)}"),
-            Text.assemble(("lr    ", "bold"), f"G {format_number(view.lr_g)}  D {format_number(view.lr_d)}"),
-            Text.assemble(("betas ", "bold"), f"{format_number(c.get('beta1', '--'))} / "
-                                              f"{format_number(c.get('beta2', '--'))}"),
-            Text.assemble(("every ", "bold"), f"sample {c.get('sample_every', '--')} · "
-                                              f"ckpt {c.get('checkpoint_every', '--')}"
-                                              + (f" · eval {c['eval_every']}" if c.get("eval_every") else "")),
+            Text.assemble(
+                ("lr    ", "bold"), f"G {format_number(view.lr_g)}  D {format_number(view.lr_d)}"
+            ),
+            Text.assemble(
+                ("betas ", "bold"),
+                f"{format_number(c.get('beta1', '--'))} / {format_number(c.get('beta2', '--'))}",
+            ),
+            Text.assemble(
+                ("every ", "bold"),
+                f"sample {c.get('sample_every', '--')} · "
+                f"ckpt {c.get('checkpoint_every', '--')}"
+                + (f" · eval {c['eval_every']}" if c.get("eval_every") else ""),
+            ),
         ]
         if self.device_line:
             rows.append(Text(self.device_line, style="dim"))
