@@ -174,6 +174,7 @@ def run_with_fault(run_dir: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int,
     assert read_status(run_dir)["state"] == ev.FINISHED, where
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EFBIG], ids=["ENOSPC", "EFBIG"])
 def test_every_write_of_a_run_may_fail_and_the_run_pauses_then_finishes_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int

@@ -228,6 +228,7 @@ def test_a_bad_inception_weights_file_is_one_clear_error(tmp_path):
     assert "\n" not in str(info.value) and "weights_only=False" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_digit_samples_are_scored_on_the_generator_device_without_a_host_copy(judge, monkeypatch):
     from core import digits
     from core.evaluate import Evaluator
