@@ -52,6 +52,11 @@ TINY = [
 ]
 
 
+# ring8-mlp with 1,000 points in batches of 100: 10 steps an epoch, each a fraction of a second.
+TOY = ["--preset", "ring8-mlp", "--set", "subset=1000", "--set", "batch_size=100", "--set", "sample_every=0",
+       "--set", "eval_every=0", "--device", "cpu"]  # fmt: skip
+
+
 def tui_gan_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "tui_gan", *map(str, args)]
 

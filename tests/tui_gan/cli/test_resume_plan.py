@@ -9,30 +9,11 @@ from pathlib import Path
 import pytest
 
 from core.rundir import read_status
-from tests.runproc import read_jsonl
+from tests.runproc import TOY, read_jsonl
 from tui_gan.cli.main import main
 
-# ring8-mlp with 1,000 points in batches of 100: 10 steps an epoch, a run of 3 epochs is 30 steps.
-SMALL = [
-    "--preset",
-    "ring8-mlp",
-    "--set",
-    "subset=1000",
-    "--set",
-    "batch_size=100",
-    "--set",
-    "sample_every=0",
-    "--set",
-    "eval_every=0",
-    "--set",
-    "checkpoint_every=0",
-    "--set",
-    "lr_decay=none",
-    "--set",
-    "log_every=1",
-    "--device",
-    "cpu",
-]
+# TOY: 10 steps an epoch, so a run of 3 epochs is 30 steps; every step logged, no decay, no checkpoints.
+SMALL = [*TOY, "--set", "checkpoint_every=0", "--set", "lr_decay=none", "--set", "log_every=1"]
 
 
 def train(*args: str) -> int:

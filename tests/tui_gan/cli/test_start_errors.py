@@ -11,24 +11,9 @@ import pytest
 
 from core.config import TrainConfig
 from core.errors import ConfigError
-from tests.runproc import tui_gan
+from tests.runproc import TOY, tui_gan
 from tui_gan.cli.args import build_config
 from tui_gan.cli.main import make_parser
-
-TOY = [
-    "--preset",
-    "ring8-mlp",
-    "--set",
-    "subset=1000",
-    "--set",
-    "batch_size=100",
-    "--set",
-    "sample_every=0",
-    "--set",
-    "eval_every=0",
-    "--device",
-    "cpu",
-]
 
 
 def one_line_error(out: subprocess.CompletedProcess, code: int, *words: str) -> str:
