@@ -56,9 +56,8 @@ class WriteFaults:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.fault: WriteFailed | None = (
-            None  # the write that paused the run, until a resume succeeds
-        )
+        # the write that paused the run, until a resume succeeds
+        self.fault: WriteFailed | None = None
         self.retry: list[Callable[[], object]] = []  # the writes a resume tries again
         self.ended = False  # the run's final state is set; only its record may still be written
 
@@ -75,9 +74,7 @@ class WriteFaults:
         """Pause the run (never end it) because a file of it cannot be written; files already saved
         stay as they are, events wait in memory, and resume tries the failed writes again."""
         run = self.run
-        if (
-            run.cluster is not None or self.ended
-        ):  # nothing left to pause (or rank 0 alone would pause)
+        if run.cluster is not None or self.ended:  # nothing left to pause (or rank 0 alone would)
             then = (
                 "free space and resume to write the events kept in memory"
                 if self.ended
@@ -106,15 +103,20 @@ class WriteFaults:
         """Write what could not be written (events first, then the failed saves); Refused while it
         still cannot, with the run left paused."""
         try:
-            self.run.writer.flush()
-            while self.retry:
-                self.retry[0]()
-                self.retry.pop(0)
+            self._write_waiting(self.retry)
         except WriteFailed as exc:
             raise Refused(
                 f"still cannot write {exc.path}: {exc.reason}; free space and resume again"
             ) from None
         self.fault = None
+
+    def _write_waiting(self, writes: list[Callable[[], object]]) -> None:
+        """The events kept in memory, then `writes` in order, each forgotten once it is written;
+        WriteFailed leaves the rest waiting."""
+        self.run.writer.flush()
+        while writes:
+            writes[0]()
+            writes.pop(0)
 
     def take_pending(self) -> list[Callable[[], object]]:
         """The writes still waiting for a resume, handed over and forgotten with the fault."""
@@ -131,10 +133,7 @@ class WriteFaults:
         pending = self.take_pending()  # a stop may come while writes wait
 
         def last_writes() -> None:
-            run.writer.flush()
-            while pending:
-                pending[0]()
-                pending.pop(0)
+            self._write_waiting(pending)
             run.outputs.save_samples()
             if stop is None or stop.checkpoint:
                 saved.append(run.outputs.save_checkpoint("final" if stop is None else "stop"))
