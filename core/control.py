@@ -430,9 +430,8 @@ class _Client:
         self.replies: collections.deque[bytes] = collections.deque()
         self.closed = False
         self.peer_done = False
-        self.hanging_up = (
-            False  # the reader gave up on the client: send the replies owed, then close
-        )
+        # the reader gave up on the client: send the replies owed, then close
+        self.hanging_up = False
         self._commands = TokenBucket(COMMAND_RATE, COMMAND_BURST)
         self._bad = 0
         self._over_rate = 0  # lines in a row that came faster than the command rate

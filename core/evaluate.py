@@ -26,9 +26,8 @@ if TYPE_CHECKING:  # the classifier loads only when digits are scored
     from core.digits import DigitJudge
 
 DIGIT_DATASETS = ("mnist5k", "mnist")
-EVAL_SEED_OFFSET = (
-    2  # eval noise comes from its own generator: evaluating never moves the training RNG
-)
+# eval noise comes from its own generator: evaluating never moves the training RNG
+EVAL_SEED_OFFSET = 2
 
 Progress = Callable[[str, float], None]
 
@@ -104,9 +103,8 @@ class Evaluator:
         device = device or next(generator.parameters()).device
         samples = generate(generator, n, config.latent_dim, config.seed + EVAL_SEED_OFFSET, device)
         if self.kind == "toy":
-            if (
-                n not in self._toy_reference
-            ):  # depends only on data set, seed and n: score real points once
+            # depends only on data set, seed and n: score real points once
+            if n not in self._toy_reference:
                 self._toy_reference[n] = toy_mode_metrics(
                     _real_toy_points(config, n), config.dataset
                 )

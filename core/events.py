@@ -37,9 +37,8 @@ class RunStarted(Event):
     world_size: int = 1
     plan_note: str = ""  # a resume that changed the plan says how ("400 → 513 epochs, …")
     time: float = field(default_factory=_now)
-    device_uuid: str | None = (
-        None  # a CUDA device's NVML UUID: its index there may differ (issue 17)
-    )
+    # a CUDA device's NVML UUID: its index there may differ (issue 17)
+    device_uuid: str | None = None
 
 
 @dataclass(frozen=True)

@@ -137,9 +137,8 @@ def sample_from_checkpoint(
     rng = torch.Generator().manual_seed(
         seed if seed is not None else int.from_bytes(os.urandom(7), "little")
     )
-    with (
-        torch.no_grad()
-    ):  # the noise from the CPU generator: the same picture for a seed on any device
+    # the noise from the CPU generator: the same picture for a seed on any device
+    with torch.no_grad():
         samples = generator.to(where)(
             torch.randn(n, config.latent_dim, generator=rng).to(where)
         ).cpu()

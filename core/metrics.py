@@ -6,9 +6,8 @@ import torch
 
 from core.data import toy_modes
 
-TOY_QUALITY_STDS = (
-    3.0  # VEEGAN/PacGAN: high quality = within 3 standard deviations of the nearest mode
-)
+# VEEGAN/PacGAN: high quality = within 3 standard deviations of the nearest mode
+TOY_QUALITY_STDS = 3.0
 
 
 def toy_mode_metrics(points: torch.Tensor, dataset: str) -> dict[str, float]:

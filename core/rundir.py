@@ -309,9 +309,8 @@ def load_status(run_dir: str | Path) -> dict[str, Any] | None:
     try:
         raw = read_regular(Path(run_dir) / STATUS_FILE, MAX_STATUS_BYTES + 1)
     except FileNotFoundError:
-        raw = (
-            b""  # perhaps never written (a full disk): events.jsonl may still say how the run ended
-        )
+        # perhaps never written (a full disk): events.jsonl may still say how the run ended
+        raw = b""
     except OSError as exc:
         raise ValueError(f"{STATUS_FILE}: {exc.strerror or exc}") from None
     if len(raw) > MAX_STATUS_BYTES:
@@ -324,9 +323,8 @@ def load_status(run_dir: str | Path) -> dict[str, Any] | None:
         data, problem = {}, "not JSON"  # perhaps cut by a failed rewrite in place
     if data.get("state") not in FINAL_STATES and not lock_held(run_dir):
         ended = last_state(Path(run_dir) / EVENTS_FILE)
-        if (
-            ended is not None and ended.state in FINAL_STATES
-        ):  # status.json could not be rewritten at the end
+        # status.json could not be rewritten at the end
+        if ended is not None and ended.state in FINAL_STATES:
             failed = (
                 data.get("status_write_failed")
                 or problem

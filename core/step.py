@@ -322,7 +322,6 @@ class GanStep:
         self.opt_d.load_state_dict(state["opt_d"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
         for name, scaler in (("scaler_g", self.scaler_g), ("scaler_d", self.scaler_d)):
-            if (
-                scaler is not None and name in state
-            ):  # a checkpoint from fp32/bf16 starts a fresh scale
+            # a checkpoint from fp32/bf16 starts a fresh scale
+            if scaler is not None and name in state:
                 scaler.load_state_dict(state[name])

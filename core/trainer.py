@@ -64,9 +64,8 @@ class Trainer:
         self._last_status = 0.0
         self._resume_payload: dict[str, Any] | None = None
         self.outputs = RunOutputs(self)  # samples, metrics and checkpoints
-        self.serve_control = (
-            True  # the control socket of issue 5; tests of the bare loop may turn it off
-        )
+        # the control socket of issue 5; tests of the bare loop may turn it off
+        self.serve_control = True
         self.control: Any = None
         self.cluster = (
             Cluster.from_env()
@@ -265,9 +264,8 @@ class Trainer:
 
     def _serve_control(self) -> None:
         """Open the run's control socket (watch/ctl attach there); training goes on without it."""
-        if (
-            not self.serve_control or not self.writer.enabled
-        ):  # the control socket lives beside the log
+        # the control socket lives beside the log
+        if not self.serve_control or not self.writer.enabled:
             return
         from core.control import serve
 
@@ -324,9 +322,8 @@ class Trainer:
             built.gan,
             built.place,
         )
-        if (
-            self.config.device == "auto" and self.device.type == "cpu" and cuda_unusable()
-        ):  # never silently
+        # never silently
+        if self.config.device == "auto" and self.device.type == "cpu" and cuda_unusable():
             self._alert(
                 "warning",
                 f"training on the CPU: this torch has CUDA but cannot use it ({cuda_unusable()})",

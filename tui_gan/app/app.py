@@ -55,9 +55,8 @@ class GanApp(App[int]):
         self.dashboard = DashboardScreen()
         self.quitting = False
         self.switching = False
-        self._quit_stop: str | None = (
-            None  # id of the quit's stop with a checkpoint, until answered
-        )
+        # id of the quit's stop with a checkpoint, until answered
+        self._quit_stop: str | None = None
         self._quit_answer: ev.Event | None = None
 
     def get_default_screen(self) -> Screen[None]:

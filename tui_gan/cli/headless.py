@@ -160,9 +160,8 @@ def follow(session: InProcessSession, on_event: Callable[[ev.Event], None]) -> N
     def deliver(event: ev.Event) -> None:
         try:
             on_event(event)
-        except (
-            OSError
-        ):  # the terminal went away (EIO) before its SIGHUP arrived: printing is optional
+        # the terminal went away (EIO) before its SIGHUP arrived: printing is optional
+        except OSError:
             detach_from_terminal(tuple(fd for fd in (1, 2) if _isatty(fd)) or (1, 2))
 
     while True:

@@ -27,9 +27,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.run_dir = str(resolve_run_dir(args).resolve())
         return start_detached(args) or run_watch(args.run_dir)
     trainer = build_trainer(args)
-    if (
-        args.headless or trainer.world_size > 1
-    ):  # under torchrun: `tui-gan watch` attaches to rank 0
+    # under torchrun: `tui-gan watch` attaches to rank 0
+    if args.headless or trainer.world_size > 1:
         from tui_gan.cli.headless import run_headless
 
         return run_headless(trainer)

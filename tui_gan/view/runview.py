@@ -143,9 +143,8 @@ class RunView:
                 self.metrics.append({"step": float(e.step), **e.values})
                 self.metrics_values, self.metrics_step = dict(e.values), e.step
                 self.metrics_reference = dict(e.reference) or self.metrics_reference
-            if (
-                e.note and e.note != self.metrics_note
-            ):  # a note repeats at every evaluation: log it once
+            # a note repeats at every evaluation: log it once
+            if e.note and e.note != self.metrics_note:
                 self._log("info", e.note, e.step)
                 changed.add(LOG)
             self.metrics_note = e.note

@@ -72,9 +72,8 @@ class CheckpointsScreen(Screen[None]):
         # Preview PNGs live only as long as the screen: removed when it closes (on_unmount).
         self.preview_dir = Path(tempfile.mkdtemp(prefix="tui-gan-previews-"))
         self.closed = False
-        self.metric: str | None = (
-            None  # the metric given a column of its own (the main one the checkpoints have)
-        )
+        # the metric given a column of its own (the main one the checkpoints have)
+        self.metric: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"Checkpoints of {self.run_dir.name}", id="ckpt-title")
@@ -119,9 +118,8 @@ class CheckpointsScreen(Screen[None]):
         self.metric = main_key(sorted({k for info in self.infos for k in info.metrics}))
         table.clear(columns=True)
         names = list(COLUMNS)
-        if (
-            self.metric
-        ):  # one metric takes the epoch's place (the detail pane has both, and all metrics)
+        # one metric takes the epoch's place (the detail pane has both, and all metrics)
+        if self.metric:
             names[1:5] = [*names[2:5], SHORT.get(self.metric, self.metric)]
         table.add_columns(*names)
         self.on_resize()
@@ -215,9 +213,8 @@ class CheckpointsScreen(Screen[None]):
 
             out = self.preview_dir / f"{Path(checkpoint).stem}.png"
             path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED, out=out)
-            if (
-                self.closed
-            ):  # the screen closed while this was drawn: nobody removes the file after us
+            # the screen closed while this was drawn: nobody removes the file after us
+            if self.closed:
                 shutil.rmtree(self.preview_dir, ignore_errors=True)
                 return
             self.post_message(self.Previewed(checkpoint, str(path)))

@@ -132,9 +132,8 @@ class DashboardScreen(Screen[None]):
         if HEADER in parts:
             self.query_one(RunHeader).update_from(view)
             self.sub_title = view.state
-            if (
-                view.device.startswith("cuda") and self._gpu_timer is None
-            ):  # the timer keeps the line fresh
+            # the timer keeps the line fresh
+            if view.device.startswith("cuda") and self._gpu_timer is None:
                 self._gpu_timer = self.set_interval(GPU_INTERVAL_S, self.refresh_gpu)
                 self.refresh_gpu()
             elif view.device and self._gpu_timer is None:  # no NVML off CUDA: cheap, done here

@@ -42,13 +42,11 @@ class MetricPlot(PlotextPlot):
         self.allow_log = True
         self.points = 0  # points drawn at the last replot (for tests and the bench)
         self.waiting = "waiting for the first steps…"  # shown while there is nothing to draw
-        self.cost = (
-            0.0  # seconds the last replot and its render took (the dashboard paces plots by it)
-        )
+        # seconds the last replot and its render took (the dashboard paces plots by it)
+        self.cost = 0.0
         self._prepare_s = 0.0
-        self._generation = (
-            0  # bumped by replot(): a render with the same data and size reuses the last one
-        )
+        # bumped by replot(): a render with the same data and size reuses the last one
+        self._generation = 0
         self._rendered: tuple[tuple[int, int, int, str], RenderResult] | None = None
 
     def on_resize(self) -> None:
