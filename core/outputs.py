@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,6 +59,22 @@ class RunOutputs:
         self._sampled: tuple[int, Path | None] | None = None  # (step, path) of the last samples
         self._evaluator: Any = None
 
+    def due(self, attempt: Callable[[Callable[[], object]], bool]) -> None:
+        """Save the samples, metrics and checkpoint this step is due for; `attempt` makes each write
+        (and pauses the run when one cannot be written)."""
+        run, config, step = self.run, self.run.config, self.run.step
+        if config.sample_every and step % config.sample_every == 0:
+            attempt(self.save_samples)
+        if config.eval_every and step % config.eval_every == 0:
+            if run.writer.enabled:
+                self.evaluate()  # metrics are for the record: computed where it is kept
+            # metrics that went off on rank 0 go off on every rank
+            off = "" if run.config.eval_every else "off"
+            if run.cluster is not None and run.cluster.wait_for_rank0(off):
+                run.config = run.config.replace(eval_every=0)
+        if config.checkpoint_every and step % config.checkpoint_every == 0:
+            attempt(lambda: self.save_checkpoint("periodic"))
+
     def save_samples(self) -> Path | None:
         """Save the fixed-noise grid of this step (once a step); its path. WriteFailed when it could
         not be written."""
@@ -109,9 +126,8 @@ class RunOutputs:
         """Write a checkpoint; its path (None where this process writes nothing). WriteFailed when it
         could not be written."""
         run = self.run
-        rank_rng = (
-            run.cluster.gather(capture_rng()) if run.cluster else None
-        )  # every rank takes part
+        # every rank takes part
+        rank_rng = run.cluster.gather(capture_rng()) if run.cluster else None
         path = run.writer.checkpoint(
             lambda: startup.checkpoint_payload(
                 run.config,

@@ -9,13 +9,14 @@ from typing import Any
 
 import torch
 
-from core.checkpoints import capture_rng, load_checkpoint, restore_rng
+from core.checkpoints import capture_rng, load_checkpoint, restore_rng, run_dir_of
 from core.config import TrainConfig
 from core.data import DataSource, load_source
 from core.distributed import Cluster
 from core.errors import UserError, first_line
+from core.plan import PlanRequest, checkpoint_steps_per_epoch, extend_plan
 from core.rundir import RunDir
-from core.step import GanStep, resolve_device
+from core.step import GanStep, cuda_unusable, resolve_device
 
 
 @dataclass
@@ -30,12 +31,14 @@ class Place:
 
 @dataclass
 class Start:
-    """What a run trains with, and a warning for the user when the resume is not exact."""
+    """What a run trains with, what to tell the user before it starts (level, message), and a
+    warning when the resume is not exact."""
 
     device: torch.device
     data: DataSource
     gan: GanStep
     place: Place
+    alerts: list[tuple[str, str]]
     note: str = ""
 
 
@@ -43,6 +46,24 @@ def join_cluster(cluster: Cluster, config: TrainConfig, run_dir: RunDir) -> RunD
     """Join the torchrun process group; the run directory rank 0 chose."""
     cluster.start(cluster.device(resolve_device(config.device)))
     return RunDir(cluster.share_text(str(run_dir.path)))
+
+
+def resumed_config(path: Path, payload: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
+    """The config of checkpoint `path` (`payload`: its contents), in the run directory it belongs to,
+    with `overrides`."""
+    config = TrainConfig.from_dict(payload["config"])
+    run_dir = run_dir_of(path) or (config.run_dir and Path(config.run_dir))
+    return config.replace(**{"run_dir": str(run_dir) if run_dir else None, **overrides})
+
+
+def extended_plan(
+    config: TrainConfig, payload: dict[str, Any], world_size: int, plan: PlanRequest | None
+) -> tuple[TrainConfig, str]:
+    """`config` with the plan `plan` asks for from the checkpoint's step, and the line that says how
+    the plan changed (NothingToTrain when it would train no step)."""
+    spe = checkpoint_steps_per_epoch(payload, config, world_size)
+    extension = extend_plan(config, payload["step"], spe, plan or PlanRequest())
+    return config.replace(**extension.overrides), extension.line
 
 
 def build(
@@ -72,10 +93,20 @@ def build(
         raise UserError(
             f"{resume_from}: does not fit this configuration ({first_line(exc)})"
         ) from None
+    alerts = []
+    if config.device == "auto" and device.type == "cpu" and cuda_unusable():  # never silently
+        alerts.append(
+            (
+                "warning",
+                f"training on the CPU: this torch has CUDA but cannot use it ({cuda_unusable()})",
+            )
+        )
+    if data.note:  # data kept in host memory: too large for the GPU
+        alerts.append(("info", data.note))
     if payload is None:
-        return Start(device, data, gan, Place())
+        return Start(device, data, gan, Place(), alerts)
     place, note = restore(payload, config, rank, world_size)
-    return Start(device, data, gan, place, note)
+    return Start(device, data, gan, place, alerts, note)
 
 
 def restore(

@@ -3,11 +3,14 @@ wait for the device) every `log_every` steps, or about every AUTO_INTERVAL_S of 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+from core import events as ev
 
 AUTO_INTERVAL_S = 0.1
 MAX_AUTO_STEPS = 1000  # a cluster's auto interval, in steps, never exceeds this
@@ -22,6 +25,54 @@ class Logged:
     last: list[float]
     steps: int
     seconds: float
+
+    @property
+    def finite(self) -> bool:
+        """Whether every number is finite: a mean is not when any of its steps was not."""
+        return all(math.isfinite(v) for v in self.means + self.last)
+
+    def event(
+        self,
+        place: tuple[int, int, int],
+        lrs: tuple[float, float],
+        img_per_s: float,
+        memory: tuple[int | None, int | None],
+    ) -> ev.StepMetrics:
+        """The step event of these numbers at `place` (step, shown epoch, batch)."""
+        step, epoch, batch = place
+        return ev.StepMetrics(
+            step=step,
+            epoch=epoch,
+            batch=batch,
+            loss_d=self.means[0],
+            loss_g=self.means[1],
+            d_x=self.means[2],
+            d_g_z=self.means[3],
+            lr_g=lrs[0],
+            lr_d=lrs[1],
+            img_per_s=img_per_s,
+            steps=self.steps,
+            last_loss_d=self.last[0],
+            last_loss_g=self.last[1],
+            last_d_x=self.last[2],
+            last_d_g_z=self.last[3],
+            memory=memory[0],
+            peak_memory=memory[1],
+        )
+
+
+class Throughput:
+    """Images per second, smoothed over readings: weighted per step, so a long window stands alone."""
+
+    def __init__(self, images_per_step: int) -> None:
+        self.images_per_step = images_per_step
+        self.rate = 0.0
+
+    def update(self, logged: Logged) -> float:
+        window = self.images_per_step * logged.steps / max(logged.seconds, 1e-9)
+        weight = min(1.0, 0.1 * logged.steps)
+        self.rate = window if self.rate == 0.0 else (1 - weight) * self.rate + weight * window
+        return self.rate
 
 
 def parse_every(text: str) -> int | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -16,18 +15,19 @@ import torch
 from core import commanding, startup
 from core import commands as cmd
 from core import events as ev
-from core.checkpoints import load_checkpoint, run_dir_of
+from core.checkpoints import load_checkpoint
 from core.config import TrainConfig
 from core.data import DataSource
 from core.distributed import Cluster
 from core.errors import UserError
 from core.faults import WriteFaults
 from core.outputs import RunOutputs
-from core.plan import PlanRequest, checkpoint_steps_per_epoch, extend_plan, shown_epoch
+from core.plan import PlanRequest, shown_epoch
 from core.rundir import RunDir
 from core.startup import Place
-from core.step import GanStep, cuda_unusable, device_memory, device_uuid
-from core.steplog import Logged, StepLog, parse_every
+from core.step import GanStep, device_memory, device_uuid
+from core.steplog import Logged, StepLog, Throughput, parse_every
+from core.subscribers import Subscribers
 from core.writer import RunWriter, WriteFailed
 
 Subscriber = Callable[[ev.Event], None]
@@ -50,8 +50,7 @@ class Trainer:
         self.resume_from = Path(resume_from) if resume_from else None
         self.run_dir = RunDir(config.default_run_dir())
         self._commands: queue.SimpleQueue[cmd.Command] = queue.SimpleQueue()
-        self._subscribers: list[Subscriber] = []
-        self._sub_lock = threading.Lock()
+        self._subscribers: Subscribers[ev.Event] = Subscribers()
         self._thread: threading.Thread | None = None
         self._state = ev.STARTING
         self._stop: cmd.Stop | None = None
@@ -67,9 +66,8 @@ class Trainer:
         # the control socket of issue 5; tests of the bare loop may turn it off
         self.serve_control = True
         self.control: Any = None
-        self.cluster = (
-            Cluster.from_env()
-        )  # under torchrun every rank trains; the writer decides who writes
+        # under torchrun every rank trains; the writer decides who writes
+        self.cluster = Cluster.from_env()
         self.rank = self.cluster.rank if self.cluster else 0
         self.world_size = self.cluster.world_size if self.cluster else 1
         self.writer = RunWriter(self.run_dir, self.rank)
@@ -83,16 +81,10 @@ class Trainer:
         """A trainer that continues the run of checkpoint `path` in its own run directory, to the plan
         `plan` asks for (NothingToTrain, before anything is written, when it would train no step)."""
         payload = load_checkpoint(path)
-        config = TrainConfig.from_dict(payload["config"])
-        run_dir = run_dir_of(path) or (config.run_dir and Path(config.run_dir))
-        trainer = cls(
-            config.replace(**{"run_dir": str(run_dir) if run_dir else None, **overrides}),
-            resume_from=path,
+        trainer = cls(startup.resumed_config(Path(path), payload, overrides), resume_from=path)
+        trainer.config, trainer.plan_note = startup.extended_plan(
+            trainer.config, payload, trainer.world_size, plan
         )
-        spe = checkpoint_steps_per_epoch(payload, trainer.config, trainer.world_size)
-        extension = extend_plan(trainer.config, payload["step"], spe, plan or PlanRequest())
-        trainer.config = trainer.config.replace(**extension.overrides)
-        trainer.plan_note = extension.line
         trainer._resume_payload = payload
         return trainer
 
@@ -113,11 +105,6 @@ class Trainer:
         return self.place.step
 
     @property
-    def epoch(self) -> int:
-        """The 0-based epoch in progress."""
-        return self.place.epoch
-
-    @property
     def gan(self) -> GanStep:
         """The models and their step; RuntimeError before the run has built them."""
         if self._gan is None:
@@ -131,15 +118,7 @@ class Trainer:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Register an event sink; returns a function that removes it."""
-        with self._sub_lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._sub_lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def send(self, command: cmd.Command) -> None:
         """Queue a command; thread-safe and never blocks."""
@@ -177,18 +156,8 @@ class Trainer:
             self.writer.event(event)
         except WriteFailed as exc:  # the event is kept; subscribers still get it at once
             self.faults.failed(exc)
-        with self._sub_lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(event)
-            except Exception as exc:  # a broken sink must never stop training
-                with self._sub_lock:
-                    if callback in self._subscribers:
-                        self._subscribers.remove(callback)
-                self._emit(
-                    ev.Alert("warning", f"event subscriber removed after error: {exc}", self.step)
-                )
+        for error in self._subscribers.publish(event):  # a broken sink must never stop training
+            self._alert("warning", f"event subscriber removed after error: {error}")
 
     def _set_state(self, state: str, reason: str = "") -> None:
         if state == self._state:
@@ -199,15 +168,14 @@ class Trainer:
 
     def _write_status(self) -> None:
         self._last_status = time.monotonic()
-        extra: dict[str, Any] = {"error": self.error} if self.error else {}
-        if self.faults.fault is not None or self.writer.backlog:
-            extra.update(
-                write_error=str(self.faults.fault or "events not written"),
-                events_not_written=self.writer.backlog,
-            )
         try:
             self.writer.status(
-                self._state, self.step, self.shown_epoch, **extra, **self.place.losses
+                self._state,
+                self.step,
+                self.shown_epoch,
+                self.error,
+                self.faults.fault,
+                self.place.losses,
             )
         except WriteFailed:
             pass  # status.json is a convenience: events.jsonl is the record, runs reads both
@@ -301,35 +269,18 @@ class Trainer:
         else:
             self._set_state(ev.STOPPED, stop.reason)
         if stop is not None and self._stop is not None:
-            checkpoint = saved[-1] if saved else None
-            self._done(
-                self._stop,
-                f"stopped at step {self.step}"
-                + (f"; checkpoint {checkpoint}" if checkpoint else ""),
-            )
+            checkpoint = f"; checkpoint {saved[-1]}" if saved and saved[-1] else ""
+            self._done(self._stop, f"stopped at step {self.step}{checkpoint}")
             self._stop = None
         self.faults.write_the_record()
 
     def _setup(self) -> None:
-        payload, self._resume_payload = (
-            self._resume_payload,
-            None,
-        )  # freed once copied into the models
+        payload, self._resume_payload = self._resume_payload, None  # freed once in the models
         built = startup.build(self.config, self.cluster, self.resume_from, payload)
-        self.device, self.data, self._gan, self.place = (
-            built.device,
-            built.data,
-            built.gan,
-            built.place,
-        )
-        # never silently
-        if self.config.device == "auto" and self.device.type == "cpu" and cuda_unusable():
-            self._alert(
-                "warning",
-                f"training on the CPU: this torch has CUDA but cannot use it ({cuda_unusable()})",
-            )
-        if built.data.note:  # data kept in host memory: too large for the GPU
-            self._alert("info", built.data.note)
+        self.device, self.data = built.device, built.data
+        self._gan, self.place = built.gan, built.place
+        for level, message in built.alerts:
+            self._alert(level, message)
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self.gan.schedule(self.step, self.planned_steps)
         self.faults.attempt(lambda: self.writer.config(self.config))
@@ -358,10 +309,9 @@ class Trainer:
         assert data is not None
         if self._state != ev.PAUSED:  # a write at start-up may have failed
             self._set_state(ev.RUNNING, "resumed" if self.resume_from else "started")
-        batch_size = self.config.batch_size * self.world_size  # images/s of the whole run
-        # issue 17: the step's numbers stay on the device until `log` is read
+        throughput = Throughput(self.config.batch_size * self.world_size)  # of the whole run
+        # the step's numbers stay on the device until `log` is read
         log = StepLog(parse_every(self.config.log_every), fixed_steps=self.cluster is not None)
-        rate = 0.0
         while place.step < self.planned_steps and place.epoch < self.config.epochs:
             epoch_started = time.monotonic()
             sum_d = sum_g = 0.0  # plain floats: no tensor allocated per step
@@ -377,28 +327,15 @@ class Trainer:
                 if not (log.due() or self._read_now(data.steps_per_epoch)):
                     continue
                 logged = self._read(log)
-                window = batch_size * logged.steps / max(logged.seconds, 1e-9)
-                weight = min(
-                    1.0, 0.1 * logged.steps
-                )  # per step as before; a long window stands alone
-                rate = window if rate == 0.0 else (1 - weight) * rate + weight * window
-                sum_d, sum_g = (
-                    sum_d + logged.means[0] * logged.steps,
-                    sum_g + logged.means[1] * logged.steps,
-                )
-                self._after_step(logged, rate)
+                sum_d += logged.means[0] * logged.steps
+                sum_g += logged.means[1] * logged.steps
+                self._after_step(logged, throughput.update(logged))
                 if self._stop is not None or self._state == ev.FAILED:
                     return
             if place.batch >= data.steps_per_epoch:
-                n = max(trained, 1)
+                n, seconds = max(trained, 1), time.monotonic() - epoch_started
                 self._emit(
-                    ev.EpochEnded(
-                        place.epoch + 1,
-                        place.step,
-                        sum_d / n,
-                        sum_g / n,
-                        time.monotonic() - epoch_started,
-                    )
+                    ev.EpochEnded(place.epoch + 1, place.step, sum_d / n, sum_g / n, seconds)
                 )
                 place.epoch, place.batch = place.epoch + 1, 0
 
@@ -406,15 +343,14 @@ class Trainer:
         """Whether this step must be read before log_every says so: the run or epoch ends, a sample,
         metric or checkpoint follows (never of non-finite weights unseen), or a command waits."""
         c, step = self.config, self.step
+        due = (c.sample_every, c.eval_every, c.checkpoint_every)
         return (
             step >= self.planned_steps
             or self.place.batch >= steps_per_epoch
-            or any(
-                every and step % every == 0
-                for every in (c.sample_every, c.eval_every, c.checkpoint_every)
-            )
+            or any(every and step % every == 0 for every in due)
+            # ranks must read at the same steps
             or (self.cluster is None and not self._commands.empty())
-        )  # ranks must read at the same steps
+        )
 
     def _read(self, log: StepLog) -> Logged:
         """The numbers since the last reading; in a cluster the mean over ranks (one verdict on NaN)."""
@@ -426,56 +362,21 @@ class Trainer:
         return logged
 
     def _after_step(self, logged: Logged, rate: float) -> None:
-        loss_d, loss_g, d_x, d_g_z = logged.means
         self.place.losses = {"loss_d": logged.last[0], "loss_g": logged.last[1]}
-        lr_g, lr_d = self.gan.lrs
-        memory, peak = device_memory(self.device)
-        self._emit(
-            ev.StepMetrics(
-                step=self.step,
-                epoch=self.shown_epoch,
-                batch=self.place.batch,
-                loss_d=loss_d,
-                loss_g=loss_g,
-                d_x=d_x,
-                d_g_z=d_g_z,
-                lr_g=lr_g,
-                lr_d=lr_d,
-                img_per_s=rate,
-                steps=logged.steps,
-                last_loss_d=logged.last[0],
-                last_loss_g=logged.last[1],
-                last_d_x=logged.last[2],
-                last_d_g_z=logged.last[3],
-                memory=memory,
-                peak_memory=peak,
-            )
-        )
-        # A mean over the steps is non-finite when any of them was: NaN pauses ≤ log_every steps late.
-        if not all(math.isfinite(v) for v in logged.means + logged.last):
+        place = (self.step, self.shown_epoch, self.place.batch)
+        self._emit(logged.event(place, self.gan.lrs, rate, device_memory(self.device)))
+        if not logged.finite:  # NaN pauses at most log_every steps late
             message = (
-                f"loss is not finite at step {self.step} (loss_d={logged.last[0]}, loss_g={logged.last[1]}); "
-                "lower the learning rates or resume from an earlier checkpoint"
+                f"loss is not finite at step {self.step} (loss_d={logged.last[0]}, "
+                f"loss_g={logged.last[1]}); lower the learning rates or resume from an earlier "
+                "checkpoint"
             )
             self._alert("error", message)
             if self.config.on_nan == "stop":
                 self._fail(message)
                 return
             self._set_state(ev.PAUSED, "non-finite loss")
-        config = self.config
-        if config.sample_every and self.step % config.sample_every == 0:
-            self.faults.attempt(self.outputs.save_samples)
-        if config.eval_every and self.step % config.eval_every == 0:
-            if self.writer.enabled:
-                self.outputs.evaluate()  # metrics are for the record: computed where it is kept
-            if self.cluster is not None and self.cluster.wait_for_rank0(
-                "off" if not self.config.eval_every else ""
-            ):
-                self.config = self.config.replace(
-                    eval_every=0
-                )  # metrics went off on rank 0: on every rank too
-        if config.checkpoint_every and self.step % config.checkpoint_every == 0:
-            self.faults.attempt(lambda: self.outputs.save_checkpoint("periodic"))
+        self.outputs.due(self.faults.attempt)
         if time.monotonic() - self._last_status > STATUS_INTERVAL_S:
             self._write_status()
 

@@ -128,12 +128,26 @@ class RunWriter:
         except OSError as exc:
             raise WriteFailed(self.run_dir.events, exc) from None
 
-    def status(self, state: str, step: int, epoch: int, **extra: Any) -> None:
-        """Rewrite status.json for readers that do not follow the event log."""
+    def status(
+        self,
+        state: str,
+        step: int,
+        epoch: int,
+        error: str | None,
+        fault: WriteFailed | None,
+        losses: dict[str, float],
+    ) -> None:
+        """Rewrite status.json for readers that do not follow the event log: the run's `state`,
+        its `error`, a `fault` that keeps files unwritten, and events waiting in memory."""
+        extra: dict[str, Any] = {"error": error} if error else {}
+        if fault is not None or self.backlog:
+            extra.update(
+                write_error=str(fault or "events not written"), events_not_written=self.backlog
+            )
         if self.enabled:
             self._guard(
                 self.run_dir.status,
-                lambda: write_status(self.run_dir.path, state, step, epoch, **extra),
+                lambda: write_status(self.run_dir.path, state, step, epoch, **extra, **losses),
             )
 
     def config(self, config: TrainConfig) -> None:

@@ -164,7 +164,7 @@ def test_max_steps_and_epochs_stay_totals_on_resume(tmp_path: Path) -> None:
     more = run(Trainer.from_checkpoint(latest_checkpoint(run_dir), epochs=2))
     assert more.step == 16 and more.planned_steps == 16
     capped = run(Trainer.from_checkpoint(latest_checkpoint(run_dir), epochs=5, max_steps=20))
-    assert capped.step == 20 and capped.epoch == 2 and capped.place.batch == 4
+    assert capped.step == 20 and capped.place.epoch == 2 and capped.place.batch == 4
 
 
 def test_a_live_lr_change_before_the_checkpoint_holds_after_resume(tmp_path: Path) -> None:

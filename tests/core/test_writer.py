@@ -22,7 +22,7 @@ def test_rank_0_writes_the_run_directory_and_removes_a_new_one_it_was_told_not_t
     writer = RunWriter(RunDir(tmp_path / "run"))
     writer.open()
     writer.event(ev.Alert("info", "hello", 1))
-    writer.status("running", 1, 1, loss_d=0.5)
+    writer.status("running", 1, 1, None, None, {"loss_d": 0.5})
     writer.config(TrainConfig(run_dir="runs/🦊"))
     path = writer.samples(3, lambda: PICTURE)
     assert path == tmp_path / "run" / "samples" / "step_00000003.png" and path.is_file()
@@ -41,7 +41,7 @@ def test_other_ranks_write_nothing_and_draw_nothing(tmp_path: Path) -> None:
         raise AssertionError("drawn on a rank that keeps no files")
 
     writer.event(ev.Alert("info", "hello", 1))
-    writer.status("running", 1, 1)
+    writer.status("running", 1, 1, None, None, {})
     writer.config(TrainConfig())
     assert writer.samples(3, never) is None
     assert writer.checkpoint(never, "manual") is None  # type: ignore[arg-type]
