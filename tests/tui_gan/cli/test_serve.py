@@ -12,6 +12,7 @@ import pytest
 
 from tests.runproc import tui_gan
 from tests.tui_gan.web.serving import served, stop
+from tui_gan.cli import serve
 from tui_gan.cli.main import main
 from tui_gan.cli.serve import served_command
 
@@ -54,8 +55,12 @@ def test_what_every_browser_session_would_fail_on_is_refused_first(
 def test_without_textual_serve_one_line_says_how_to_install_it(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setitem(sys.modules, "textual_serve", None)  # any import of it fails
+    # None in sys.modules fails any import of it, also of a submodule another test imported
+    for name in [m for m in sys.modules if m.startswith("textual_serve.")] + ["textual_serve"]:
+        monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.delitem(sys.modules, "tui_gan.web.server", raising=False)
+    # should the import succeed after all, fail instead of serving until the timeout
+    monkeypatch.setattr(serve.asyncio, "run", lambda _: pytest.fail("served without textual-serve"))
     assert run_main(["serve", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'tui-gan[serve]'" in err
