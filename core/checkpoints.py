@@ -10,7 +10,7 @@ import random
 import re
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -535,24 +535,31 @@ def load_checkpoint_config(path: str | Path) -> tuple[dict[str, Any], Any]:
     return payload, _checked_config(Path(path), payload)
 
 
-def load_generator(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+def load_generator(
+    path: str | Path, named: Mapping[str, Any] | None = None
+) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
     """(generator in eval mode on the CPU, its TrainConfig, the checkpoint payload) of a checkpoint:
-    the moving average of G's weights when the run kept one (g_ema), else G.
+    the moving average of G's weights when the run kept one (g_ema), else G. A plug-in arch is
+    loaded only when `named` (the user's config values) names the same one.
 
     Built on the meta device and filled from the file, so the global RNG — possibly a live
     trainer's in this process — is never touched.
     """
     payload, config = load_checkpoint_config(path)
-    generator, _ = models_of(path, payload, config)
+    generator, _ = models_of(path, payload, config, named)
     return generator.eval(), config, payload
 
 
 def models_of(
-    path: str | Path, payload: dict[str, Any], config: Any
+    path: str | Path, payload: dict[str, Any], config: Any, named: Mapping[str, Any] | None = None
 ) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(G, D) of `config` holding the checkpoint's weights (G: the moving average when there is
-    one); a saved model that does not fit its config is a CheckpointError naming it."""
+    one); a saved model that does not fit its config is a CheckpointError naming it. A plug-in
+    arch is built only when `named` names the same one: a checkpoint never imports code itself."""
     from core.models import build_models
+    from core.plugins import require_named
+
+    require_named(config.to_dict(), named, str(path))
 
     with torch.device("meta"):  # no memory, no RNG: the weights come from the file
         generator, discriminator = build_models(config, seeded=False)

@@ -14,6 +14,7 @@ from typing import Any
 import tomli_w
 
 from core.errors import ConfigError
+from core.plugins import PLUGIN_PATTERN, is_plugin
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ def _f(spec: Spec, default: Any) -> Any:
 
 DEVICE_PATTERN = r"auto|cpu|cuda|cuda:\d+"
 ARCHS = ("dcgan", "upsample", "mlp")
+ARCH_PATTERN = "|".join(ARCHS) + "|" + PLUGIN_PATTERN  # or the user's "package.module:function"
+MODEL_ARGS = "model_args"  # the one table: keyword arguments of a plug-in arch's factory
 LR_DECAYS = ("none", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LOG_EVERY_PATTERN = r"auto|[1-9][0-9]*"
@@ -74,7 +77,23 @@ class TrainConfig:
     )
     image_size: int = _f(Spec(int, 4, 1024), 28)
     channels: int = _f(Spec(int, 1, 3), 1)
-    arch: str = _f(Spec(str, choices=ARCHS), "dcgan")
+    arch: str = _f(
+        Spec(
+            str,
+            pattern=ARCH_PATTERN,
+            help=f"{', '.join(ARCHS)}, or your own factory as package.module:function",
+        ),
+        "dcgan",
+    )
+    model_args: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "spec": Spec(
+                dict,
+                help="a table of name = value (numbers, booleans, text) for a plug-in arch",
+            )
+        },
+    )
     width: int = _f(Spec(int, 1, 4096, help="base layer width of G and D"), 64)
     latent_dim: int = _f(Spec(int, 1, 8192), 100)
     batch_size: int = _f(Spec(int, 1, 1 << 16), 64)
@@ -172,15 +191,30 @@ class TrainConfig:
     def _check_together(self) -> None:
         from core.data import DATASETS, is_toy
 
-        if self.dataset not in DATASETS:
+        if is_plugin(self.dataset):
+            if not re.fullmatch(PLUGIN_PATTERN, self.dataset):
+                raise ConfigError(
+                    f"dataset: {self.dataset!r} is not allowed; expected a registered data set "
+                    "or your own as package.module:function"
+                )
+        elif self.dataset not in DATASETS:
             raise ConfigError(
                 f"dataset: unknown data set {self.dataset!r}; known: {', '.join(sorted(DATASETS))}"
+                ", or your own as package.module:function"
             )
-        if is_toy(self.dataset) and self.arch != "mlp":
+        plugin = is_plugin(self.arch)
+        if self.model_args and not plugin:
+            raise ConfigError(
+                f"model_args: only a plug-in arch (package.module:function) takes them, "
+                f"not the built-in arch={self.arch!r}"
+            )
+        if is_toy(self.dataset) and not plugin and self.arch != "mlp":
             raise ConfigError(
                 f"arch: {self.arch!r} cannot model 2-D points of {self.dataset!r}; use arch=mlp"
             )
-        if self.g_output_conv and self.arch != "dcgan":
+        # width, spectral_norm and g_output_conv shape the built-in models; a plug-in's factory
+        # sees them in the config and decides itself
+        if self.g_output_conv and not plugin and self.arch != "dcgan":
             raise ConfigError(
                 f"g_output_conv: only the dcgan generator has it, not arch={self.arch!r}"
             )
@@ -206,6 +240,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from plain values, refusing unknown keys by name."""
+        values = _fold_table_keys(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -229,7 +264,7 @@ class TrainConfig:
             raise ConfigError(f"{path}: cannot read config: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-        nested = [k for k, v in values.items() if isinstance(v, dict)]
+        nested = [k for k, v in values.items() if isinstance(v, dict) and k != MODEL_ARGS]
         if nested:
             raise ConfigError(
                 f"{path}: unexpected table [{nested[0]}]; the config is flat key = value"
@@ -260,8 +295,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def to_toml(self) -> str:
-        """The config as flat TOML; unset optional fields are absent (TOML has no null)."""
-        return tomli_w.dumps({k: v for k, v in self.to_dict().items() if v is not None})
+        """The config as TOML: flat, but for a [model_args] table when it has keys; unset optional
+        fields are absent (TOML has no null)."""
+        return tomli_w.dumps({k: v for k, v in self.to_dict().items() if v is not None and v != {}})
 
     def save_toml(self, path: str | Path) -> None:
         Path(path).write_text(self.to_toml(), encoding="utf-8")
@@ -283,6 +319,8 @@ def _check(name: str, spec: Spec, value: Any) -> Any:
         if not isinstance(value, bool):
             raise bad()
         return value
+    if spec.type is dict:
+        return _check_table(name, value)
     if spec.type is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -312,6 +350,22 @@ def _check(name: str, spec: Spec, value: Any) -> Any:
     return value
 
 
+def _check_table(name: str, value: Any) -> dict[str, Any]:
+    """A model_args table: identifier keys (they become keyword arguments) to TOML scalars."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: {value!r} is not a table of name = value")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ConfigError(
+                f"{name}: key {key!r} is not a Python name (keys are keyword arguments)"
+            )
+        if not isinstance(item, (bool, int, float, str)):
+            raise ConfigError(
+                f"{name}.{key}: {item!r} is not allowed; expected a number, true/false or text"
+            )
+    return dict(value)
+
+
 FIELDS: dict[str, Spec] = {f.name: f.metadata["spec"] for f in dataclasses.fields(TrainConfig)}
 # Fields a running trainer takes at the next step (the trainer, the app's form and `ctl set` use it).
 LIVE_FIELDS: frozenset[str] = frozenset(name for name, spec in FIELDS.items() if spec.live)
@@ -334,7 +388,10 @@ def live_change(config: TrainConfig, changes: dict[str, Any]) -> TrainConfig:
 
 
 def parse_value(key: str, text: str) -> Any:
-    """Parse one command-line value for field `key` (e.g. "3e-4", "true", "none")."""
+    """Parse one command-line value for field `key` (e.g. "3e-4", "true", "none"); `model_args.NAME`
+    takes a TOML literal (4, 0.5, true, "relu" or bare relu), `model_args` an inline table."""
+    if key == MODEL_ARGS or key.startswith(MODEL_ARGS + "."):
+        return _parse_table_value(key, text)
     if key not in FIELDS:
         raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(sorted(FIELDS))}")
     spec = FIELDS[key]
@@ -365,6 +422,38 @@ def parse_value(key: str, text: str) -> Any:
             number = int(as_float)
         return number
     return text
+
+
+def _parse_table_value(key: str, text: str) -> Any:
+    sub = key.partition(".")[2]
+    if key != MODEL_ARGS and not sub.isidentifier():
+        raise ConfigError(f"{key}: {sub!r} is not a Python name (keys are keyword arguments)")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        if key == MODEL_ARGS:
+            raise ConfigError(
+                f"{key}: {text!r} is not a TOML inline table such as {{depth = 4}}"
+            ) from None
+        value = text.strip()  # a bare word: text, so --set model_args.act=relu needs no quotes
+    return (
+        _check_table(MODEL_ARGS, value)
+        if key == MODEL_ARGS
+        else _check_table(MODEL_ARGS, {sub: value})[sub]
+    )
+
+
+def _fold_table_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """`model_args.NAME = v` keys (from --set) merged into the model_args table they name."""
+    dotted = [k for k in values if k.startswith(MODEL_ARGS + ".")]
+    if not dotted:
+        return values
+    values = dict(values)
+    table = dict(values.get(MODEL_ARGS) or {})
+    for k in dotted:
+        table[k.partition(".")[2]] = values.pop(k)
+    values[MODEL_ARGS] = table
+    return values
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

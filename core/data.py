@@ -398,8 +398,7 @@ def load_source(
 ) -> DataSource:
     """The configured data set, ready to batch on `device` (rank `rank`'s shard of `world`);
     raises DataError with a fix."""
-    info = DATASETS[config.dataset]
-    if info.toy:
+    if is_toy(config.dataset):
         return ToySource(
             config.dataset,
             config.subset or 10_000,
@@ -441,6 +440,14 @@ def free_memory(device: torch.device) -> int | None:
 
 def load_images(config: TrainConfig) -> torch.Tensor:
     """The configured image data set as uint8 N×C×H×W on the CPU, subset, resized and adapted."""
+    if ":" in config.dataset:  # the user's own, "package.module:function": core/plugin_data.py
+        from core.plugin_data import load_items, open_dataset
+
+        dataset = open_dataset(config)
+        n = len(dataset)
+        picked = subset_indices(n, config.subset) if config.subset else torch.arange(n)
+        _check_fits(len(picked), config.channels, config.image_size)
+        return load_items(dataset, picked.tolist(), config)
     info = DATASETS[config.dataset]
     if info.load is None:
         raise DataError(f"{config.dataset}: is a 2-D point mixture, not an image data set")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pickle
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -209,14 +209,20 @@ def evaluate_checkpoint(
     progress: Progress | None = None,
     inception_weights: str | None = None,
     device: str = "cpu",
+    named: Mapping[str, Any] | None = None,
 ) -> tuple[Evaluation, TrainConfig, int]:
     """Score the generator of a checkpoint on `device` (auto, cpu, cuda:N); returns the evaluation,
-    its config and step."""
-    from core.checkpoints import load_generator
+    its config and step. Its plug-in arch or data set is loaded only when `named` names it."""
+    from core.checkpoints import load_checkpoint_config, models_of
+    from core.plugins import require_named
     from core.step import resolve_device
 
     where = resolve_device(device)
-    generator, config, payload = load_generator(path)
+    payload, config = load_checkpoint_config(path)
+    # the real-data reference loads the data set: a plug-in one must be named too
+    require_named(config.to_dict(), named, str(path), ("arch", "dataset"))
+    generator, _ = models_of(path, payload, config, named)
+    generator.eval()
     if inception_weights:
         config = config.replace(inception_weights=inception_weights)
     evaluator = Evaluator(config, progress)

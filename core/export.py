@@ -6,9 +6,10 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -114,9 +115,10 @@ def sample_from_checkpoint(
     seed: int | None = None,
     out: str | Path | None = None,
     device: str = "cpu",
+    named: Mapping[str, Any] | None = None,
 ) -> Path:
     """A grid (or scatter) of `n` new samples from a checkpoint's generator, drawn on `device`
-    (auto, cpu, cuda:N).
+    (auto, cpu, cuda:N); a plug-in arch only when `named` names it (core.plugins.require_named).
 
     Without `seed` every call draws new noise; with it the picture is reproducible. The default
     output is the run's exports/ folder (or the checkpoint's own folder outside a run).
@@ -133,7 +135,7 @@ def sample_from_checkpoint(
     from core.step import resolve_device
 
     where = resolve_device(device)
-    generator, config, payload = load_generator(checkpoint)
+    generator, config, payload = load_generator(checkpoint, named)
     rng = torch.Generator().manual_seed(
         seed if seed is not None else int.from_bytes(os.urandom(7), "little")
     )
@@ -152,7 +154,11 @@ def sample_from_checkpoint(
     return _write(path, buffer.getvalue())
 
 
-def export_weights(checkpoint: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+def export_weights(
+    checkpoint: str | Path,
+    out_dir: str | Path | None = None,
+    named: Mapping[str, Any] | None = None,
+) -> list[Path]:
     """Plain `generator.pth` and `discriminator.pth` state dicts (and `generator_ema.pth`, the moving
     average of G, when the run kept one) and `config.json` for other code.
 
@@ -164,7 +170,9 @@ def export_weights(checkpoint: str | Path, out_dir: str | Path | None = None) ->
     from core.checkpoints import load_checkpoint_config, models_of, run_dir_of
 
     payload, config = load_checkpoint_config(checkpoint)
-    models_of(checkpoint, payload, config)  # weights that do not fit their config are no export
+    models_of(
+        checkpoint, payload, config, named
+    )  # weights that do not fit their config are no export
     if out_dir is None:
         run_dir = run_dir_of(checkpoint)
         base = RunDir(run_dir).exports if run_dir else Path(checkpoint).resolve().parent

@@ -243,6 +243,10 @@ def build_models(config: TrainConfig, *, seeded: bool = True) -> tuple[nn.Module
     if seeded:
         torch.manual_seed(config.seed)
     shape = sample_shape(config)
+    if ":" in config.arch:  # the user's own factory, "package.module:function" (core/contract.py)
+        from core.contract import plugin_models
+
+        return plugin_models(config, shape)
     g: nn.Module
     d: nn.Module
     if config.arch == "mlp" and shape == (2,):

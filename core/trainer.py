@@ -6,7 +6,7 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from core.errors import UserError
 from core.faults import WriteFaults
 from core.outputs import RunOutputs
 from core.plan import PlanRequest, shown_epoch
+from core.plugins import PLUGIN_FIELDS, require_named
 from core.rundir import RunDir
 from core.startup import Place
 from core.step import GanStep, device_memory, device_uuid
@@ -76,11 +77,22 @@ class Trainer:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, plan: PlanRequest | None = None, **overrides: Any
+        cls,
+        path: str | Path,
+        plan: PlanRequest | None = None,
+        *,
+        named: Mapping[str, Any] | None = None,
+        **overrides: Any,
     ) -> Trainer:
         """A trainer that continues the run of checkpoint `path` in its own run directory, to the plan
-        `plan` asks for (NothingToTrain, before anything is written, when it would train no step)."""
+        `plan` asks for (NothingToTrain, before anything is written, when it would train no step).
+
+        A plug-in model or data set of the checkpoint is loaded only when the caller names it: in
+        `named` (the plug-ins the user started with) or by an override of the field."""
         payload = load_checkpoint(path)
+        # its plug-in model or data set only when the caller names one (--set arch=…) in its place
+        unnamed = [f for f in PLUGIN_FIELDS if f not in overrides]
+        require_named(payload["config"], named, str(path), unnamed)
         trainer = cls(startup.resumed_config(Path(path), payload, overrides), resume_from=path)
         trainer.config, trainer.plan_note = startup.extended_plan(
             trainer.config, payload, trainer.world_size, plan

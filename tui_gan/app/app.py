@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,12 @@ class GanApp(App[int]):
         start: Callable[[], None] | None = None,
         open_session: OpenSession | None = None,
         stop_timeout: float = STOP_TIMEOUT_S,
+        named: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.session = session
+        # plug-ins the user named at the start: the checkpoint browser loads only those
+        self.named = dict(named or {})
         self._start = start
         self.open_session = open_session
         self.stop_timeout = stop_timeout
@@ -132,7 +135,7 @@ class GanApp(App[int]):
         self.push_screen(HyperparamsForm(self.view.config), apply)
 
     def action_checkpoints(self) -> None:
-        self.push_screen(CheckpointsScreen(self.session.run_dir))
+        self.push_screen(CheckpointsScreen(self.session.run_dir, self.named))
 
     def action_export(self) -> None:
         self.push_screen(ExportDialog(self.session.run_dir))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.errors import UsageError
 
@@ -177,6 +177,42 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
         args.resume, on_skip=lambda note: print(f"tui-gan: {note}", file=sys.stderr)
     )
     return Trainer.from_checkpoint(checkpoint, plan, **overrides)
+
+
+def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
+    """--set/--config for the commands that load a checkpoint: they name its plug-ins, since a
+    checkpoint never makes tui-gan import code on its own."""
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="arch=package.module:function (or dataset=…): the plug-in the checkpoint was "
+        "trained with, which tui-gan imports only when you name it",
+    )
+    p.add_argument(
+        "--config", metavar="FILE", help="a config file whose arch/dataset name the plug-ins"
+    )
+
+
+def named_plugins(args: argparse.Namespace) -> dict[str, Any]:
+    """The arch and dataset the user named with --config and --set (the later wins)."""
+    from core.config import TrainConfig, parse_overrides
+    from core.plugins import PLUGIN_FIELDS
+
+    named: dict[str, Any] = {}
+    if args.config:
+        config = TrainConfig.from_toml(args.config)
+        named = {field: getattr(config, field) for field in PLUGIN_FIELDS}
+    overrides = parse_overrides(args.overrides)
+    other = sorted(set(overrides) - set(PLUGIN_FIELDS))
+    if other:
+        raise CliError(
+            f"--set {other[0]}: only arch and dataset can be set here (they name the "
+            "checkpoint's plug-ins); its other settings are the checkpoint's own"
+        )
+    return {**named, **overrides}
 
 
 def resolve_run_dir(args: argparse.Namespace) -> Path:

@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from tui_gan.cli.args import CliError
+from tui_gan.cli.args import CliError, add_plugin_arguments, named_plugins
 from tui_gan.view.metricnames import LABELS, format_metric, shown_keys
 
 
@@ -26,6 +26,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DEV",
         help="where the generator and the scorers run: auto, cpu, cuda or cuda:N (default auto)",
     )
+    add_plugin_arguments(p)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -34,6 +35,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.n is not None and not 10 <= args.n <= 100_000:
         raise CliError(f"-n: {args.n} is not allowed; expected a whole number in [10, 100000]")
+    named = named_plugins(args)
     path = resolve_checkpoint(args.checkpoint)
 
     def progress(what: str, fraction: float) -> None:
@@ -41,7 +43,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"\r{what}: {fraction:4.0%}", end="", file=sys.stderr, flush=True)
 
     result, config, step = evaluate_checkpoint(
-        path, args.n, progress, args.inception_weights, args.device
+        path, args.n, progress, args.inception_weights, args.device, named
     )
     if args.json:
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from tui_gan.cli.args import add_plugin_arguments, named_plugins
+
 # core.export (and torch) load inside the commands, so `tui-gan --help` stays fast.
 
 
@@ -19,12 +21,14 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device", default="auto", metavar="DEV", help="auto, cpu, cuda or cuda:N (default auto)"
     )
+    add_plugin_arguments(p)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from core.checkpoints import resolve_checkpoint
     from core.export import sample_from_checkpoint
 
+    named = named_plugins(args)
     print(
         sample_from_checkpoint(
             resolve_checkpoint(args.checkpoint),
@@ -32,6 +36,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             seed=args.seed,
             out=args.out,
             device=args.device,
+            named=named,
         )
     )
     return 0
@@ -68,12 +73,14 @@ def add_export_weights_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", metavar="DIR", help="output folder (default RUN_DIR/exports/weights-step_N/)"
     )
+    add_plugin_arguments(p)
 
 
 def cmd_export_weights(args: argparse.Namespace) -> int:
     from core.checkpoints import resolve_checkpoint
     from core.export import export_weights
 
-    for path in export_weights(resolve_checkpoint(args.checkpoint), args.out):
+    named = named_plugins(args)
+    for path in export_weights(resolve_checkpoint(args.checkpoint), args.out, named):
         print(path)
     return 0

@@ -6,6 +6,7 @@ import dataclasses
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -64,9 +65,12 @@ class CheckpointsScreen(Screen[None]):
             self.checkpoint, self.image, self.error = checkpoint, image, error
             self.unreadable = unreadable  # the file itself failed its checks on load
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, named: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
+        self.named = dict(
+            named or {}
+        )  # plug-ins the user named: a checkpoint's others stay unloaded
         self.infos: list[Any] = []
         self.previews: dict[str, str] = {}
         # Preview PNGs live only as long as the screen: removed when it closes (on_unmount).
@@ -212,7 +216,7 @@ class CheckpointsScreen(Screen[None]):
             from core.export import sample_from_checkpoint
 
             out = self.preview_dir / f"{Path(checkpoint).stem}.png"
-            path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED, out=out)
+            path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED, out=out, named=self.named)
             # the screen closed while this was drawn: nobody removes the file after us
             if self.closed:
                 shutil.rmtree(self.preview_dir, ignore_errors=True)
@@ -271,7 +275,7 @@ class CheckpointsScreen(Screen[None]):
         try:
             from core.export import sample_from_checkpoint
 
-            path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED)
+            path = sample_from_checkpoint(checkpoint, seed=PREVIEW_SEED, named=self.named)
             self.post_message(ExportDone(str(path)))
         except (OSError, UserError) as exc:
             self.post_message(ExportDone(None, str(exc)))
