@@ -29,8 +29,15 @@ def plugin_models(config: TrainConfig, shape: tuple[int, ...]) -> tuple[nn.Modul
             f"arch: {config.arch} returned {_what(made)}; expected (G, D), two torch.nn.Modules"
         )
     g, d = made
+    d.register_forward_hook(_flat_logits)  # N×1 logits as N: what the losses take
     check_contract(g, d, config, shape)
     return g, d
+
+
+def _flat_logits(module: nn.Module, args: Any, out: Any) -> Any:
+    if isinstance(out, torch.Tensor) and out.ndim == 2 and out.shape[1] == 1:
+        return out.view(-1)
+    return out
 
 
 def check_contract(g: nn.Module, d: nn.Module, config: TrainConfig, shape: tuple[int, ...]) -> None:
@@ -64,8 +71,6 @@ def check_contract(g: nn.Module, d: nn.Module, config: TrainConfig, shape: tuple
                         f"[{low:.3g}, {high:.3g}]"
                     )
             logits = call(name, "arch", d, out)
-            if isinstance(logits, torch.Tensor) and logits.shape == (n, 1):
-                logits = logits.view(n)
             _check_tensor(logits, (n,), f"{name}: D(G(z))", f"{n} (or {n}×1) float logits")
         finally:
             g.train(modes[0])

@@ -65,6 +65,12 @@ class MovingAverage:
 
     def _standing_statistics(self) -> None:
         # update_bn resets the statistics, averages them over the batches (momentum None) in train
-        # mode, then restores momenta and eval mode.
-        update_bn(self.noise, self._model)
+        # mode, then restores momenta and eval mode. A G with dropout draws from the RNG in train
+        # mode: forked, so the training RNG (an exact resume depends on it) goes on untouched.
+        device = self.noise.device
+        cuda: list[int] = []
+        if device.type == "cuda":
+            cuda = [device.index if device.index is not None else torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=cuda):
+            update_bn(self.noise, self._model)
         self._stale = False

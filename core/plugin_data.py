@@ -96,7 +96,7 @@ def _as_uint8_chw(image: Any) -> torch.Tensor:
             top = 65535.0 if mode != "F" else max(1.0, float(array.max()))
             array = np.clip(np.round(array / top * 255), 0, 255).astype(np.uint8)
         else:
-            array = np.asarray(image.convert(wanted), dtype=np.uint8)
+            array = np.array(image.convert(wanted), dtype=np.uint8)  # a writable copy
         return _from_hwc(array)
     if isinstance(image, np.ndarray):
         tensor = torch.from_numpy(np.ascontiguousarray(image))
