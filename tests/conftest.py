@@ -7,6 +7,8 @@ import os
 import pickle
 import struct
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +119,26 @@ def _processes_only_in_slow_tests(
         raise AssertionError(f"{request.node.nodeid} starts a process: mark it @pytest.mark.slow")
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
+@pytest.fixture
+def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write modules into tmp_path (the current directory, as a user's are); forget them after."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    before = set(sys.modules)
+
+    def write(name: str, source: str) -> Path:
+        path = tmp_path / f"{name.replace('.', '/')}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for parent in path.relative_to(tmp_path).parents:
+            if parent != Path("."):
+                (tmp_path / parent / "__init__.py").touch()
+        path.write_text(textwrap.dedent(source))
+        sys.modules.pop(name, None)
+        return path
+
+    yield write
+    for name in set(sys.modules) - before:  # only the test's own: torch imports lazily too
+        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -22,64 +21,9 @@ from core.models import build_models
 from core.plugin_data import item_to_chw
 from core.plugins import PluginError, PluginNotNamed, resolve
 from core.trainer import Trainer
+from tests.plugin_modules import MARKER_MODELS, MODELS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-# A tiny G and D with what makes exact resume hard: batch norm buffers and dropout's RNG draws.
-MODELS = """
-import torch
-from torch import nn
-
-TOY = ("ring8", "grid25")
-
-
-class G(nn.Module):
-    def __init__(self, latent, shape, hidden):
-        super().__init__()
-        self.shape = shape
-        self.net = nn.Sequential(
-            nn.Linear(latent, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(0.2),
-            nn.Linear(hidden, int(torch.Size(shape).numel())),
-        )
-        self.squash = shape != (2,)
-
-    def forward(self, z):
-        out = self.net(z).view(-1, *self.shape)
-        return torch.tanh(out) if self.squash else out
-
-
-def build(config, hidden=8, flat_logits=False):
-    shape = (2,) if config.dataset in TOY else (config.channels, config.image_size, config.image_size)
-    n = int(torch.Size(shape).numel())
-    d = nn.Sequential(nn.Flatten(), nn.Linear(n, hidden), nn.LeakyReLU(0.2), nn.Dropout(0.2),
-                      nn.Linear(hidden, 1))  # N×1 logits: the contract allows them
-    if flat_logits:
-        d.append(nn.Flatten(0))
-    return G(config.latent_dim, shape, hidden), d
-"""
-
-
-@pytest.fixture
-def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Write modules into tmp_path (the current directory, as a user's are); forget them after."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
-    before = set(sys.modules)
-
-    def write(name: str, source: str) -> Path:
-        path = tmp_path / f"{name.replace('.', '/')}.py"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for parent in path.relative_to(tmp_path).parents:
-            if parent != Path("."):
-                (tmp_path / parent / "__init__.py").touch()
-        path.write_text(textwrap.dedent(source))
-        sys.modules.pop(name, None)
-        return path
-
-    yield write
-    for name in set(sys.modules) - before:  # only the test's own: torch imports lazily too
-        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(tmp_path)):
-            del sys.modules[name]
 
 
 def tiny(run_dir: Path, **changes) -> TrainConfig:
@@ -343,13 +287,6 @@ def test_a_plug_in_models_2d_points(plugins, tmp_path: Path) -> None:
         latest_checkpoint(tmp_path / "toy"), 200, named={"arch": "tinymodels:build"}
     )
     assert step == 4 and "modes" in result.values
-
-
-MARKER_MODELS = """
-from pathlib import Path
-Path(__file__).with_name("imported.marker").write_text("imported")
-from tinymodels import build
-"""
 
 
 @pytest.fixture
