@@ -37,7 +37,7 @@ def fake_sampler(monkeypatch):
     """sample_from_checkpoint drawing a fixed picture, so previews need no torch model."""
     calls = []
 
-    def sample(checkpoint, n=64, seed=None, out=None):
+    def sample(checkpoint, n=64, seed=None, out=None, named=None):
         calls.append((checkpoint, seed, out))
         target = Path(out) if out else Path(checkpoint).parent.parent / "exports" / "sample.png"
         return sample_png(target)
