@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.checkpoints import latest_checkpoint, load_checkpoint
 from tests.plugin_modules import MARKER_MODELS, MODELS
 from tests.runproc import ENV, tui_gan_argv
 from tui_gan.cli.main import main
@@ -133,3 +134,32 @@ def test_the_cli_process_trains_a_plug_in_and_refuses_its_checkpoint_unnamed(
         assert "name it with --set arch=evil:build" in refused.stderr
         assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
     assert not (tmp_path / "imported.marker").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_plug_in_trains_under_torchrun_with_both_ranks_identical(tmp_path: Path) -> None:
+    """Nothing in the DDP path is arch-specific: two ranks of examples/sngan.py stay in step."""
+    import socket
+
+    import torch
+
+    from tests.runproc import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+            "--master-port", str(port), "--module", "tests.distributed_worker", str(out),
+            *TINY, "--max-steps", "2", "--run-dir", str(tmp_path / "run"),
+            "--set", "arch=examples.sngan:build", "--set", "model_args.width=2",
+            "--set", "image_size=8", "--set", "label_noise=0.1"]  # fmt: skip
+    done = subprocess.run(argv, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=170)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for name in ("g", "d"):  # BatchNorm statistics are each rank's own; the weights are shared
+        a, b = ({k: v for k, v in r[name].items() if "running_" not in k} for r in ranks)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "run"))
+    assert saved["config"]["model_args"] == {"width": 2} and saved["world_size"] == 2
