@@ -376,6 +376,8 @@ def live_change(config: TrainConfig, changes: dict[str, Any]) -> TrainConfig:
     an unknown field, one that needs a restart, or a value out of range)."""
     if not changes:
         raise ConfigError("no changes given")
+    # model_args.NAME (from `ctl set`) is the model_args table: it needs a restart like the table
+    changes = {(MODEL_ARGS if k.startswith(MODEL_ARGS + ".") else k): v for k, v in changes.items()}
     unknown = sorted(k for k in changes if k not in FIELDS)
     if unknown:
         raise ConfigError(f"unknown field {unknown[0]!r}")

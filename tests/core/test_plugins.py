@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from core import commands as cmd
 from core import events as ev
 from core.checkpoints import latest_checkpoint, load_checkpoint, load_generator
 from core.config import TrainConfig
@@ -276,6 +277,25 @@ def test_half_resume_half_is_bit_identical_with_a_plug_in(plugins, tmp_path: Pat
         sa, sb = a.state_dict(), b.state_dict()
         assert sa.keys() == sb.keys()
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_pause_live_lr_and_bf16_work_on_a_plug_in(plugins, tmp_path: Path) -> None:
+    plugins("tinymodels", MODELS)
+    trainer = Trainer(tiny(tmp_path / "run", max_steps=6, precision="bf16"))
+    answers: list[ev.Event] = []
+
+    def steer(e: ev.Event) -> None:
+        if isinstance(e, (ev.CommandDone, ev.CommandRefused)):
+            answers.append(e)
+        if isinstance(e, ev.StepMetrics) and e.step == 2:
+            trainer.send(cmd.Pause())
+            trainer.send(cmd.SetHyperparams(lr_g=5e-4))
+            trainer.send(cmd.Resume())
+
+    trainer.subscribe(steer)
+    run(trainer)
+    assert [type(a).__name__ for a in answers] == ["CommandDone"] * 3
+    assert trainer.gan.precision == "bf16" and trainer.gan.lrs[0] == 5e-4
 
 
 def test_a_plug_in_models_2d_points(plugins, tmp_path: Path) -> None:
