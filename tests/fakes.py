@@ -30,6 +30,7 @@ CONFIG = {
     "image_size": 28,
     "channels": 1,
     "arch": "dcgan",
+    "model_args": {},
     "width": 64,
     "latent_dim": 100,
     "batch_size": 64,
