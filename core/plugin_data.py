@@ -53,8 +53,8 @@ def item_to_chw(item: Any, channels: int, size: int) -> torch.Tensor:
     """One data set item as a uint8 `channels`×`size`×`size` tensor, as the built-in sets are made.
 
     Takes an image or an (image, label) pair (or a dict with an "image" key); an image is a PIL
-    image, or a uint8 or float tensor or numpy array, C×H×W or H×W×C or H×W. Floats are in
-    [0, 1] (what torchvision's ToTensor gives). Alpha is composited on black, grey becomes colour
+    image, or a uint8 (or other whole numbers 0..255) or float tensor or numpy array, C×H×W or
+    H×W×C or H×W. Floats are in [0, 1] (what torchvision's ToTensor gives). Alpha is composited on black, grey becomes colour
     by repetition and colour grey by luma, then a centre square crop is resized (bilinear,
     antialiased) to `size`. DataError says what the item is when it is none of these.
     """
@@ -123,8 +123,12 @@ def _as_uint8_chw(image: Any) -> torch.Tensor:
         return tensor
     if tensor.dtype == torch.bool:
         return tensor.to(torch.uint8) * 255
-    if not tensor.is_floating_point():
-        raise DataError(f"{tensor.dtype} pixels; expected uint8 or floats in [0, 1]")
+    if not tensor.is_floating_point():  # other whole numbers: fine when they are 0..255
+        if tensor.is_complex() or int(tensor.min()) < 0 or int(tensor.max()) > 255:
+            raise DataError(
+                f"{tensor.dtype} pixels outside 0..255; expected uint8 or floats in [0, 1]"
+            )
+        return tensor.to(torch.uint8)
     tensor = tensor.float()
     low, high = float(tensor.min()), float(tensor.max())
     if not (low >= -1e-3 and high <= 1 + 1e-3):

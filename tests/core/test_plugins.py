@@ -442,5 +442,8 @@ def test_item_to_chw_composites_alpha_greys_by_luma_and_crops_the_centre() -> No
     assert bool((item_to_chw(wide, 1, 4) == 255).all())
     sixteen = Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16))
     assert int(item_to_chw(sixteen, 1, 4).min()) == 255
+    assert int(item_to_chw(torch.full((4, 4), 200), 1, 4).min()) == 200  # int64 0..255
+    with pytest.raises(DataError, match="torch.int64 pixels outside 0..255"):
+        item_to_chw(torch.full((4, 4), 300), 1, 4)
     with pytest.raises(DataError, match="a str is not an image"):
         item_to_chw("cat.png", 3, 4)
