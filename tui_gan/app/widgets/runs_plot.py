@@ -108,11 +108,10 @@ class RunsMetricPlot(RunsPlot):
         self.column = self.key if self.key in keys else (keys[0] if keys else "")
         if self.column:
             label = LABELS.get(self.column, self.column)
-            if self.size.width < 2 * len(label) + 4:
+            arrow = {1: " ↑ better", -1: " ↓ better"}.get(direction(self.column), "")
+            if self.size.width < len(label) + len(arrow) + 4:
                 label = SHORT.get(self.column, self.column)
-            arrow = {1: "higher is better", -1: "lower is better"}.get(direction(self.column))
-            wide = arrow and self.size.width >= len(label) + len(arrow) + 16
-            self.title = f"{label} · {arrow}" if wide else label
+            self.title = label + arrow
         super().replot()
 
     def draw_run(
