@@ -4,6 +4,7 @@ by its own direction (lower FID, more classes)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,21 @@ from tui_gan.view.metricnames import direction
 from tui_gan.view.runview import RunView
 
 
+def read_all(session: LogSession, timeout: float = 30.0) -> list[ev.Event]:
+    """Every event the session's reader hands out until it has reached the end of the log."""
+    out: list[ev.Event] = []
+    deadline = time.monotonic() + timeout
+    while not session.caught_up:
+        assert time.monotonic() < deadline, "the log was not read to its end"
+        out += session.events()
+        time.sleep(0.01)
+    return out
+
+
 def view_of(path: Path) -> RunView:
     """A run read back from its events.jsonl the way the compare screen reads it."""
     view, session = RunView(), LogSession(path)
-    while True:
-        view.apply(session.events())
-        if session.caught_up:
-            break
+    view.apply(read_all(session))
     session.close()
     return view
 
@@ -119,23 +128,44 @@ def test_the_table_marks_the_best_and_shows_the_differing_config(tmp_path):
 
 def test_a_log_is_read_in_chunks_and_a_torn_line_waits_for_its_end(tmp_path):
     path = write_run(tmp_path, "run", 50)
-    session = LogSession(path, chunk=512)
-    seen = []
-    while not session.caught_up:
-        seen += session.events()
+    session = LogSession(path, chunk=512, follow_interval=0.01)
+    seen = read_all(session)
     assert [e.step for e in seen if isinstance(e, ev.StepMetrics)] == list(range(1, 51))
     assert session.state == ev.FINISHED
     with open(path / "events.jsonl", "ab") as fh:
         fh.write(b'{"kind": "alert", "level": "info", "message": "half')
+    time.sleep(0.2)  # the reader has looked at the half line many times
     assert session.events() == []
     with open(path / "events.jsonl", "ab") as fh:
         fh.write(b' a line", "step": 51, "time": %f}\n' % T0)
-    assert [e.message for e in session.events()] == ["half a line"]
-    session.close()
+    deadline = time.monotonic() + 10
+    while not (alerts := session.events()):
+        assert time.monotonic() < deadline, "the completed line never arrived"
+        time.sleep(0.01)
+    assert [e.message for e in alerts] == ["half a line"]
+    session.close(timeout=5)
+
+
+def test_a_long_log_is_handed_out_in_bounded_batches(tmp_path, monkeypatch):
+    import tui_gan.app.logsession as logsession
+
+    monkeypatch.setattr(logsession, "MAX_PENDING", 100)
+    session = LogSession(write_run(tmp_path, "run", 1000), chunk=4096, follow_interval=0.01)
+    batches = []
+    deadline = time.monotonic() + 30
+    while not session.caught_up:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)  # the reader waits for us once 100 events are pending
+        batches.append(session.events())
+    steps = [e.step for b in batches for e in b if isinstance(e, ev.StepMetrics)]
+    assert steps == list(range(1, 1001))
+    # a chunk of lines may top the last batch up past the limit, never more
+    assert max(len(b) for b in batches) < 100 + 4096 // 100
+    session.close(timeout=5)
 
 
 def test_a_log_with_no_final_state_and_no_trainer_is_crashed(tmp_path):
     session = LogSession(write_run(tmp_path, "run", 20, state=None))
-    while not session.caught_up:
-        session.events()
+    read_all(session)
     assert session.state == "crashed" and not session.alive
+    session.close(timeout=5)
