@@ -14,14 +14,14 @@ from core import events as ev
 from core.config import TrainConfig
 from core.rundir import EventLog, RunLock
 from core.trainer import Trainer
-from tests.fakes import FakeSession, mid_training, tiny_trainer
+from tests.fakes import FakeRun, FakeSession, mid_training, tiny_trainer
 from tests.tui_gan.runlogs import curve_steps, fid_metrics, write_run
 from tui_gan.app.app import GanApp
 from tui_gan.app.compare import CompareApp
 from tui_gan.app.dialogs.pick_runs import PickRunsDialog
 from tui_gan.app.logsession import LogSession
 from tui_gan.app.remote import RemoteSession
-from tui_gan.app.screens.compare import CompareScreen
+from tui_gan.app.screens.compare import CompareScreen, open_session
 from tui_gan.app.screens.dashboard import DashboardScreen
 from tui_gan.app.widgets.runs_plot import RunsMetricPlot, RunsPlot
 
@@ -245,3 +245,23 @@ def test_compare_snapshot(snap_compare, tmp_path):
     assert snap_compare(
         CompareApp(runs, "compare 3 runs under runs"), terminal_size=SIZE, run_before=drawn
     )
+
+
+def test_a_live_runs_long_history_comes_through_its_socket_whole(tmp_path):
+    """The dashboard may skip steps of a long replay; compare draws them all."""
+    run = FakeRun(tmp_path / "long")
+    lock = RunLock(run.path)
+    lock.acquire()
+    for event in curve_steps(1, 30_000):  # more than a session keeps unread by default
+        run.log.write(event)
+    run.server.notify()
+    session = open_session(run.path)
+    try:
+        assert isinstance(session, RemoteSession)
+        assert session.live.wait(60)
+        steps = [e.step for e in session.events() if isinstance(e, ev.StepMetrics)]
+        assert steps == list(range(1, 30_001))
+    finally:
+        session.close(timeout=0)
+        run.close()
+        lock.release()

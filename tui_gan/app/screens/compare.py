@@ -27,6 +27,9 @@ from tui_gan.view.plotdata import SMOOTHING_STEPS
 from tui_gan.view.runview import RunView
 
 POLL_INTERVAL_S = 0.25
+# Step events a live run's socket may deliver between two polls: its history is replayed at up to
+# 32 MB/s (about 25,000 steps a poll), and compare, unlike the dashboard, must not skip any of it.
+MAX_PENDING_STEPS = 1_000_000
 # Plots and table are redrawn at most this often, and less often when the plots take long to draw.
 REDRAW_INTERVAL_S = 1.0
 PLOT_BUDGET = 0.02
@@ -44,7 +47,7 @@ def open_session(run_dir: Path) -> Session:
     """A live run through its control socket; any other (or one that refuses) from its event log."""
     if summarize(run_dir).attachable:
         try:
-            return RemoteSession(run_dir)
+            return RemoteSession(run_dir, max_steps=MAX_PENDING_STEPS)
         except (ControlError, OSError):
             pass  # it ended between the look and the connect, or is full: its log still tells all
     return LogSession(run_dir)
