@@ -16,17 +16,20 @@ class CompareApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-gan compare"
 
-    def __init__(self, run_dirs: list[Path], title: str = "") -> None:
+    def __init__(
+        self, run_dirs: list[Path], title: str = "", roots: list[Path] | None = None
+    ) -> None:
         super().__init__()
         self.run_dirs = run_dirs
         self.heading = title
+        self.roots = roots
 
     def get_default_screen(self) -> Screen[None]:
-        return CompareScreen(self.run_dirs, title=self.heading)
+        return CompareScreen(self.run_dirs, title=self.heading, roots=self.roots)
 
 
-def run_compare(run_dirs: list[Path], title: str = "") -> int:
-    """Open the compare screen on `run_dirs` until the user quits."""
-    app = CompareApp(run_dirs, title)
+def run_compare(run_dirs: list[Path], title: str = "", roots: list[Path] | None = None) -> int:
+    """Open the compare screen on `run_dirs` (and runs started later under `roots`) until quit."""
+    app = CompareApp(run_dirs, title, roots)
     app.run()
     return int(app.return_value or 0)

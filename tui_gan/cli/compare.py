@@ -29,4 +29,5 @@ def cmd_compare(args: argparse.Namespace) -> int:
     where = f" under {args.paths[0]}" if len(args.paths) == 1 and len(resolved.runs) > 1 else ""
     from tui_gan.app.compare import run_compare
 
-    return run_compare(resolved.runs, f"compare {len(resolved.runs)} runs{where}")
+    title = f"compare {len(resolved.runs)} runs{where}"
+    return run_compare(resolved.runs, title, roots=resolved.roots)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import UsageError
+from core.rundir import is_run_dir
 from core.runs import UNREADABLE, list_runs
 from tui_gan.view.metricnames import SHORT, direction, format_metric, shown_keys
 from tui_gan.view.runview import RunView, format_number
@@ -39,6 +40,7 @@ class Resolved:
 
     runs: list[Path]
     skipped: list[str] = field(default_factory=list)
+    roots: list[Path] = field(default_factory=list)  # the paths that were folders of runs
 
 
 def resolve_runs(paths: Sequence[str | Path]) -> Resolved:
@@ -50,6 +52,7 @@ def resolve_runs(paths: Sequence[str | Path]) -> Resolved:
         raise UsageError("name at least one run directory or a folder of runs")
     runs: list[Path] = []
     skipped: list[str] = []
+    roots: list[Path] = []
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
@@ -59,6 +62,8 @@ def resolve_runs(paths: Sequence[str | Path]) -> Resolved:
         found = list_runs(path)
         if not found:
             raise UsageError(f"{raw}: not a run directory, and no runs under it")
+        if not is_run_dir(path):
+            roots.append(path)
         for run in found:
             key = run.path.resolve()
             if key in seen:
@@ -68,7 +73,7 @@ def resolve_runs(paths: Sequence[str | Path]) -> Resolved:
                 skipped.append(f"{run.path}: unreadable: {run.problem}")
             else:
                 runs.append(run.path)
-    return Resolved(runs, skipped)
+    return Resolved(runs, skipped, roots)
 
 
 def colour_of(index: int) -> tuple[str, str]:

@@ -265,3 +265,22 @@ def test_a_live_runs_long_history_comes_through_its_socket_whole(tmp_path):
         session.close(timeout=0)
         run.close()
         lock.release()
+
+
+async def test_runs_started_under_a_root_join_the_comparison(tmp_path):
+    root = tmp_path / "runs"
+    first = write_run(root, "first", 40)
+    app = CompareApp([first], "compare 1 runs under runs", roots=[root])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await shown(pilot)
+        write_run(root, "second", 30, lr_g=1e-3)
+        screen.scan_roots()  # what its timer does every few seconds
+        await pilot.app.workers.wait_for_complete()
+        screen = await shown(pilot)
+        assert screen.table().column("run") == ["first", "second"]
+        assert screen.table().column("step") == ["40", "30"]
+        assert screen.table().column("lr_g") == ["2e-04", "1e-03"]
+        assert str(screen.query_one("#compare-title").content) == "compare 2 runs under runs"
+        screen.scan_roots()  # nothing new: nothing added twice
+        await pilot.app.workers.wait_for_complete()
+        assert len(screen.runs) == 2

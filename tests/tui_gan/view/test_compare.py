@@ -49,7 +49,9 @@ def test_a_root_names_its_runs_a_run_itself_and_duplicates_once(tmp_path):
     a = write_run(root, "a", 10)
     b = write_run(root, "b", 10)
     assert resolve_runs([root]).runs == [a, b]
+    assert resolve_runs([root]).roots == [root]  # a folder of runs: new ones may join later
     assert resolve_runs([b, root, a]).runs == [b, a]
+    assert resolve_runs([b, a]).roots == []
 
 
 def test_unreadable_runs_are_left_out_and_named(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -15,8 +16,9 @@ from textual.widgets import DataTable, Footer, Static
 
 from core import events as ev
 from core.control import ControlError
+from core.errors import UserError
 from core.rundir import CRASHED
-from core.runs import summarize
+from core.runs import UNREADABLE, list_runs, summarize
 from tui_gan.app.logsession import LogSession
 from tui_gan.app.remote import RemoteSession
 from tui_gan.app.session import Session
@@ -27,6 +29,8 @@ from tui_gan.view.plotdata import SMOOTHING_STEPS
 from tui_gan.view.runview import RunView
 
 POLL_INTERVAL_S = 0.25
+# How often the folders given as roots are listed for new runs.
+ROOT_SCAN_S = 5.0
 # Step events a live run's socket may deliver between two polls: its history is replayed at up to
 # 32 MB/s (about 25,000 steps a poll), and compare, unlike the dashboard, must not skip any of it.
 MAX_PENDING_STEPS = 1_000_000
@@ -99,9 +103,12 @@ class CompareScreen(Screen[None]):
         Binding("q,escape", "close", "Back"),
     ]
 
-    def __init__(self, run_dirs: list[Path], *, title: str = "") -> None:
+    def __init__(
+        self, run_dirs: list[Path], *, title: str = "", roots: list[Path] | None = None
+    ) -> None:
         super().__init__()
         self.runs = [ComparedRun(Path(p), i) for i, p in enumerate(run_dirs)]
+        self.roots = list(roots or [])  # folders whose new runs join the comparison
         self.heading = title or f"compare {len(self.runs)} runs"
         self._dirty = True
         self._next_draw_at = 0.0
@@ -128,8 +135,42 @@ class CompareScreen(Screen[None]):
                 exit_on_error=False,
             )
         self.set_interval(POLL_INTERVAL_S, self.poll)
+        if self.roots:
+            self.set_interval(ROOT_SCAN_S, self.scan_roots)
         self.ready = True
         self.redraw()
+
+    def scan_roots(self) -> None:
+        """Look for runs started under the roots since the screen opened (in a thread: a big root
+        takes a while to list)."""
+        self.run_worker(self._scan, thread=True, group="compare-scan", exclusive=True)
+
+    def _scan(self) -> None:
+        found = []
+        for root in self.roots:
+            try:
+                found += [r.path for r in list_runs(root) if r.state != UNREADABLE]
+            except UserError:
+                continue  # the root went away: the runs already shown stay
+        self.app.call_from_thread(self.add_runs, found)
+
+    def add_runs(self, paths: list[Path]) -> None:
+        """Compare these runs too (those already shown are left as they are)."""
+        known = {r.path.resolve() for r in self.runs}
+        for path in paths:
+            if path.resolve() in known:
+                continue
+            run = ComparedRun(path, len(self.runs))
+            self.runs.append(run)
+            known.add(path.resolve())
+            self.run_worker(
+                lambda run=run: self._open(run),
+                thread=True,
+                group="compare-open",
+                exit_on_error=False,
+            )
+        self.heading = re.sub(r"^compare \d+ runs", f"compare {len(self.runs)} runs", self.heading)
+        self.query_one("#compare-title", Static).update(self.heading)
 
     def _open(self, run: ComparedRun) -> None:
         session = open_session(run.path)
