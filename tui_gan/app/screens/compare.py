@@ -192,8 +192,8 @@ class CompareScreen(Screen[None]):
     # -- feeding -------------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """Fold each run's new events in; redraw at most once a second (at once when a run ends)."""
-        changed = False
+        """Fold each run's new events in; redraw at most once a second, at once when a state changes."""
+        state_changed = False
         for run in self.runs:
             if run.session is None:
                 continue
@@ -201,10 +201,9 @@ class CompareScreen(Screen[None]):
             events = run.session.events()
             if events:
                 run.view.apply(events)
-                changed = True
-            changed |= run.state != before
-        self._dirty |= changed
-        if self._dirty and time.monotonic() >= self._next_draw_at:
+                self._dirty = True
+            state_changed |= run.state != before
+        if state_changed or (self._dirty and time.monotonic() >= self._next_draw_at):
             self.redraw()
 
     def redraw(self) -> None:
