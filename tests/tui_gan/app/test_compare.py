@@ -284,3 +284,36 @@ async def test_runs_started_under_a_root_join_the_comparison(tmp_path):
         screen.scan_roots()  # nothing new: nothing added twice
         await pilot.app.workers.wait_for_complete()
         assert len(screen.runs) == 2
+
+
+async def test_plots_of_four_runs_of_a_million_steps_are_fast(tmp_path):
+    import numpy as np
+
+    from tui_gan.app.widgets.runs_plot import PlotRun
+    from tui_gan.view.history import MetricHistory
+
+    app = CompareApp([write_run(tmp_path, "run", 5)])
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await shown(pilot)
+        plot = screen.query_one("#compare-loss-g", RunsPlot)
+        runs = []
+        for i in range(4):
+            n = 1_000_000 - i * 100_000  # runs at different steps: the x axis spans the longest
+            rows = np.empty((n, 5))
+            rows[:, 0] = np.arange(1, n + 1)
+            rows[:, 1:] = np.exp(-np.arange(n) / 300_000)[:, None] * (i + 1)
+            rows[::97, 2] = np.nan
+            history = MetricHistory(n)
+            history.extend(rows)
+            runs.append(PlotRun(f"run{i}", "cyan", history))
+        plot.runs = runs
+        for window in (None, 10_000):
+            plot.window = window
+            start = time.perf_counter()
+            plot.replot()
+            plot.render()
+            elapsed = time.perf_counter() - start
+            assert elapsed < 2.0, elapsed
+            # the window counts back from the furthest run: the others end before it
+            shown_runs = 4 if window is None else 1
+            assert shown_runs * 10 <= plot.points <= shown_runs * plot.size.width
