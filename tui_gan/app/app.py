@@ -16,9 +16,11 @@ from core import events as ev
 from core.errors import UserError
 from tui_gan.app.dialogs.export import ExportDialog
 from tui_gan.app.dialogs.hyperparams import HyperparamsForm
+from tui_gan.app.dialogs.pick_runs import PickRunsDialog
 from tui_gan.app.dialogs.quit import SAVE_AND_QUIT, QuitDialog
 from tui_gan.app.messages import DialogRequested, ResumeRequested
 from tui_gan.app.screens.checkpoints import CheckpointsScreen
+from tui_gan.app.screens.compare import CompareScreen
 from tui_gan.app.screens.dashboard import DashboardScreen
 from tui_gan.app.session import Session
 from tui_gan.view.runview import RunView, format_number
@@ -140,6 +142,27 @@ class GanApp(App[int]):
     def action_export(self) -> None:
         self.push_screen(ExportDialog(self.session.run_dir))
 
+    def action_compare(self) -> None:
+        """Pick runs among this run's siblings (same root), then compare them."""
+        from core.runs import UNREADABLE, list_runs
+
+        here = Path(self.session.run_dir)
+        try:
+            runs = [r for r in list_runs(here.parent) if r.state != UNREADABLE]
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if not any(r.path.resolve() == here.resolve() for r in runs):
+            self.notify("the run directory is not written yet", severity="warning")
+            return
+
+        def chosen(paths: list[Path] | None) -> None:
+            if paths:
+                title = f"compare {len(paths)} runs under {here.parent}"
+                self.push_screen(CompareScreen(paths, title=title))
+
+        self.push_screen(PickRunsDialog(runs, here), chosen)
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for title, help_text, action in (
@@ -155,6 +178,7 @@ class GanApp(App[int]):
             ),
             ("Checkpoints", "c: browse, preview, resume, delete", self.action_checkpoints),
             ("Export", "e: GIF of the samples or the latest grid", self.action_export),
+            ("Compare runs", "r: this run beside its sibling runs", self.action_compare),
             ("Save checkpoint now", "s", self.action_save_checkpoint),
             ("Sample now", "n: draw the fixed-noise grid", self.action_sample_now),
             ("Toggle log scale", "l", self.dashboard.action_log_scale),

@@ -9,7 +9,7 @@ from typing import Any
 from core import commands as cmd
 from core import events as ev
 from core.control import ControlClient, ControlError
-from tui_gan.app.session import EventInbox, Session
+from tui_gan.app.session import MAX_PENDING_STEPS, EventInbox, Session
 
 
 class RemoteSession(Session):
@@ -19,13 +19,15 @@ class RemoteSession(Session):
     as an Alert event, so the app shows it like the trainer's own refusals.
     """
 
-    def __init__(self, run_dir: str | Path, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self, run_dir: str | Path, connect_timeout: float = 5.0, max_steps: int = MAX_PENDING_STEPS
+    ) -> None:
         self.run_dir = Path(run_dir)
         self._client = ControlClient(
             self.run_dir, timeout=connect_timeout
         )  # ControlError if unreachable
         self._greeting(connect_timeout)
-        self._inbox = EventInbox()
+        self._inbox = EventInbox(max_steps)  # step events beyond this many unread are dropped
         self._connected = True
         self._state = ""
         self._error: str | None = None

@@ -40,6 +40,14 @@ MAIN_ORDER = (
     "confidence",
 )
 HIDDEN = frozenset({"n_modes"})  # the denominator of `modes`, not a metric of its own
+# Which way each metric improves: more modes, classes, quality and confidence; less distance and KL.
+HIGHER_IS_BETTER = frozenset({"modes", "high_quality", "classes", "confidence"})
+LOWER_IS_BETTER = frozenset({"fid", "fid_digits", "kid", "reverse_kl", "class_kl"})
+
+
+def direction(key: str) -> int:
+    """+1 when a higher value of metric `key` is better, -1 when lower is, 0 when unknown."""
+    return 1 if key in HIGHER_IS_BETTER else -1 if key in LOWER_IS_BETTER else 0
 
 
 def shown_keys(values: dict[str, float] | list[str]) -> list[str]:

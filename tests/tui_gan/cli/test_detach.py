@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,18 +22,11 @@ from tests.runproc import ENV, ROOT, TINY, last_step, tui_gan, tui_gan_argv, wai
 pytestmark = pytest.mark.timeout(150)
 
 
-def runs_row(root: Path, name: str) -> dict[str, str]:
-    """The cells of `name`'s row in `tui-gan runs ROOT`, by column."""
-    table = tui_gan("runs", root)
+def runs_row(root: Path, name: str) -> dict[str, Any]:
+    """`name`'s object in `tui-gan runs ROOT --json`."""
+    table = tui_gan("runs", root, "--json")
     assert table.returncode == 0, table.stderr
-    lines = table.stdout.splitlines()
-    header = next(line for line in lines if "attachable" in line)
-    row = next(line for line in lines if f" {name} " in line)
-
-    def cells(line: str) -> list[str]:
-        return [cell.strip() for cell in line.replace("┃", "│").strip("│ ").split("│")]
-
-    return dict(zip(cells(header), cells(row)))
+    return next(row for row in map(json.loads, table.stdout.splitlines()) if row["name"] == name)
 
 
 @pytest.mark.slow
@@ -53,8 +48,8 @@ def test_detached_run_survives_its_caller_and_a_killed_one_shows_as_crashed(tmp_
             lambda: read_status(run_dir).get("step", 0) >= 2, 60, "the background run to train"
         )
         row = runs_row(root, "bg")
-        assert (row["preset"], row["state"], row["attachable"]) == ("mnist-dcgan", "running", "yes")
-        assert int(row["step"]) >= 2 and float(row["loss D"]) > 0
+        assert (row["preset"], row["state"], row["attachable"]) == ("mnist-dcgan", "running", True)
+        assert row["step"] >= 2 and row["loss_d"] > 0
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not lock_held(run_dir), 20, "the killed process to release its lock")
     finally:
@@ -63,7 +58,7 @@ def test_detached_run_survives_its_caller_and_a_killed_one_shows_as_crashed(tmp_
         except ProcessLookupError:
             pass
     row = runs_row(root, "bg")
-    assert (row["state"], row["attachable"]) == ("crashed", "no")
+    assert (row["state"], row["attachable"]) == ("crashed", False)
     refused = tui_gan("ctl", run_dir, "pause")
     assert refused.returncode == 1 and "not alive" in refused.stderr and "crashed" in refused.stderr
 

@@ -52,6 +52,7 @@ class DashboardScreen(Screen[None]):
         Binding("h", "app.hyperparams", "Hparams"),
         Binding("c", "app.checkpoints", "Ckpts"),
         Binding("e", "app.export", "Export"),
+        Binding("r", "app.compare", "Compare", show=False),
         Binding("s", "app.save_checkpoint", "Save"),
         Binding("n", "app.sample_now", "Sample"),
         Binding("l", "log_scale", "Log"),
