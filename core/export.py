@@ -260,8 +260,7 @@ def check_truncation(truncation: float | None) -> None:
     """A truncation ψ: finite and at least MIN_TRUNCATION (no torch needed, so forms can ask)."""
     if truncation is not None and not MIN_TRUNCATION <= truncation < math.inf:
         raise UsageError(
-            f"truncation: {truncation:g} is not allowed; expected a number ≥ {MIN_TRUNCATION:g} "
-            "(components of the noise beyond ±ψ are drawn again)"
+            f"truncation: {truncation:g} is not allowed; expected a number ≥ {MIN_TRUNCATION:g}"
         )
 
 

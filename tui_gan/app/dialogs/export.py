@@ -1,23 +1,35 @@
-"""The export dialog: a GIF of the run's sample history or its latest PNG grid, with progress."""
+"""The export dialog: a GIF of the run's sample history, its latest PNG grid, or new samples
+from its newest checkpoint (truncated, or walks through the noise), with progress."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, ProgressBar, RadioButton, RadioSet, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    ProgressBar,
+    RadioButton,
+    RadioSet,
+    Static,
+)
 
 from core.errors import UserError
 from tui_gan.app.messages import ExportDone
 
-GIF, GRID = "gif", "grid"
+GIF, GRID, NEW = "gif", "grid", "new"
 
 
 def parse_positive(text: str, kind: type[int] | type[float], name: str, high: float) -> float:
@@ -31,6 +43,53 @@ def parse_positive(text: str, kind: type[int] | type[float], name: str, high: fl
     if not math.isfinite(value) or not 0 < value <= high:
         raise ValueError(f"{name}: {text!r} must be in (0, {high:g}]")
     return value
+
+
+def parse_noise(rows_text: str, psi_text: str, gif: bool) -> tuple[int | None, float | None]:
+    """(interpolation rows, truncation ψ) from form text, each None when left empty; ValueError
+    with core's one-line reason otherwise."""
+    from core.errors import UsageError
+    from core.export import MAX_ROWS, check_interpolation, check_truncation
+
+    rows = None
+    if rows_text.strip():
+        rows = int(parse_positive(rows_text, int, "interpolate rows", MAX_ROWS))
+    elif gif:
+        raise ValueError("a GIF along the path needs a number of interpolate rows")
+    psi = None
+    if psi_text.strip():
+        try:
+            psi = float(psi_text.strip())
+        except ValueError:
+            raise ValueError(f"truncation: {psi_text!r} is not a number") from None
+    try:
+        check_truncation(psi)
+        if rows is not None:
+            check_interpolation(rows, gif=gif)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+    return rows, psi
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What the dialog asked of new samples: walks (`rows`, as a GIF or not) and truncation."""
+
+    rows: int | None
+    truncation: float | None
+    gif: bool
+
+    def draw(self, run_dir: Path, out: str | None) -> Path:
+        """Draw them from the run's newest checkpoint on the CPU (a GPU may be training)."""
+        from core.checkpoints import resolve_checkpoint
+        from core.export import interpolate_from_checkpoint, sample_from_checkpoint
+
+        checkpoint = resolve_checkpoint(run_dir)
+        if self.rows is None:
+            return sample_from_checkpoint(checkpoint, out=out, truncation=self.truncation)
+        return interpolate_from_checkpoint(
+            checkpoint, self.rows, truncation=self.truncation, gif=self.gif, out=out
+        )
 
 
 class ExportDialog(ModalScreen[None]):
@@ -54,6 +113,7 @@ class ExportDialog(ModalScreen[None]):
             with RadioSet(id="export-kind"):
                 yield RadioButton("GIF of the sample history", value=True, id="kind-gif")
                 yield RadioButton("PNG grid of the latest samples", id="kind-grid")
+                yield RadioButton("New samples from the newest checkpoint", id="kind-new")
             yield Label("Output file (empty: RUN_DIR/exports/…)")
             yield Input(placeholder=str(self.run_dir / "exports"), id="export-path")
             with Horizontal(id="export-numbers"):
@@ -61,6 +121,12 @@ class ExportDialog(ModalScreen[None]):
                 yield Input("4", id="export-fps")
                 yield Label("every Nth grid")
                 yield Input("1", id="export-every")
+            with Horizontal(id="export-noise"):
+                yield Label("interpolate rows")
+                yield Input(placeholder="none", id="export-interpolate")
+                yield Label("truncation ψ")
+                yield Input(placeholder="none", id="export-truncation")
+                yield Checkbox("GIF", id="export-walk-gif")
             yield ProgressBar(total=None, show_eta=False, id="export-progress")
             yield Static("", id="export-status")
             with Horizontal(classes="dialog-buttons"):
@@ -69,14 +135,18 @@ class ExportDialog(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one(ProgressBar).display = False
+        self.query_one("#export-noise").display = False
 
     def kind(self) -> str:
+        if self.query_one("#kind-new", RadioButton).value:
+            return NEW
         return GRID if self.query_one("#kind-grid", RadioButton).value else GIF
 
     @on(RadioSet.Changed)
     def kind_changed(self) -> None:
-        is_gif = self.kind() == GIF
-        self.query_one("#export-numbers").display = is_gif
+        kind = self.kind()
+        self.query_one("#export-numbers").display = kind == GIF
+        self.query_one("#export-noise").display = kind == NEW
 
     @on(Button.Pressed, "#export-close")
     def close(self) -> None:
@@ -88,6 +158,10 @@ class ExportDialog(ModalScreen[None]):
         if self.busy:
             return
         status = self.query_one("#export-status", Static)
+        kind = self.kind()
+        rows: int | None = None
+        psi: float | None = None
+        walk_gif = self.query_one("#export-walk-gif", Checkbox).value
         try:
             fps = parse_positive(self.query_one("#export-fps", Input).value, float, "fps", 50)
             every = int(
@@ -95,8 +169,14 @@ class ExportDialog(ModalScreen[None]):
                     self.query_one("#export-every", Input).value, int, "every", 1_000_000
                 )
             )
+            if kind == NEW:
+                rows, psi = parse_noise(
+                    self.query_one("#export-interpolate", Input).value,
+                    self.query_one("#export-truncation", Input).value,
+                    walk_gif,
+                )
         except ValueError as exc:
-            status.update(f"[red]{exc}[/]")
+            status.update(Text(str(exc), style="red"))  # Text: a bracket in the input is no markup
             return
         out = self.query_one("#export-path", Input).value.strip() or None
         self.busy = True
@@ -105,10 +185,10 @@ class ExportDialog(ModalScreen[None]):
         bar.display = True
         bar.update(total=None, progress=0)
         status.update("writing…")
-        self.export(self.kind(), out, fps, every)
+        self.export(kind, out, fps, every, Noise(rows, psi, walk_gif))
 
     @work(thread=True, exclusive=True, group="export")
-    def export(self, kind: str, out: str | None, fps: float, every: int) -> None:
+    def export(self, kind: str, out: str | None, fps: float, every: int, noise: Noise) -> None:
         def progressed(done: int, total: int) -> None:
             self.post_message(self.Progressed(done, total))
 
@@ -117,6 +197,8 @@ class ExportDialog(ModalScreen[None]):
 
             if kind == GIF:
                 path = export_gif(self.run_dir, out, fps=fps, every=every, progress=progressed)
+            elif kind == NEW:
+                path = noise.draw(self.run_dir, out)
             else:
                 path = export_grid(self.run_dir, out)
             self.post_message(ExportDone(str(path)))
