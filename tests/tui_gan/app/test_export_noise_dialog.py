@@ -98,6 +98,7 @@ async def test_walks_gif_and_truncated_samples_are_written(trained: Path, tmp_pa
         noise_row = dialog.query_one("#export-noise").region
         assert noise_row.height == 3 and noise_row.bottom <= SIZE[1]  # fits at 80×24
 
+        dialog.query_one("#export-fps", Input).value = "abc"  # the GIF history's, hidden here
         await fill(dialog, pilot, "2", "0.7", False, str(tmp_path / "walk.png"))
         assert "written" in text_of(dialog.query_one("#export-status"))
         with Image.open(tmp_path / "walk.png") as img:

@@ -159,17 +159,17 @@ class ExportDialog(ModalScreen[None]):
             return
         status = self.query_one("#export-status", Static)
         kind = self.kind()
-        rows: int | None = None
-        psi: float | None = None
+        fps, every, rows, psi = 4.0, 1, None, None
         walk_gif = self.query_one("#export-walk-gif", Checkbox).value
         try:
-            fps = parse_positive(self.query_one("#export-fps", Input).value, float, "fps", 50)
-            every = int(
-                parse_positive(
-                    self.query_one("#export-every", Input).value, int, "every", 1_000_000
+            if kind == GIF:  # the other kinds hide these fields: their text is not theirs to judge
+                fps = parse_positive(self.query_one("#export-fps", Input).value, float, "fps", 50)
+                every = int(
+                    parse_positive(
+                        self.query_one("#export-every", Input).value, int, "every", 1_000_000
+                    )
                 )
-            )
-            if kind == NEW:
+            elif kind == NEW:
                 rows, psi = parse_noise(
                     self.query_one("#export-interpolate", Input).value,
                     self.query_one("#export-truncation", Input).value,
