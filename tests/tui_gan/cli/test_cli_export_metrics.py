@@ -37,6 +37,7 @@ def run(argv: list[str]) -> int:
 
 
 def test_csv_and_tensorboard_of_a_real_run(run_dir: Path, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("tensorboard", reason="the extra: pip install 'tui-gan[tensorboard]'")
     out_csv, out_tb = tmp_path / "m.csv", tmp_path / "tb"
     assert (
         run(["export-metrics", str(run_dir), "--csv", str(out_csv), "--tensorboard", str(out_tb)])
