@@ -105,6 +105,7 @@ def test_without_tensorboard_nothing_is_written_and_one_line_says_how_to_install
 
 @pytest.mark.slow
 def test_export_metrics_never_imports_torch(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard", reason="the extra: pip install 'tui-gan[tensorboard]'")
     run_dir = resumed_run(tmp_path / "run")
     script = (
         "import json, sys\n"
