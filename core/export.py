@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -18,11 +19,19 @@ from core.errors import ExportError, UsageError
 from core.events import SamplesSaved
 from core.rundir import EVENTS_FILE, RunDir, atomic_write, read_events
 
+if TYPE_CHECKING:
+    import torch
+
 Progress = Callable[[int, int], None]  # (frames done, frames in all)
 
 DEFAULT_FPS = 4.0
 MAX_FPS = 50.0  # GIF delays are in 1/100 s and most viewers slow anything faster than 1/50 s
 LABEL_HEIGHT = 16
+# Interpolations: rows of walks, steps along each (ends included), frames per second of the GIF.
+MAX_ROWS, MAX_STEPS = 32, 64
+DEFAULT_STEPS, DEFAULT_GIF_STEPS, DEFAULT_PATH_FPS = 8, 24, 12.0
+# Below this ψ the redrawing takes thousands of rounds and every sample is the same picture.
+MIN_TRUNCATION = 0.01
 _SAMPLE_NAME = re.compile(r"^step_(\d+)\.png$")
 
 
@@ -115,10 +124,12 @@ def sample_from_checkpoint(
     seed: int | None = None,
     out: str | Path | None = None,
     device: str = "cpu",
+    truncation: float | None = None,
     named: Mapping[str, Any] | None = None,
 ) -> Path:
     """A grid (or scatter) of `n` new samples from a checkpoint's generator, drawn on `device`
-    (auto, cpu, cuda:N); a plug-in arch only when `named` names it (core.plugins.require_named).
+    (auto, cpu, cuda:N); with `truncation` ψ from noise with no component beyond ±ψ; a plug-in
+    arch only when `named` names it (core.plugins.require_named).
 
     Without `seed` every call draws new noise; with it the picture is reproducible. The default
     output is the run's exports/ folder (or the checkpoint's own folder outside a run).
@@ -127,31 +138,133 @@ def sample_from_checkpoint(
 
     from core.checkpoints import load_generator, run_dir_of
     from core.grids import samples_picture
+    from core.noise import truncated_noise
 
     if not 1 <= n <= 1024:
         raise UsageError(f"n: {n} is not allowed; expected a whole number in [1, 1024]")
-    if seed is not None and not 0 <= seed < 2**63:
-        raise UsageError(f"seed: {seed} is not allowed; expected a whole number in [0, 2^63)")
+    check_seed(seed)
+    check_truncation(truncation)
     from core.step import resolve_device
 
     where = resolve_device(device)
     generator, config, payload = load_generator(checkpoint, named)
-    rng = torch.Generator().manual_seed(
-        seed if seed is not None else int.from_bytes(os.urandom(7), "little")
-    )
+    rng = _noise_rng(seed)
     # the noise from the CPU generator: the same picture for a seed on any device
     with torch.no_grad():
         samples = generator.to(where)(
-            torch.randn(n, config.latent_dim, generator=rng).to(where)
+            truncated_noise(n, config.latent_dim, truncation, rng).to(where)
         ).cpu()
     step = int(payload["step"])
-    name = f"sample-step_{step:08d}" + (f"-seed_{seed}" if seed is not None else "") + ".png"
+    name = f"sample-step_{step:08d}{_noise_suffix(seed, truncation)}.png"
     run_dir = run_dir_of(checkpoint)
     default = (RunDir(run_dir).exports if run_dir else Path(checkpoint).resolve().parent) / name
     path = _out_path(out, default, ".png")
     buffer = io.BytesIO()
     Image.fromarray(samples_picture(samples, config.dataset)).save(buffer, format="PNG")
     return _write(path, buffer.getvalue())
+
+
+def interpolate_from_checkpoint(
+    checkpoint: str | Path,
+    rows: int,
+    steps: int | None = None,
+    seed: int | None = None,
+    truncation: float | None = None,
+    gif: bool = False,
+    fps: float = DEFAULT_PATH_FPS,
+    out: str | Path | None = None,
+    device: str = "cpu",
+    named: Mapping[str, Any] | None = None,
+) -> Path:
+    """`rows` walks through the noise space of a checkpoint's generator, each a spherical
+    interpolation in `steps` steps between two random noise vectors (truncated at ±`truncation`).
+
+    As PNG: one row per walk. As GIF (`gif`): one frame per step showing every walk at that step,
+    going there and back so the loop has no jump. Default output: the run's exports/ folder.
+    """
+    import torch
+
+    from core.checkpoints import load_generator, run_dir_of
+    from core.grids import samples_picture
+    from core.noise import interpolation_noise
+
+    suffix = ".gif" if gif else ".png"
+    steps = check_interpolation(rows, steps, seed, truncation, gif, fps)
+    if out is not None and not Path(out).is_dir():
+        _out_path(out, Path("x" + suffix), suffix)  # a wrong suffix is a usage error before loading
+    from core.step import resolve_device
+
+    where = resolve_device(device)
+    generator, config, payload = load_generator(checkpoint, named)
+    noise = interpolation_noise(rows, steps, config.latent_dim, truncation, _noise_rng(seed))
+    with torch.no_grad():
+        generator = generator.to(where)
+        samples = torch.cat([generator(chunk.to(where)).cpu() for chunk in torch.split(noise, 256)])
+    step = int(payload["step"])
+    name = f"interpolation-step_{step:08d}{_noise_suffix(seed, truncation)}{suffix}"
+    run_dir = run_dir_of(checkpoint)
+    default = (RunDir(run_dir).exports if run_dir else Path(checkpoint).resolve().parent) / name
+    path = _out_path(out, default, suffix)
+    buffer = io.BytesIO()
+    if not gif:
+        Image.fromarray(samples_picture(samples, config.dataset, cols=steps)).save(buffer, "PNG")
+        return _write(path, buffer.getvalue())
+    walks = samples.reshape(rows, steps, *samples.shape[1:])
+    frames = [
+        _labelled(samples_picture(walks[:, i], config.dataset), f"t = {i / (steps - 1):.2f}")
+        for i in range(steps)
+    ]
+    import imageio.v3 as iio
+
+    iio.imwrite(
+        buffer,
+        np.stack(frames + frames[-2:0:-1]),  # back along the path: the loop closes smoothly
+        extension=".gif",
+        plugin="pillow",
+        duration=round(1000 / fps),
+        loop=0,
+    )
+    return _write(path, buffer.getvalue())
+
+
+def check_seed(seed: int | None) -> None:
+    """A noise seed must fit torch's generator."""
+    if seed is not None and not 0 <= seed < 2**63:
+        raise UsageError(f"seed: {seed} is not allowed; expected a whole number in [0, 2^63)")
+
+
+def check_interpolation(
+    rows: int,
+    steps: int | None = None,
+    seed: int | None = None,
+    truncation: float | None = None,
+    gif: bool = False,
+    fps: float = DEFAULT_PATH_FPS,
+) -> int:
+    """UsageError for a request `interpolate_from_checkpoint` cannot draw (checked before anything
+    is loaded, and without torch so forms can ask); the number of steps it will draw."""
+    if not 1 <= rows <= MAX_ROWS:
+        raise UsageError(
+            f"interpolate: {rows} is not allowed; expected a whole number in [1, {MAX_ROWS}]"
+        )
+    steps = steps if steps is not None else (DEFAULT_GIF_STEPS if gif else DEFAULT_STEPS)
+    if not 2 <= steps <= MAX_STEPS:
+        raise UsageError(
+            f"steps: {steps} is not allowed; expected a whole number in [2, {MAX_STEPS}]"
+        )
+    if gif and not 0 < fps <= MAX_FPS:
+        raise UsageError(f"fps: {fps:g} is not allowed; expected a number in (0, {MAX_FPS:g}]")
+    check_seed(seed)
+    check_truncation(truncation)
+    return steps
+
+
+def check_truncation(truncation: float | None) -> None:
+    """A truncation ψ: finite and at least MIN_TRUNCATION (no torch needed, so forms can ask)."""
+    if truncation is not None and not MIN_TRUNCATION <= truncation < math.inf:
+        raise UsageError(
+            f"truncation: {truncation:g} is not allowed; expected a number ≥ {MIN_TRUNCATION:g}"
+        )
 
 
 def export_weights(
@@ -193,6 +306,21 @@ def export_weights(
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+def _noise_rng(seed: int | None) -> torch.Generator:
+    import torch
+
+    return torch.Generator().manual_seed(
+        seed if seed is not None else int.from_bytes(os.urandom(7), "little")
+    )
+
+
+def _noise_suffix(seed: int | None, truncation: float | None) -> str:
+    """`-seed_3-trunc_0.7` in a default file name: what makes the picture again."""
+    return (f"-seed_{seed}" if seed is not None else "") + (
+        f"-trunc_{truncation:g}" if truncation is not None else ""
+    )
 
 
 def _run(run_dir: str | Path) -> RunDir:

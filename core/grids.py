@@ -16,13 +16,13 @@ SCATTER_SIZE = 256
 SCATTER_EXTENT = {"ring8": 1.5, "grid25": 5.5}
 
 
-def image_grid(samples: torch.Tensor, padding: int = 2) -> np.ndarray:
-    """N×C×H×W samples in [-1, 1] → one H×W×3 uint8 grid, as square as possible."""
+def image_grid(samples: torch.Tensor, padding: int = 2, cols: int | None = None) -> np.ndarray:
+    """N×C×H×W samples in [-1, 1] → one H×W×3 uint8 grid, `cols` wide or as square as possible."""
     x = samples.detach().float().cpu().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     n, _, h, w = x.shape
-    cols = math.ceil(math.sqrt(n))
+    cols = cols or math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     grid = np.zeros((rows * (h + padding) + padding, cols * (w + padding) + padding, 3), np.uint8)
     arr = x.permute(0, 2, 3, 1).numpy()
@@ -55,14 +55,15 @@ def scatter_plot(points: torch.Tensor, modes: torch.Tensor | None, extent: float
     return img
 
 
-def samples_picture(samples: torch.Tensor, dataset: str) -> np.ndarray:
-    """The picture of a batch of samples: a grid for images, a scatter for 2-D toy points."""
+def samples_picture(samples: torch.Tensor, dataset: str, cols: int | None = None) -> np.ndarray:
+    """The picture of a batch of samples: a grid for images (`cols` wide or square), a scatter
+    for 2-D toy points."""
     if samples.dim() == 2:
         from core.data import toy_modes
 
         modes, _ = toy_modes(dataset) if dataset in SCATTER_EXTENT else (None, 0.0)
         return scatter_plot(samples, modes, SCATTER_EXTENT.get(dataset, 3.0))
-    return image_grid(samples)
+    return image_grid(samples, cols=cols)
 
 
 def save_png(picture: np.ndarray, path: str | Path) -> Path:

@@ -10,8 +10,9 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from core.errors import RunDirError
 from core.events import FINAL_STATES, Event, StateChanged, from_json, to_json
@@ -69,6 +70,28 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+@contextmanager
+def atomic_stream(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write `path` through when it is too big to hold in memory: readers see
+    the old file or the whole new one. The temporary file's name (`.tui-gan-….tmp`) does not
+    repeat `path`'s, so tools that pick files by name (TensorBoard's `tfevents`) skip it."""
+    fd, tmp = tempfile.mkstemp(prefix=".tui-gan-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fd, FILE_MODE)
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
 
 
 def overwrite(path: Path, data: bytes) -> None:

@@ -140,7 +140,7 @@ class GanApp(App[int]):
         self.push_screen(CheckpointsScreen(self.session.run_dir, self.named))
 
     def action_export(self) -> None:
-        self.push_screen(ExportDialog(self.session.run_dir))
+        self.push_screen(ExportDialog(self.session.run_dir, self.named))
 
     def action_compare(self) -> None:
         """Pick runs among this run's siblings (same root), then compare them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from tui_gan.cli.args import add_plugin_arguments, named_plugins
 
@@ -22,13 +23,17 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
         "--device", default="auto", metavar="DEV", help="auto, cpu, cuda or cuda:N (default auto)"
     )
     add_plugin_arguments(p)
+    add_noise_arguments(p)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from core.checkpoints import resolve_checkpoint
-    from core.export import sample_from_checkpoint
+    from core.export import check_truncation, sample_from_checkpoint
 
     named = named_plugins(args)
+    if args.interpolate is not None or args.gif or args.steps is not None or args.fps is not None:
+        return cmd_interpolate(args, named)
+    check_truncation(args.truncation)  # before a run directory's checkpoints are searched
     print(
         sample_from_checkpoint(
             resolve_checkpoint(args.checkpoint),
@@ -36,6 +41,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             seed=args.seed,
             out=args.out,
             device=args.device,
+            truncation=args.truncation,
             named=named,
         )
     )
@@ -83,4 +89,63 @@ def cmd_export_weights(args: argparse.Namespace) -> int:
     named = named_plugins(args)
     for path in export_weights(resolve_checkpoint(args.checkpoint), args.out, named):
         print(path)
+    return 0
+
+
+def add_noise_arguments(p: argparse.ArgumentParser) -> None:
+    """`sample`'s choice of noise: truncated, or walks between random points (issue 19)."""
+    p.add_argument(
+        "--truncation",
+        type=float,
+        metavar="PSI",
+        help="draw again every noise component beyond ±PSI (the truncation trick): "
+        "less variety, cleaner samples; e.g. 0.5",
+    )
+    p.add_argument(
+        "--interpolate",
+        type=int,
+        metavar="K",
+        help="K rows, each a spherical interpolation between two random noise vectors",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        metavar="S",
+        help="with --interpolate: points along each path, ends included (default 8; 24 with --gif)",
+    )
+    p.add_argument(
+        "--gif",
+        action="store_true",
+        help="with --interpolate: a GIF whose frames go along the paths and back",
+    )
+    p.add_argument(
+        "--fps", type=float, metavar="N", help="with --gif: frames per second (default 12)"
+    )
+
+
+def cmd_interpolate(args: argparse.Namespace, named: dict[str, Any]) -> int:
+    from core.errors import UsageError
+
+    if args.interpolate is None:
+        raise UsageError("--gif, --steps and --fps go with --interpolate K")
+    from core.checkpoints import resolve_checkpoint
+    from core.export import DEFAULT_PATH_FPS, check_interpolation, interpolate_from_checkpoint
+
+    fps = DEFAULT_PATH_FPS if args.fps is None else args.fps
+    # mistakes first, before a run directory's checkpoints are searched
+    check_interpolation(args.interpolate, args.steps, args.seed, args.truncation, args.gif, fps)
+    print(
+        interpolate_from_checkpoint(
+            resolve_checkpoint(args.checkpoint),
+            args.interpolate,
+            steps=args.steps,
+            seed=args.seed,
+            truncation=args.truncation,
+            gif=args.gif,
+            fps=fps,
+            out=args.out,
+            device=args.device,
+            named=named,
+        )
+    )
     return 0

@@ -8,7 +8,18 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from core.errors import UsageError, UserError
-from tui_gan.cli import compare, ctl, evaluate, export, presets, runs, serve, train, watch
+from tui_gan.cli import (
+    compare,
+    ctl,
+    evaluate,
+    export,
+    export_metrics,
+    presets,
+    runs,
+    serve,
+    train,
+    watch,
+)
 from tui_gan.cli.args import Parser, add_train_arguments
 
 # Exit codes, the same for every subcommand.
@@ -32,6 +43,11 @@ COMMANDS: dict[str, Command] = {
         "plain generator/discriminator state dicts and config.json",
         export.add_export_weights_arguments,
         export.cmd_export_weights,
+    ),
+    "export-metrics": (
+        "a run's losses and metrics as CSV, or as TensorBoard files with its sample grids",
+        export_metrics.add_export_metrics_arguments,
+        export_metrics.cmd_export_metrics,
     ),
     "eval": (
         "sample-quality metrics of a checkpoint with the real-data reference",

@@ -88,6 +88,7 @@ def test_a_usage_error_is_2_with_one_line_on_stderr(
         ["runs", "{tmp}"],
         ["ctl", "{tmp}/nope", "pause"],
         ["watch", "{tmp}/nope"],
+        ["export-metrics", "{tmp}", "--csv", "{tmp}/m.csv"],
     ],
 )
 def test_commands_that_do_not_train_never_import_torch(argv: list[str], tmp_path: Path) -> None:

@@ -1,23 +1,36 @@
-"""The export dialog: a GIF of the run's sample history or its latest PNG grid, with progress."""
+"""The export dialog: a GIF of the run's sample history, its latest PNG grid, or new samples
+from its newest checkpoint (truncated, or walks through the noise), with progress."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, ProgressBar, RadioButton, RadioSet, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    ProgressBar,
+    RadioButton,
+    RadioSet,
+    Static,
+)
 
 from core.errors import UserError
 from tui_gan.app.messages import ExportDone
 
-GIF, GRID = "gif", "grid"
+GIF, GRID, NEW = "gif", "grid", "new"
 
 
 def parse_positive(text: str, kind: type[int] | type[float], name: str, high: float) -> float:
@@ -33,6 +46,56 @@ def parse_positive(text: str, kind: type[int] | type[float], name: str, high: fl
     return value
 
 
+def parse_noise(rows_text: str, psi_text: str, gif: bool) -> tuple[int | None, float | None]:
+    """(interpolation rows, truncation ψ) from form text, each None when left empty; ValueError
+    with core's one-line reason otherwise."""
+    from core.errors import UsageError
+    from core.export import MAX_ROWS, check_interpolation, check_truncation
+
+    rows = None
+    if rows_text.strip():
+        rows = int(parse_positive(rows_text, int, "interpolate rows", MAX_ROWS))
+    elif gif:
+        raise ValueError("a GIF along the path needs a number of interpolate rows")
+    psi = None
+    if psi_text.strip():
+        try:
+            psi = float(psi_text.strip())
+        except ValueError:
+            raise ValueError(f"truncation: {psi_text!r} is not a number") from None
+    try:
+        check_truncation(psi)
+        if rows is not None:
+            check_interpolation(rows, gif=gif)
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+    return rows, psi
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What the dialog asked of new samples: walks (`rows`, as a GIF or not) and truncation."""
+
+    rows: int | None
+    truncation: float | None
+    gif: bool
+
+    def draw(self, run_dir: Path, out: str | None, named: Mapping[str, str]) -> Path:
+        """Draw them from the run's newest checkpoint on the CPU (a GPU may be training); a plug-in
+        model only when the user `named` it."""
+        from core.checkpoints import resolve_checkpoint
+        from core.export import interpolate_from_checkpoint, sample_from_checkpoint
+
+        checkpoint = resolve_checkpoint(run_dir)
+        if self.rows is None:
+            return sample_from_checkpoint(
+                checkpoint, out=out, truncation=self.truncation, named=named
+            )
+        return interpolate_from_checkpoint(
+            checkpoint, self.rows, truncation=self.truncation, gif=self.gif, out=out, named=named
+        )
+
+
 class ExportDialog(ModalScreen[None]):
     """Writes the export in a thread worker; the app shows a notification with the path when done."""
 
@@ -43,9 +106,10 @@ class ExportDialog(ModalScreen[None]):
             super().__init__()
             self.done, self.total = done, total
 
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, named: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
+        self.named = dict(named or {})  # plug-ins the user named: new samples may load those
         self.busy = False
 
     def compose(self) -> ComposeResult:
@@ -54,6 +118,7 @@ class ExportDialog(ModalScreen[None]):
             with RadioSet(id="export-kind"):
                 yield RadioButton("GIF of the sample history", value=True, id="kind-gif")
                 yield RadioButton("PNG grid of the latest samples", id="kind-grid")
+                yield RadioButton("New samples from the newest checkpoint", id="kind-new")
             yield Label("Output file (empty: RUN_DIR/exports/…)")
             yield Input(placeholder=str(self.run_dir / "exports"), id="export-path")
             with Horizontal(id="export-numbers"):
@@ -61,6 +126,12 @@ class ExportDialog(ModalScreen[None]):
                 yield Input("4", id="export-fps")
                 yield Label("every Nth grid")
                 yield Input("1", id="export-every")
+            with Horizontal(id="export-noise"):
+                yield Label("interpolate rows")
+                yield Input(placeholder="none", id="export-interpolate")
+                yield Label("truncation ψ")
+                yield Input(placeholder="none", id="export-truncation")
+                yield Checkbox("GIF", id="export-walk-gif")
             yield ProgressBar(total=None, show_eta=False, id="export-progress")
             yield Static("", id="export-status")
             with Horizontal(classes="dialog-buttons"):
@@ -69,14 +140,18 @@ class ExportDialog(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one(ProgressBar).display = False
+        self.query_one("#export-noise").display = False
 
     def kind(self) -> str:
+        if self.query_one("#kind-new", RadioButton).value:
+            return NEW
         return GRID if self.query_one("#kind-grid", RadioButton).value else GIF
 
     @on(RadioSet.Changed)
     def kind_changed(self) -> None:
-        is_gif = self.kind() == GIF
-        self.query_one("#export-numbers").display = is_gif
+        kind = self.kind()
+        self.query_one("#export-numbers").display = kind == GIF
+        self.query_one("#export-noise").display = kind == NEW
 
     @on(Button.Pressed, "#export-close")
     def close(self) -> None:
@@ -88,15 +163,25 @@ class ExportDialog(ModalScreen[None]):
         if self.busy:
             return
         status = self.query_one("#export-status", Static)
+        kind = self.kind()
+        fps, every, rows, psi = 4.0, 1, None, None
+        walk_gif = self.query_one("#export-walk-gif", Checkbox).value
         try:
-            fps = parse_positive(self.query_one("#export-fps", Input).value, float, "fps", 50)
-            every = int(
-                parse_positive(
-                    self.query_one("#export-every", Input).value, int, "every", 1_000_000
+            if kind == GIF:  # the other kinds hide these fields: their text is not theirs to judge
+                fps = parse_positive(self.query_one("#export-fps", Input).value, float, "fps", 50)
+                every = int(
+                    parse_positive(
+                        self.query_one("#export-every", Input).value, int, "every", 1_000_000
+                    )
                 )
-            )
+            elif kind == NEW:
+                rows, psi = parse_noise(
+                    self.query_one("#export-interpolate", Input).value,
+                    self.query_one("#export-truncation", Input).value,
+                    walk_gif,
+                )
         except ValueError as exc:
-            status.update(f"[red]{exc}[/]")
+            status.update(Text(str(exc), style="red"))  # Text: a bracket in the input is no markup
             return
         out = self.query_one("#export-path", Input).value.strip() or None
         self.busy = True
@@ -105,10 +190,10 @@ class ExportDialog(ModalScreen[None]):
         bar.display = True
         bar.update(total=None, progress=0)
         status.update("writing…")
-        self.export(self.kind(), out, fps, every)
+        self.export(kind, out, fps, every, Noise(rows, psi, walk_gif))
 
     @work(thread=True, exclusive=True, group="export")
-    def export(self, kind: str, out: str | None, fps: float, every: int) -> None:
+    def export(self, kind: str, out: str | None, fps: float, every: int, noise: Noise) -> None:
         def progressed(done: int, total: int) -> None:
             self.post_message(self.Progressed(done, total))
 
@@ -117,6 +202,8 @@ class ExportDialog(ModalScreen[None]):
 
             if kind == GIF:
                 path = export_gif(self.run_dir, out, fps=fps, every=every, progress=progressed)
+            elif kind == NEW:
+                path = noise.draw(self.run_dir, out, self.named)
             else:
                 path = export_grid(self.run_dir, out)
             self.post_message(ExportDone(str(path)))
