@@ -468,14 +468,21 @@ class Trainer:
         if config.eval_every and self.step % config.eval_every == 0:
             if self.writer.enabled:
                 self.outputs.evaluate()  # metrics are for the record: computed where it is kept
-            if self.cluster is not None and self.cluster.wait_for_rank0(
-                "off" if not self.config.eval_every else ""
-            ):
-                self.config = self.config.replace(
-                    eval_every=0
-                )  # metrics went off on rank 0: on every rank too
+            if self.cluster is not None:
+                outputs = self.outputs
+                flag = self.cluster.wait_for_rank0(
+                    "off"
+                    if not self.config.eval_every
+                    else ("best" if outputs.best_unsaved else "")
+                )
+                if flag == "off":  # metrics went off on rank 0: on every rank too
+                    self.config = self.config.replace(eval_every=0, keep_best=None)
+                # every rank takes part in a checkpoint: the one of a new best too
+                outputs.best_unsaved = flag == "best"
         if config.checkpoint_every and self.step % config.checkpoint_every == 0:
             self.faults.attempt(lambda: self.outputs.save_checkpoint("periodic"))
+        if self.outputs.best_unsaved:  # keep_best: a new best with no checkpoint at its step yet
+            self.faults.attempt(lambda: self.outputs.save_checkpoint("best"))
         if time.monotonic() - self._last_status > STATUS_INTERVAL_S:
             self._write_status()
 

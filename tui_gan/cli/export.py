@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 # core.export (and torch) load inside the commands, so `tui-gan --help` stays fast.
 
@@ -19,15 +20,31 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device", default="auto", metavar="DEV", help="auto, cpu, cuda or cuda:N (default auto)"
     )
+    add_best_argument(p)
+
+
+def add_best_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--best",
+        action="store_true",
+        help="the run's best checkpoint (keep_best) instead of its newest; give the run directory",
+    )
+
+
+def chosen_checkpoint(args: argparse.Namespace) -> Path:
+    """The checkpoint a command works on: the run's best with --best, else the file or newest."""
+    from core.best import best_checkpoint
+    from core.checkpoints import resolve_checkpoint
+
+    return best_checkpoint(args.checkpoint) if args.best else resolve_checkpoint(args.checkpoint)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from core.checkpoints import resolve_checkpoint
     from core.export import sample_from_checkpoint
 
     print(
         sample_from_checkpoint(
-            resolve_checkpoint(args.checkpoint),
+            chosen_checkpoint(args),
             n=args.n,
             seed=args.seed,
             out=args.out,
@@ -68,12 +85,12 @@ def add_export_weights_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", metavar="DIR", help="output folder (default RUN_DIR/exports/weights-step_N/)"
     )
+    add_best_argument(p)
 
 
 def cmd_export_weights(args: argparse.Namespace) -> int:
-    from core.checkpoints import resolve_checkpoint
     from core.export import export_weights
 
-    for path in export_weights(resolve_checkpoint(args.checkpoint), args.out):
+    for path in export_weights(chosen_checkpoint(args), args.out):
         print(path)
     return 0
