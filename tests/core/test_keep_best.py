@@ -171,9 +171,11 @@ def test_best_flags_of_resume_sample_and_export_weights(tmp_path, capsys):
     args = make_parser().parse_args(["train", "--resume", str(run_dir), "--best", "--more", "5"])
     trainer = build_trainer(args)
     assert trainer.resume_from == path and trainer.config.max_steps == best.step + 5
-    # --best needs a run directory and a run that kept a best
-    with pytest.raises(UsageError, match="run directory"):
-        best_checkpoint(path)
+    with pytest.raises(UsageError, match="with --resume"):
+        build_trainer(make_parser().parse_args(["train", "--best"]))
+    with pytest.raises(UsageError, match="not the file"):  # a checkpoint file has no "best"
+        build_trainer(make_parser().parse_args(["train", "--resume", str(path), "--best"]))
+    # --best needs a run that kept a best, whose file is still there
     (run_dir / "checkpoints" / "best.json").unlink()
     assert main(["sample", str(run_dir), "--best"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
