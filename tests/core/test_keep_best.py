@@ -195,3 +195,27 @@ def test_a_damaged_best_record_protects_nothing_and_breaks_nothing(tmp_path):
         json.dumps({"metric": "modes", "value": 1, "step": 1, "checkpoint": "../x.pt"})
     )
     assert read_best(tmp_path) is None  # a name outside checkpoints/ is refused
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_processes_save_the_best_together(tmp_path):
+    """Under torchrun only rank 0 evaluates, but every rank takes part in a checkpoint: rank 0
+    tells them when a new best needs one (a rank left out would hang the run)."""
+    from tests.runproc import tui_gan
+
+    run_dir = tmp_path / "run"
+    done = tui_gan(
+        "train", "--nproc-per-node", "2", "--headless", "--preset", "ring8-mlp",
+        "--set", "subset=1000", "--set", "batch_size=50", "--set", "sample_every=0",
+        "--device", "cpu", "--max-steps", "30", "--set", "eval_every=5",
+        "--set", "eval_samples=200", "--set", "keep_best=modes",
+        "--set", "checkpoint_every=10", "--set", "keep_checkpoints=1",
+        "--run-dir", run_dir, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    best = read_best(run_dir)
+    assert best is not None and best.metric == "modes"
+    payload = load_checkpoint(best_checkpoint(run_dir))
+    assert payload["step"] == best.step and payload["world_size"] == 2
+    assert len(payload["rank_rng"]) == 2  # both ranks' RNG states: both took part
