@@ -24,7 +24,7 @@ from core.rundir import RunDir, atomic_write, read_regular
 FORMAT = "tui-gan-checkpoint"
 FORMAT_VERSION = 1
 SUFFIX, META_SUFFIX = ".pt", ".meta.json"
-REASONS = ("periodic", "manual", "final", "stop")
+REASONS = ("periodic", "manual", "final", "stop", "best")
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few hundred bytes (more metrics: a few kB)
 _NAME = re.compile(r"^step_(\d+)(?:-([a-z]+))?\.pt$")
@@ -153,8 +153,16 @@ def save_checkpoint(run_dir: str | Path, payload: dict[str, Any], reason: str) -
 
 
 def prune_checkpoints(run_dir: str | Path, keep: int) -> list[Path]:
-    """Delete all but the newest `keep` periodic checkpoints; hand-made ones are never pruned."""
-    periodic = [Path(c.path) for c in list_checkpoints(run_dir) if c.reason == "periodic"]
+    """Delete all but the newest `keep` periodic checkpoints; hand-made ones and the best
+    (keep_best) are never pruned."""
+    from core.best import read_best
+
+    best = read_best(run_dir)
+    periodic = [
+        Path(c.path)
+        for c in list_checkpoints(run_dir)
+        if c.reason == "periodic" and (best is None or Path(c.path).name != best.checkpoint)
+    ]
     doomed = periodic[:-keep] if keep > 0 else periodic
     for path in doomed:
         delete_checkpoint(path)

@@ -179,6 +179,14 @@ class TrainConfig:
     inception_weights: str | None = _f(
         Spec(str, optional=True, help="local Inception v3 weights for FID/KID"), None
     )
+    keep_best: str | None = _f(
+        Spec(
+            str,
+            optional=True,
+            help="a metric (e.g. modes, fid_digits): the checkpoint of its best evaluation is kept",
+        ),
+        None,
+    )
     run_dir: str | None = _f(Spec(str, optional=True), None)
 
     def __post_init__(self) -> None:
@@ -224,6 +232,10 @@ class TrainConfig:
             from core.models import dcgan_start
 
             dcgan_start(self.image_size)  # raises ConfigError for sizes it cannot reach
+        if self.keep_best is not None:
+            from core.best import check_keep_best
+
+            check_keep_best(self)
 
     # -- building ---------------------------------------------------------------------------
 

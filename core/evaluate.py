@@ -13,19 +13,19 @@ import torch
 from torch import nn
 
 from core.config import TrainConfig
-from core.data import ToySource, is_toy, load_images
+from core.data import ToySource, load_images
 from core.errors import ConfigError, detail_line
 from core.metrics import (
     feature_stats,
     frechet_distance,
     kernel_inception_distance,
+    metric_kind,
     toy_mode_metrics,
 )
 
 if TYPE_CHECKING:  # the classifier loads only when digits are scored
     from core.digits import DigitJudge
 
-DIGIT_DATASETS = ("mnist5k", "mnist")
 # eval noise comes from its own generator: evaluating never moves the training RNG
 EVAL_SEED_OFFSET = 2
 
@@ -72,11 +72,7 @@ class Evaluator:
 
     def __init__(self, config: TrainConfig, progress: Progress | None = None) -> None:
         self.config, self.progress = config, progress
-        self.kind = (
-            "toy"
-            if is_toy(config.dataset)
-            else ("digits" if config.dataset in DIGIT_DATASETS else "images")
-        )
+        self.kind = metric_kind(config.dataset)
         self._judge: DigitJudge | None = None
         self._inception: nn.Module | None = None
         self._real_stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None

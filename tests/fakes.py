@@ -61,6 +61,7 @@ CONFIG = {
     "eval_samples": 2500,
     "cpu_threads": 0,
     "inception_weights": None,
+    "keep_best": None,
     "precision": "auto",
     "tf32": True,
     "compile": False,

@@ -22,6 +22,7 @@ from tui_gan.app.messages import DialogRequested, ResumeRequested
 from tui_gan.app.screens.checkpoints import CheckpointsScreen
 from tui_gan.app.screens.compare import CompareScreen
 from tui_gan.app.screens.dashboard import DashboardScreen
+from tui_gan.app.screens.sample_history import SampleHistoryScreen
 from tui_gan.app.session import Session
 from tui_gan.view.runview import RunView, format_number
 
@@ -163,6 +164,14 @@ class GanApp(App[int]):
 
         self.push_screen(PickRunsDialog(runs, here), chosen)
 
+    def action_sample_history(self) -> None:
+        view = self.view
+        self.push_screen(
+            SampleHistoryScreen(
+                self.session.run_dir, view.grid_tile, view.sample_epochs, view.steps_per_epoch
+            )
+        )
+
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for title, help_text, action in (
@@ -179,6 +188,11 @@ class GanApp(App[int]):
             ("Checkpoints", "c: browse, preview, resume, delete", self.action_checkpoints),
             ("Export", "e: GIF of the samples or the latest grid", self.action_export),
             ("Compare runs", "r: this run beside its sibling runs", self.action_compare),
+            (
+                "Sample history",
+                "g: step through every saved grid, mark one to compare",
+                self.action_sample_history,
+            ),
             ("Save checkpoint now", "s", self.action_save_checkpoint),
             ("Sample now", "n: draw the fixed-noise grid", self.action_sample_now),
             ("Toggle log scale", "l", self.dashboard.action_log_scale),

@@ -59,6 +59,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--resume", metavar="PATH", help="continue from a checkpoint file or a run directory"
     )
     p.add_argument(
+        "--best",
+        action="store_true",
+        help="with --resume RUN_DIR: continue from the run's best checkpoint (keep_best)",
+    )
+    p.add_argument(
         "--more", type=_positive, metavar="STEPS", help="with --resume: train STEPS more steps"
     )
     p.add_argument(
@@ -150,6 +155,8 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
     if not args.resume:
         if more:
             raise CliError("--more and --more-epochs extend a run: use them with --resume")
+        if args.best:
+            raise CliError("--best picks the checkpoint to resume: use it with --resume RUN_DIR")
         return Trainer(build_config(args))
     if args.preset or args.config:
         raise CliError(
@@ -173,9 +180,14 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
         more_steps=args.more,
         more_epochs=args.more_epochs,
     )
-    checkpoint = resolve_checkpoint(
-        args.resume, on_skip=lambda note: print(f"tui-gan: {note}", file=sys.stderr)
-    )
+    if args.best:
+        from core.best import best_checkpoint
+
+        checkpoint = best_checkpoint(args.resume)
+    else:
+        checkpoint = resolve_checkpoint(
+            args.resume, on_skip=lambda note: print(f"tui-gan: {note}", file=sys.stderr)
+        )
     return Trainer.from_checkpoint(checkpoint, plan, **overrides)
 
 
@@ -246,4 +258,6 @@ def train_argv(args: argparse.Namespace, run_dir: Path, launcher: bool = True) -
             argv += [flag, str(value)]
     for pair in args.overrides:
         argv += ["--set", pair]
+    if getattr(args, "best", False):
+        argv.append("--best")
     return argv

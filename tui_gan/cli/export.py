@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from tui_gan.cli.args import add_plugin_arguments, named_plugins
@@ -24,10 +25,26 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_plugin_arguments(p)
     add_noise_arguments(p)
+    add_best_argument(p)
+
+
+def add_best_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--best",
+        action="store_true",
+        help="the run's best checkpoint (keep_best) instead of its newest; give the run directory",
+    )
+
+
+def chosen_checkpoint(args: argparse.Namespace) -> Path:
+    """The checkpoint a command works on: the run's best with --best, else the file or newest."""
+    from core.best import best_checkpoint
+    from core.checkpoints import resolve_checkpoint
+
+    return best_checkpoint(args.checkpoint) if args.best else resolve_checkpoint(args.checkpoint)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from core.checkpoints import resolve_checkpoint
     from core.export import check_truncation, sample_from_checkpoint
 
     named = named_plugins(args)
@@ -36,7 +53,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     check_truncation(args.truncation)  # before a run directory's checkpoints are searched
     print(
         sample_from_checkpoint(
-            resolve_checkpoint(args.checkpoint),
+            chosen_checkpoint(args),
             n=args.n,
             seed=args.seed,
             out=args.out,
@@ -80,14 +97,14 @@ def add_export_weights_arguments(p: argparse.ArgumentParser) -> None:
         "--out", metavar="DIR", help="output folder (default RUN_DIR/exports/weights-step_N/)"
     )
     add_plugin_arguments(p)
+    add_best_argument(p)
 
 
 def cmd_export_weights(args: argparse.Namespace) -> int:
-    from core.checkpoints import resolve_checkpoint
     from core.export import export_weights
 
     named = named_plugins(args)
-    for path in export_weights(resolve_checkpoint(args.checkpoint), args.out, named):
+    for path in export_weights(chosen_checkpoint(args), args.out, named):
         print(path)
     return 0
 
@@ -128,7 +145,6 @@ def cmd_interpolate(args: argparse.Namespace, named: dict[str, Any]) -> int:
 
     if args.interpolate is None:
         raise UsageError("--gif, --steps and --fps go with --interpolate K")
-    from core.checkpoints import resolve_checkpoint
     from core.export import DEFAULT_PATH_FPS, check_interpolation, interpolate_from_checkpoint
 
     fps = DEFAULT_PATH_FPS if args.fps is None else args.fps
@@ -136,7 +152,7 @@ def cmd_interpolate(args: argparse.Namespace, named: dict[str, Any]) -> int:
     check_interpolation(args.interpolate, args.steps, args.seed, args.truncation, args.gif, fps)
     print(
         interpolate_from_checkpoint(
-            resolve_checkpoint(args.checkpoint),
+            chosen_checkpoint(args),
             args.interpolate,
             steps=args.steps,
             seed=args.seed,

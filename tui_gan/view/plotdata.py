@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,18 +28,52 @@ def downsample(
     Values that cannot be drawn (NaN, inf, non-positive on a log scale) are left out of the means;
     a bucket with none left is dropped. Cost is O(len(y)) in numpy, whatever the plot width.
     """
+    b = bucket_stats(x, y, buckets, log)
+    return b.x, b.mean
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """A series cut to at most a plot's width: per bucket the mean x, and the mean, least and
+    greatest valid y (low/high keep a one-point spike that the mean would average away)."""
+
+    x: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    merged: bool  # whether buckets hold more than one point (else low == mean == high)
+
+
+def bucket_stats(x: np.ndarray, y: np.ndarray, buckets: int, log: bool = False) -> Buckets:
+    """`downsample` with each bucket's minimum and maximum too; O(len(y)) in numpy."""
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
     buckets = max(int(buckets), 1)
     mask = valid_mask(y, log)
     if len(y) <= buckets:
-        return x[mask], y[mask]
+        ys = y[mask]
+        return Buckets(x[mask], ys, ys, ys, False)
     edges = np.linspace(0, len(y), buckets + 1).astype(np.int64)[:-1]
     counts = np.add.reduceat(mask.astype(np.int64), edges)
     sums = np.add.reduceat(np.where(mask, y, 0.0), edges)
     xs = np.add.reduceat(np.where(mask, x, 0.0), edges)
+    lows = np.minimum.reduceat(np.where(mask, y, np.inf), edges)
+    highs = np.maximum.reduceat(np.where(mask, y, -np.inf), edges)
     keep = counts > 0
-    return xs[keep] / counts[keep], sums[keep] / counts[keep]
+    n = counts[keep]
+    return Buckets(xs[keep] / n, sums[keep] / n, lows[keep], highs[keep], True)
+
+
+def band_path(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[list[float], list[float]]:
+    """One zig-zag line through every bucket's low and high: drawn as a single series, it fills
+    each column from its minimum to its maximum (up, across the tops, down, across the bottoms)."""
+    xs = np.repeat(np.asarray(x, np.float64), 2)
+    ys = np.empty(2 * len(x))
+    ys[0::2], ys[1::2] = low, high
+    # odd buckets go down: their first point is the high one, so neighbours meet at like ends
+    odd = np.arange(len(x)) % 2 == 1
+    ys[1::2][odd], ys[0::2][odd] = np.asarray(low)[odd], np.asarray(high)[odd]
+    return xs.tolist(), ys.tolist()
 
 
 def ema(y: np.ndarray, weight: float, points_per_value: float = 1.0) -> np.ndarray:

@@ -60,6 +60,7 @@ class RunView:
     last_event_at: float | None = None
     sample_path: str | None = None
     sample_step: int = 0
+    sample_epochs: dict[int, int] = field(default_factory=dict)  # step -> epoch of each grid saved
     last_checkpoint: str | None = None
     error: str | None = None
     finished_seconds: float | None = None
@@ -151,6 +152,7 @@ class RunView:
             return changed
         if isinstance(e, ev.SamplesSaved):
             self.sample_path, self.sample_step = e.path, e.step
+            self.sample_epochs[e.step] = e.epoch
             return {SAMPLES}
         if isinstance(e, ev.CheckpointSaved):
             self.last_checkpoint = e.path
@@ -207,6 +209,13 @@ class RunView:
     @property
     def name(self) -> str:
         return Path(self.run_dir).name if self.run_dir else "starting…"
+
+    @property
+    def grid_tile(self) -> int | None:
+        """Pixels of one image in the run's sample grids (None for the 2-D toys' scatter plots)."""
+        if self.config.get("image_size") and self.config.get("dataset") not in ("ring8", "grid25"):
+            return int(self.config["image_size"])
+        return None
 
     @property
     def eval_every(self) -> int:

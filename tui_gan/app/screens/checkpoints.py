@@ -49,11 +49,11 @@ class CheckpointsScreen(Screen[None]):
     ]
 
     class Listed(Message):
-        """The listing worker finished."""
+        """The listing worker finished; `best`: the checkpoint keep_best keeps (a record or None)."""
 
-        def __init__(self, infos: list[Any], error: str = "") -> None:
+        def __init__(self, infos: list[Any], error: str = "", best: Any = None) -> None:
             super().__init__()
-            self.infos, self.error = infos, error
+            self.infos, self.error, self.best = infos, error, best
 
     class Previewed(Message):
         """A preview grid was drawn from a checkpoint (or could not be)."""
@@ -78,6 +78,7 @@ class CheckpointsScreen(Screen[None]):
         self.closed = False
         # the metric given a column of its own (the main one the checkpoints have)
         self.metric: str | None = None
+        self.best: Any = None  # keep_best's record: which checkpoint holds the best evaluation
 
     def compose(self) -> ComposeResult:
         yield Static(f"Checkpoints of {self.run_dir.name}", id="ckpt-title")
@@ -109,17 +110,21 @@ class CheckpointsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="list")
     def list_checkpoints(self) -> None:
         try:
+            from core.best import read_best
             from core.checkpoints import list_checkpoints
 
-            self.post_message(self.Listed(list(reversed(list_checkpoints(self.run_dir)))))
+            infos = list(reversed(list_checkpoints(self.run_dir)))
+            self.post_message(self.Listed(infos, best=read_best(self.run_dir)))
         except (OSError, UserError) as exc:
             self.post_message(self.Listed([], str(exc)))
 
     def on_checkpoints_screen_listed(self, message: Listed) -> None:
         table = self.query_one(DataTable)
         table.loading = False
-        self.infos = message.infos
+        self.infos, self.best = message.infos, message.best
         self.metric = main_key(sorted({k for info in self.infos for k in info.metrics}))
+        if self.best is not None and any(self.best.metric in i.metrics for i in self.infos):
+            self.metric = self.best.metric  # the column shows what "best" was judged by
         table.clear(columns=True)
         names = list(COLUMNS)
         # one metric takes the epoch's place (the detail pane has both, and all metrics)
@@ -137,7 +142,7 @@ class CheckpointsScreen(Screen[None]):
                     _loss(info.loss_d),
                     _loss(info.loss_g),
                     format_size(info.size),
-                    info.reason,
+                    self.made(info),
                 )
             else:
                 row = (
@@ -163,6 +168,15 @@ class CheckpointsScreen(Screen[None]):
         else:
             table.move_cursor(row=0)
             self.select(0)
+
+    def is_best(self, info: Any) -> bool:
+        return self.best is not None and Path(info.path).name == self.best.checkpoint
+
+    def made(self, info: Any) -> str | Text:
+        """Why a checkpoint was saved; the best one (keep_best) marked with a star."""
+        if not self.is_best(info):
+            return str(info.reason)
+        return Text("★ best" if info.reason == "best" else f"★ {info.reason}", style="bold yellow")
 
     def action_refresh(self) -> None:
         self.query_one(DataTable).loading = True
@@ -200,6 +214,12 @@ class CheckpointsScreen(Screen[None]):
         )
         if metrics:
             metrics = "\n" + metrics
+        if self.is_best(info):
+            best = self.best
+            value = format_metric(best.metric, best.value, info.metrics)
+            metrics += (
+                f"\n[b yellow]★ best {SHORT.get(best.metric, best.metric)} {value}[/] (keep_best)"
+            )
         detail.update(
             f"[b]{name}[/]  step {info.step:,} · epoch {info.epoch}{metrics}\n"
             "r resume · x export samples · d delete"

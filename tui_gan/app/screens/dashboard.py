@@ -34,6 +34,8 @@ D_SERIES = (
 )
 WINDOWS = (None, 1_000, 10_000, 100_000)
 GPU_INTERVAL_S = 2.0
+HISTORY_HINT = "· g history"
+SIDE_TEXT = 30  # columns of text in the side pane (32 wide, its border and centring)
 # Plots are the costly part of a frame (plotext builds every cell in Python): redraw them at most once
 # a second, and less often when drawing them takes long, so they use at most PLOT_BUDGET of one core.
 PLOT_INTERVAL_S = 1.0
@@ -55,6 +57,7 @@ class DashboardScreen(Screen[None]):
         Binding("r", "app.compare", "Compare", show=False),
         Binding("s", "app.save_checkpoint", "Save"),
         Binding("n", "app.sample_now", "Sample"),
+        Binding("g", "app.sample_history", "Grids", show=False),
         Binding("l", "log_scale", "Log"),
         Binding("w", "window", "Window", show=False),
         Binding("m", "cycle_metric", "Metric", show=False),
@@ -151,16 +154,12 @@ class DashboardScreen(Screen[None]):
             self._next_progress_at = now + PROGRESS_INTERVAL_S
             self.query_one(ProgressPanel).update_from(view)
         if SAMPLES in parts:
-            tile = None
-            if view.config.get("image_size") and view.config.get("dataset") not in (
-                "ring8",
-                "grid25",
-            ):
-                tile = int(view.config["image_size"])
             self.query_one(SampleImage).show(
-                view.sample_path, tile=tile, message="waiting for the first samples"
+                view.sample_path, tile=view.grid_tile, message="waiting for the first samples"
             )
             caption = f"samples at step {view.sample_step:,}" if view.sample_path else ""
+            if caption and len(caption) + len(HISTORY_HINT) <= SIDE_TEXT:
+                caption += f" [dim]{HISTORY_HINT}[/]"  # the footer has no room left for the key
             self.query_one("#samples-caption", Static).update(
                 caption, layout=False
             )  # one fixed row

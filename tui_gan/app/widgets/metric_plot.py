@@ -12,9 +12,12 @@ from textual_plotext import PlotextPlot
 
 from tui_gan.view.history import MetricHistory
 from tui_gan.view.metricnames import LABELS, SHORT, shown_keys
-from tui_gan.view.plotdata import downsample, ema
+from tui_gan.view.plotdata import Buckets, band_path, bucket_stats, ema
 
 AXIS_COLUMNS = 10  # room plotext takes for the y tick labels
+# Where a column stands for many steps, their spread (min to max) is drawn in this dark gray (an
+# xterm-256 colour) behind the lines, so a one-step spike stays visible at any zoom.
+BAND_COLOR = 240
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,16 @@ class MetricPlot(PlotextPlot):
         self.refresh()
 
     def draw(self, steps: np.ndarray, rows: slice, buckets: int, log: bool) -> int:
-        """Plot the series (raw and smoothed) of `rows`; returns the number of points drawn."""
+        """Plot the series (spread, raw and smoothed) of `rows`; returns the number of points drawn."""
         plt = self.plt
         per_point = max(len(steps) / buckets, 1.0)
         points = 0
         for s in self.series:
-            x, y = downsample(steps, self.history.column(s.column)[rows], buckets, log=log)
-            if not len(x):
+            b = bucket_stats(steps, self.history.column(s.column)[rows], buckets, log=log)
+            if not len(b.x):
                 continue
+            points += self.draw_band(b)
+            x, y = b.x, b.mean
             if self.show_raw and self.smoothing > 0:
                 plt.plot(x.tolist(), y.tolist(), color=s.raw_color, marker="braille")
             smooth = ema(y, self.smoothing, per_point)
@@ -108,6 +113,14 @@ class MetricPlot(PlotextPlot):
             plt.plot(x.tolist(), smooth.tolist(), color=s.color, label=label, marker="braille")
             points += len(x) * (2 if self.show_raw and self.smoothing > 0 else 1)
         return points
+
+    def draw_band(self, b: Buckets) -> int:
+        """Each column's min-to-max spread when columns merge points; the points drawn (0: none)."""
+        if not b.merged:
+            return 0
+        xs, ys = band_path(b.x, b.low, b.high)
+        self.plt.plot(xs, ys, color=BAND_COLOR, marker="braille")
+        return len(xs)
 
     def describe(self) -> str:
         window = f"last {self.window:,} steps" if self.window else "whole run"
@@ -148,15 +161,17 @@ class QualityPlot(MetricPlot):
         if self.size.width >= 2 * len(label) + 22:
             label += " · gray: real data"
         self.plt.title(label)
-        x, y = downsample(steps, self.history.column(key)[rows], buckets, log=log)
-        if not len(x):
+        b = bucket_stats(steps, self.history.column(key)[rows], buckets, log=log)
+        if not len(b.x):
             return 0
+        x, y = b.x, b.mean
         ref = self.reference.get(key)
         if ref is not None and math.isfinite(ref) and (ref > 0 or not log):
             # Two points of a flat line: it draws the real-data value across the plot and into its y range.
             self.plt.plot([float(x[0]), float(x[-1])], [ref, ref], color="gray", marker="braille")
+        band = self.draw_band(b)
         self.plt.plot(x.tolist(), y.tolist(), color="yellow", marker="braille")
-        return len(x)
+        return len(x) + band
 
     def describe(self) -> str:
         return ""
