@@ -315,7 +315,9 @@ class Trainer:
             self._resume_payload,
             None,
         )  # freed once copied into the models
-        built = startup.build(self.config, self.cluster, self.resume_from, payload)
+        built = startup.build(
+            self.config, self.cluster, self.resume_from, payload, self._decoding_progress
+        )
         self.device, self.data, self._gan, self.place = (
             built.device,
             built.data,
@@ -330,6 +332,8 @@ class Trainer:
             )
         if built.data.note:  # data kept in host memory: too large for the GPU
             self._alert("info", built.data.note)
+        for level, message in built.data.alerts:  # unreadable images skipped, cache rebuilt
+            self._alert(level, message)
         # The config may carry live changes (lr, betas); the optimizers must use them, not the saved groups.
         self.gan.schedule(self.step, self.planned_steps)
         self.faults.attempt(lambda: self.writer.config(self.config))
@@ -350,6 +354,9 @@ class Trainer:
         )
         if built.note:
             self._alert("warning", built.note)
+
+    def _decoding_progress(self, done: int, total: int) -> None:
+        self._emit(ev.ImagesDecoded(done, total))
 
     # -- the loop ------------------------------------------------------------------------------------
 
