@@ -410,6 +410,9 @@ class StreamSource(DataSource):
             persistent_workers=workers > 0,
             prefetch_factor=4 if workers > 0 else None,
             multiprocessing_context=pool_context() if workers > 0 else None,
+            # its own generator for the workers' seeds: drawn from torch's global one, they would
+            # shift the noise of training, which an exact resume replays
+            generator=torch.Generator().manual_seed(seed),
         )
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:

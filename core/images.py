@@ -69,8 +69,9 @@ def decode(path: str | Path, size: int, channels: int) -> np.ndarray:
         img = _eight_bit(img).convert("L" if channels == 1 else "RGB")
         side = min(img.size)  # centre square crop keeps the aspect of the content
         left, top = (img.width - side) // 2, (img.height - side) // 2
-        img = img.resize(
-            (size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side)
+        # crop, then resize: resize's box would blend in pixels from beyond the square's edges
+        img = img.crop((left, top, left + side, top + side)).resize(
+            (size, size), Image.Resampling.BICUBIC
         )
         arr = np.asarray(img, dtype=np.uint8).reshape(size, size, channels)
     return np.ascontiguousarray(arr.transpose(2, 0, 1))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from core.errors import UsageError, UserError
-from tui_gan.cli import ctl, evaluate, export, presets, runs, train, watch
+from tui_gan.cli import cache, ctl, evaluate, export, presets, runs, train, watch
 from tui_gan.cli.args import Parser, add_train_arguments
 
 # Exit codes, the same for every subcommand.
@@ -52,6 +52,11 @@ COMMANDS: dict[str, Command] = {
         "a table of the runs under a folder: state, progress, attachable",
         runs.add_runs_arguments,
         runs.cmd_runs,
+    ),
+    "cache": (
+        "list or clear the decoded image folders cached for fast starts",
+        cache.add_cache_arguments,
+        cache.cmd_cache,
     ),
 }
 
