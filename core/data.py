@@ -21,11 +21,12 @@ from core.errors import DataError
 from core.folders import FolderData, FolderImages, read_folder
 from core.images import (
     IMAGE_SUFFIXES,
+    ImageFile,
     Progress,
     can_start_workers,
     default_workers,
-    list_images,
     pool_context,
+    scan_images,
 )
 
 if TYPE_CHECKING:  # core.config imports this module to check a config: types only here
@@ -181,17 +182,17 @@ def _load_cifar10(config: TrainConfig) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(parts)).view(-1, 3, 32, 32)
 
 
-def _folder_files(config: TrainConfig) -> tuple[Path, list[Path]]:
+def _folder_files(config: TrainConfig) -> tuple[Path, list[ImageFile]]:
     """The folder's image files in data-set order, `subset` applied; DataError when there are none."""
     root = Path(config.data_root).expanduser()
     if not root.is_dir():
         raise DataError(f"folder: {root} is not a directory; set data_root to a folder of images")
-    paths = list_images(root)
-    if not paths:
+    files = scan_images(root)
+    if not files:
         raise DataError(f"folder: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
     if config.subset:
-        paths = [paths[i] for i in subset_indices(len(paths), config.subset).tolist()]
-    return root, paths
+        files = [files[i] for i in subset_indices(len(files), config.subset).tolist()]
+    return root, files
 
 
 def data_workers(config: TrainConfig) -> int:
@@ -200,13 +201,17 @@ def data_workers(config: TrainConfig) -> int:
 
 
 def read_folder_images(
-    config: TrainConfig, progress: Progress | None = None, keep: bool = True
+    config: TrainConfig,
+    progress: Progress | None = None,
+    keep: bool = True,
+    found: tuple[Path, list[ImageFile]] | None = None,
 ) -> FolderData:
-    """The configured folder decoded (or, `keep=False`, checked); DataError when no file is readable."""
-    root, paths = _folder_files(config)
+    """The configured folder decoded (or, `keep=False`, checked); DataError when no file is readable.
+    `found`: the folder's `_folder_files`, when already listed."""
+    root, files = found or _folder_files(config)
     data = read_folder(
         root,
-        paths,
+        files,
         config.image_size,
         config.channels,
         config.subset,
@@ -224,8 +229,9 @@ def read_folder_images(
 
 
 def _load_folder(config: TrainConfig) -> torch.Tensor:
-    _check_fits(len(_folder_files(config)[1]), config.channels, config.image_size)
-    images = read_folder_images(config).images
+    found = _folder_files(config)
+    _check_fits(len(found[1]), config.channels, config.image_size)
+    images = read_folder_images(config, found=found).images
     assert images is not None
     return torch.from_numpy(images)
 
@@ -578,9 +584,9 @@ def _folder_source(
 ) -> DataSource:
     """An image folder preloaded on `device` when it fits, else streamed; its unreadable files and
     cache notes in `alerts`."""
-    n = len(_folder_files(config)[1])
-    why = stream_reason(n * config.channels * config.image_size**2, config, device)
-    data = read_folder_images(config, progress, keep=why is None)
+    found = _folder_files(config)
+    why = stream_reason(len(found[1]) * config.channels * config.image_size**2, config, device)
+    data = read_folder_images(config, progress, why is None, found)
     source: DataSource
     if why is None:
         assert data.images is not None

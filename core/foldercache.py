@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from core.cachedir import cache_dir
+from core.images import ImageFile
 
 MAGIC = b"TGANIMG\x00"
 VERSION = 1  # of the file format and of core.images.decode: a change there must bump it
@@ -41,12 +42,11 @@ def entry_path(root: Path, image_size: int, channels: int, subset: int | None) -
     return folders_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.bin"
 
 
-def fingerprint(root: Path, paths: Sequence[Path]) -> str:
-    """What the entry is valid for: every file's path under `root`, size and modification time."""
+def fingerprint(files: Sequence[ImageFile]) -> str:
+    """What the entry is valid for: every file's path under the folder, size and modification time."""
     digest = hashlib.sha256()
-    for path in paths:
-        st = path.stat()
-        digest.update(f"{path.relative_to(root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    for f in files:
+        digest.update(f"{f.rel}\t{f.size}\t{f.mtime_ns}\n".encode())
     return digest.hexdigest()
 
 

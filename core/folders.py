@@ -3,6 +3,7 @@ skipped; a map-style data set that decodes them one by one for the streaming pat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from torch.utils.data import Dataset
 
 from core import foldercache
 from core.errors import DataError
-from core.images import Progress, decode, decode_all, describe_bad, reason
+from core.images import ImageFile, Progress, decode, decode_all, describe_bad, reason
 
 
 @dataclass
@@ -21,7 +22,7 @@ class FolderData:
     """A folder as the data set sees it: its readable files in order, and their images when asked."""
 
     root: Path
-    paths: list[Path]  # the readable files, in data-set order
+    paths: list[str]  # the readable files, in data-set order
     images: np.ndarray | None  # uint8 N×C×H×W, or None when only checked (the streaming path)
     bad: list[tuple[str, str]]  # unreadable files: path under root, reason
     tried: int  # files looked at, readable or not
@@ -38,7 +39,7 @@ class FolderData:
 
 def read_folder(
     root: Path,
-    paths: Sequence[Path],
+    files: Sequence[ImageFile],
     size: int,
     channels: int,
     subset: int | None,
@@ -46,10 +47,11 @@ def read_folder(
     progress: Progress | None = None,
     keep: bool = True,
 ) -> FolderData:
-    """The files `paths` under `root` decoded at `size`×`size`×`channels` (`keep=False`: only which
+    """The `files` under `root` decoded at `size`×`size`×`channels` (`keep=False`: only which
     of them are readable), from the cache when it is current, else decoded and cached."""
     cache = foldercache.entry_path(root, size, channels, subset)
-    fp = foldercache.fingerprint(root, paths)
+    fp = foldercache.fingerprint(files)
+    paths = [os.path.join(root, f.rel) for f in files]
     notes: list[str] = []
     try:
         entry = foldercache.read_header(cache)
@@ -57,7 +59,7 @@ def read_folder(
             notes.append(f"the image cache of {root} is stale (files changed): decoding again")
         elif entry.has_pixels or not keep:
             skip = {p for p, _ in entry.bad}
-            good = [p for p in paths if str(p.relative_to(root)) not in skip]
+            good = [p for p, f in zip(paths, files) if f.rel not in skip]
             if len(good) != entry.images:
                 raise foldercache.Damaged(f"{entry.images} images, {len(good)} readable files")
             images = foldercache.read_pixels(entry) if keep else None
@@ -67,7 +69,7 @@ def read_folder(
     except (OSError, foldercache.Damaged) as exc:
         notes.append(f"the image cache {cache} is damaged ({exc}): decoding again")
     decoded = decode_all(paths, size, channels, workers, progress, keep)
-    bad = [(str(paths[i].relative_to(root)), why) for i, why in decoded.bad]
+    bad = [(files[i].rel, why) for i, why in decoded.bad]
     good = [paths[i] for i in decoded.good_positions(len(paths))]
     data = FolderData(root, good, decoded.images, bad, len(paths), notes)
     if good:
@@ -92,8 +94,8 @@ class FolderImages(Dataset[torch.Tensor]):
     """The files of a folder as uint8 C×H×W tensors, decoded on each access (in DataLoader workers)
     by the same function that preloading uses."""
 
-    def __init__(self, paths: Sequence[Path], size: int, channels: int) -> None:
-        self.paths = [str(p) for p in paths]
+    def __init__(self, paths: Sequence[str], size: int, channels: int) -> None:
+        self.paths = list(paths)
         self.size, self.channels = size, channels
 
     def __len__(self) -> int:

@@ -27,9 +27,32 @@ SHOWN_BAD = 3  # unreadable files named in the one alert that counts them
 Progress = Callable[[int, int], None]  # (images decoded, images in all)
 
 
-def list_images(root: Path) -> list[Path]:
-    """Every image file under `root` (recursively), sorted by path: the order of the data set."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+@dataclass(frozen=True)
+class ImageFile:
+    """One image file of a folder: its path under the folder, size and modification time."""
+
+    rel: str
+    size: int
+    mtime_ns: int
+
+
+def scan_images(root: Path) -> list[ImageFile]:
+    """Every image file under `root` (recursively; symlinked folders are not followed), in path
+    order: the order of the data set. One scandir pass, its stat calls reused by the cache key."""
+    found: list[ImageFile] = []
+    folders = [""]
+    while folders:
+        rel = folders.pop()
+        with os.scandir(os.path.join(root, rel)) as entries:
+            for entry in entries:
+                sub = f"{rel}/{entry.name}" if rel else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(sub)
+                elif os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES and entry.is_file():
+                    st = entry.stat()
+                    found.append(ImageFile(sub, st.st_size, st.st_mtime_ns))
+    found.sort(key=lambda f: f.rel.split("/"))  # as Path sorts: folder by folder
+    return found
 
 
 def _eight_bit(img: Image.Image) -> Image.Image:
