@@ -25,6 +25,7 @@ from core.images import (
     Progress,
     can_start_workers,
     default_workers,
+    ignore_sigint,
     pool_context,
     scan_images,
 )
@@ -416,6 +417,7 @@ class StreamSource(DataSource):
             persistent_workers=workers > 0,
             prefetch_factor=4 if workers > 0 else None,
             multiprocessing_context=pool_context() if workers > 0 else None,
+            worker_init_fn=ignore_sigint if workers > 0 else None,
             # its own generator for the workers' seeds: drawn from torch's global one, they would
             # shift the noise of training, which an exact resume replays
             generator=torch.Generator().manual_seed(seed),
@@ -431,6 +433,27 @@ class StreamSource(DataSource):
         except DataError as exc:  # raised in a worker: torch wraps it in that worker's traceback
             lines = [line for line in str(exc).splitlines() if line.strip()]
             raise DataError(lines[-1].removeprefix("core.errors.DataError: ")) from None
+
+
+class ShapedItems(Dataset[torch.Tensor]):
+    """Items of any map-style data set turned into the run's uint8 C×H×W images one at a time:
+    `to_uint8(item)` makes a uint8 C×H×W tensor of any size, then channels and size are adapted
+    exactly as `prepare_images` adapts a preloaded stack, so streamed and preloaded agree."""
+
+    def __init__(
+        self,
+        dataset: Dataset[object],
+        to_uint8: Callable[[object], torch.Tensor],
+        config: TrainConfig,
+    ) -> None:
+        self.dataset, self.to_uint8 = dataset, to_uint8
+        self.config = config.replace(subset=None)  # one item at a time: nothing to subset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return prepare_images(self.to_uint8(self.dataset[index])[None], self.config)[0]
 
 
 class ToySource(DataSource):

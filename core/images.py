@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -156,6 +157,12 @@ def can_start_workers() -> bool:
     return path is None or os.path.isfile(path)
 
 
+def ignore_sigint(*_: object) -> None:
+    """Worker processes leave Ctrl-C to the trainer, which stops the run with a checkpoint; the
+    terminal sends it to them too, and dying of it would fail the run instead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def pool_context() -> multiprocessing.context.BaseContext:
     """How worker processes start: forked from a clean server process, never from this one, whose
     threads (the app, torch) may hold locks a fork would copy locked."""
@@ -208,7 +215,9 @@ def decode_all(
     if start < n:
         # Small chunks keep the progress fine and the cores evenly busy; big ones cost less IPC.
         step = max(8, min(256, (n - start) // (workers * 16)))
-        with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=pool_context(), initializer=ignore_sigint
+        ) as pool:
             pending = {
                 pool.submit(_decode_chunk, names[s : s + step], size, channels, keep): s
                 for s in range(start, n, step)

@@ -295,3 +295,27 @@ def test_the_trainer_reports_decoding_and_records_one_alert(tmp_path, monkeypatc
     text = out.getvalue()
     assert "decoding 0 / 134 images" in text and "decoding 134 / 134 images" in text
     assert f"warning: {alerts[0]}" in text
+
+
+def test_any_map_style_data_set_streams_like_its_preloaded_stack():
+    # What a plug-in data set goes through: items of another shape, adapted one at a time, must
+    # give the batches its adapted stack gives when preloaded.
+    from core.data import ShapedItems, prepare_images, stream_source
+
+    gen = torch.Generator().manual_seed(0)
+    raw = torch.randint(0, 256, (24, 1, 28, 28), dtype=torch.uint8, generator=gen)
+    items = [(img, label) for label, img in enumerate(raw)]  # (image, label) pairs
+    cfg = TrainConfig.from_preset(
+        "mnist-dcgan", image_size=16, channels=3, batch_size=4, device="cpu", seed=2
+    )
+    stack = prepare_images(raw, cfg)
+    shaped = ShapedItems(items, lambda item: item[0], cfg)
+    assert len(shaped) == 24 and all(torch.equal(shaped[i], stack[i]) for i in range(24))
+    preloaded = TensorSource(stack, 4, 2, channels_last=True)
+    streamed = stream_source(shaped, 24, cfg.replace(data_workers=0), CPU, True, 0, 1, "is big")
+    assert "is big" in streamed.note
+    for epoch, start in ((0, 0), (3, 2)):
+        for x, y in zip(
+            preloaded.batches(epoch, start), streamed.batches(epoch, start), strict=True
+        ):
+            assert torch.equal(x, y)
