@@ -147,8 +147,12 @@ def test_the_cache_lives_under_xdg_and_the_cli_lists_and_clears_it(tmp_path, mon
     assert main(["cache"]) == 0
     out = capsys.readouterr().out
     assert str(root) in out and "12 (1 unreadable)" in out and "3×8²" in out
+    (entry.parent / "0123.bin").write_bytes(b"half a file")  # listed as damaged, not a crash
+    assert main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert "0123.bin (damaged: not a tui-gan image cache)" in out and "2 entries" in out
     assert main(["cache", "clear"]) == 0
-    assert "removed 1 cached folder(s)" in capsys.readouterr().out and not entry.exists()
+    assert "removed 2 cached folder(s)" in capsys.readouterr().out and not entry.exists()
     assert main(["cache"]) == 0
     assert "no cached image folders" in capsys.readouterr().out
     monkeypatch.setenv("XDG_CACHE_HOME", "")  # unset: ~/.cache

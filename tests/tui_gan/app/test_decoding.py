@@ -11,11 +11,13 @@ from core import images
 from core.config import TrainConfig
 from core.trainer import Trainer
 from tests.core.test_folders import make_folder
+from tests.fakes import T0
 from tests.tui_gan.app.pilots import text_of
 from tests.tui_gan.app.test_plot_and_real_run import SIZE, until_exited, wait_for
 from tui_gan.app.app import GanApp
 from tui_gan.app.session import InProcessSession
 from tui_gan.app.widgets.progress_panel import ProgressPanel
+from tui_gan.view.runview import PROGRESS, RunView
 
 
 @pytest.mark.slow
@@ -65,3 +67,25 @@ async def test_the_starting_panel_shows_decoding_n_of_m_images(tmp_path, monkeyp
             await until_exited(app)
     finally:
         gate.set()
+
+
+def panel_text(view: RunView) -> str:
+    return str(ProgressPanel().lines(view)[0])
+
+
+def test_decoding_progress_shows_while_starting_and_is_not_logged():
+    view = RunView()
+    assert panel_text(view) == "loading data and building models…"
+    changed = view.apply(
+        [
+            ev.StateChanged(ev.STARTING, "loading data and building models", 0, time=T0),
+            ev.ImagesDecoded(0, 12_000, time=T0),
+            ev.ImagesDecoded(1_536, 12_000, time=T0 + 1),
+        ]
+    )
+    assert PROGRESS in changed and view.reason == "decoding 1,536 / 12,000 images"
+    assert panel_text(view) == "decoding 1,536 / 12,000 images…"
+    logged = len(view.log)
+    view.apply([ev.StateChanged(ev.RUNNING, "started", 0, time=T0 + 2)])
+    view.apply([ev.ImagesDecoded(12_000, 12_000, time=T0 + 3)])  # late: replayed out of order
+    assert view.reason == "started" and len(view.log) == logged
