@@ -242,6 +242,12 @@ def test_streaming_with_worker_processes_matches_preloading(tmp_path):
             batches(preloaded, epoch, start), batches(streamed, epoch, start), strict=True
         ):
             assert torch.equal(x, y)
+    for path in root.rglob("*.png"):
+        path.write_bytes(b"gone bad")
+    with pytest.raises(DataError) as info:  # raised in a worker, said in one line here
+        batches(streamed, 3)
+    message = str(info.value)
+    assert message.startswith("folder: cannot read image ") and "\n" not in message, message
 
 
 def tiny(root: Path, run_dir: Path, **changes) -> TrainConfig:
