@@ -75,6 +75,26 @@ class TrainConfig:
         Spec(int, 1, None, optional=True, help="train on a fixed, spread-out subset of N items"),
         None,
     )
+    # issue 18: image folders too large to preload stream from disk, decoded by data_workers
+    preload_gb: float = _f(
+        Spec(
+            float,
+            0,
+            None,
+            help="image data above this many GiB decoded streams from disk, 0 = always",
+        ),
+        8.0,
+    )
+    data_workers: int | None = _f(
+        Spec(
+            int,
+            0,
+            1024,
+            optional=True,
+            help="processes decoding images: unset = one per core, 0 = none",
+        ),
+        None,
+    )
     image_size: int = _f(Spec(int, 4, 1024), 28)
     channels: int = _f(Spec(int, 1, 3), 1)
     arch: str = _f(

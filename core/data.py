@@ -15,14 +15,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
 
 from core.errors import DataError
+from core.folders import FolderData, FolderImages, read_folder
+from core.images import (
+    IMAGE_SUFFIXES,
+    ImageFile,
+    Progress,
+    can_start_workers,
+    default_workers,
+    ignore_sigint,
+    pool_context,
+    scan_images,
+)
 
 if TYPE_CHECKING:  # core.config imports this module to check a config: types only here
     from core.config import TrainConfig
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 PRELOAD_LIMIT_BYTES = 8 << 30  # uint8 images above this are refused with a hint to use `subset`
+STREAM_WORKERS = 8  # DataLoader processes at most, when data_workers is unset
 
 
 @dataclass(frozen=True)
@@ -171,35 +183,58 @@ def _load_cifar10(config: TrainConfig) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(parts)).view(-1, 3, 32, 32)
 
 
-def _load_folder(config: TrainConfig) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
-
+def _folder_files(config: TrainConfig) -> tuple[Path, list[ImageFile]]:
+    """The folder's image files in data-set order, `subset` applied; DataError when there are none."""
     root = Path(config.data_root).expanduser()
     if not root.is_dir():
         raise DataError(f"folder: {root} is not a directory; set data_root to a folder of images")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if config.subset:
-        paths = [paths[i] for i in subset_indices(len(paths), config.subset).tolist()]
-    if not paths:
+    files = scan_images(root)
+    if not files:
         raise DataError(f"folder: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
-    size, mode = config.image_size, ("L" if config.channels == 1 else "RGB")
-    _check_fits(len(paths), config.channels, size)
-    out = torch.empty(len(paths), config.channels, size, size, dtype=torch.uint8)
-    for i, path in enumerate(paths):
-        try:
-            with Image.open(path) as opened:
-                img = opened.convert(mode)
-                side = min(img.size)  # centre square crop keeps the aspect of the content
-                left, top = (img.width - side) // 2, (img.height - side) // 2
-                img = img.crop((left, top, left + side, top + side)).resize(
-                    (size, size), Image.Resampling.BICUBIC
-                )
-                arr = np.asarray(img, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-            # A bomb (more than twice PIL's MAX_IMAGE_PIXELS) is the user's file, not our bug.
-            raise DataError(f"folder: cannot read image {path}: {exc}") from None
-        out[i] = torch.from_numpy(arr.reshape(size, size, -1).transpose(2, 0, 1).copy())
-    return out
+    if config.subset:
+        files = [files[i] for i in subset_indices(len(files), config.subset).tolist()]
+    return root, files
+
+
+def data_workers(config: TrainConfig) -> int:
+    """Processes that decode images: data_workers, or one per core when it is unset."""
+    return default_workers() if config.data_workers is None else config.data_workers
+
+
+def read_folder_images(
+    config: TrainConfig,
+    progress: Progress | None = None,
+    keep: bool = True,
+    found: tuple[Path, list[ImageFile]] | None = None,
+) -> FolderData:
+    """The configured folder decoded (or, `keep=False`, checked); DataError when no file is readable.
+    `found`: the folder's `_folder_files`, when already listed."""
+    root, files = found or _folder_files(config)
+    data = read_folder(
+        root,
+        files,
+        config.image_size,
+        config.channels,
+        config.subset,
+        data_workers(config),
+        progress,
+        keep,
+    )
+    if not data.paths:
+        first, why = data.bad[0]
+        raise DataError(
+            f"folder: none of the {data.tried} image files under {root} can be read "
+            f"(first: {root / first}: {why})"
+        )
+    return data
+
+
+def _load_folder(config: TrainConfig) -> torch.Tensor:
+    found = _folder_files(config)
+    _check_fits(len(found[1]), config.channels, config.image_size)
+    images = read_folder_images(config, found=found).images
+    assert images is not None
+    return torch.from_numpy(images)
 
 
 def _check_fits(n: int, channels: int, size: int) -> None:
@@ -263,6 +298,15 @@ def _order_generator(seed: int, epoch: int, index: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7_919 + index) % (2**63))
 
 
+def epoch_order(source: DataSource, epoch: int) -> torch.Tensor:
+    """The indices this rank sees in `epoch`, in order: one seeded permutation, dealt out to ranks.
+    Preloaded and streamed sources both batch by it, so they give the same batches."""
+    order = torch.randperm(source.n, generator=_order_generator(source.seed, epoch))
+    if source.world > 1:
+        order = order[source.rank :: source.world][: source.per_rank]
+    return order
+
+
 class DataSource:
     """Training batches on the device; `batches(epoch, start)` resumes mid-epoch exactly.
 
@@ -279,6 +323,7 @@ class DataSource:
         self.rank, self.world, self.per_rank = rank, world, per_rank
         self.steps_per_epoch = per_rank // batch_size  # the last partial batch is dropped
         self.note = ""  # what the trainer tells the user about where the data lives
+        self.alerts: list[tuple[str, str]] = []  # (level, message): unreadable files, cache notes
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
         raise NotImplementedError
@@ -305,10 +350,7 @@ class TensorSource(DataSource):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
-        order = torch.randperm(self.n, generator=_order_generator(self.seed, epoch))
-        if self.world > 1:
-            order = order[self.rank :: self.world][: self.per_rank]  # one seeded order, dealt out
-        order = order.to(self.images.device)
+        order = epoch_order(self, epoch).to(self.images.device)
         pin = self.staged and self.images.is_pinned()
         for b in range(start, self.steps_per_epoch):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
@@ -327,6 +369,91 @@ class TensorSource(DataSource):
 
     def all_images(self) -> torch.Tensor:
         return self.images.float().div(127.5).sub(1.0)
+
+
+class _EpochBatches:
+    """A StreamSource's batch sampler: one epoch's batches of indices from batch `start`, in
+    `epoch_order`; the source sets `epoch` and `start` before each pass."""
+
+    def __init__(self, source: DataSource) -> None:
+        self.source, self.epoch, self.start = source, 0, 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order, size = epoch_order(self.source, self.epoch).tolist(), self.source.batch_size
+        for b in range(self.start, self.source.steps_per_epoch):
+            yield order[b * size : (b + 1) * size]
+
+    def __len__(self) -> int:
+        return max(self.source.steps_per_epoch - self.start, 0)
+
+
+class StreamSource(DataSource):
+    """Images read from disk a batch at a time: `dataset` is any map-style data set whose items are
+    uint8 C×H×W tensors of the run's shape, decoded by `workers` DataLoader processes (0: here),
+    batched in the preloaded sources' seeded order, so both give the same batches."""
+
+    def __init__(
+        self,
+        dataset: Dataset[torch.Tensor],
+        n: int,
+        batch_size: int,
+        seed: int,
+        channels_last: bool,
+        device: torch.device,
+        workers: int,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        super().__init__(n, batch_size, seed, rank, world)
+        self.device, self.workers = device, workers
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self._sampler = _EpochBatches(self)
+        self.loader: DataLoader[torch.Tensor] = DataLoader(
+            dataset,
+            batch_sampler=self._sampler,
+            num_workers=workers,
+            pin_memory=device.type == "cuda",
+            # workers start once a run (they import torch): not again at every epoch
+            persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None,
+            multiprocessing_context=pool_context() if workers > 0 else None,
+            worker_init_fn=ignore_sigint if workers > 0 else None,
+            # its own generator for the workers' seeds: drawn from torch's global one, they would
+            # shift the noise of training, which an exact resume replays
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[torch.Tensor]:
+        self._sampler.epoch, self._sampler.start = epoch, start
+        try:
+            for raw in self.loader:
+                raw = raw.to(self.device, non_blocking=raw.is_pinned())
+                batch = raw.float().div_(127.5).sub_(1.0)
+                yield batch.contiguous(memory_format=self.memory_format)
+        except DataError as exc:  # raised in a worker: torch wraps it in that worker's traceback
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            raise DataError(lines[-1].removeprefix("core.errors.DataError: ")) from None
+
+
+class ShapedItems(Dataset[torch.Tensor]):
+    """Items of any map-style data set turned into the run's uint8 C×H×W images one at a time:
+    `to_uint8(item)` makes a uint8 C×H×W tensor of any size, then channels and size are adapted
+    exactly as `prepare_images` adapts a preloaded stack, so streamed and preloaded agree."""
+
+    def __init__(
+        self,
+        dataset: Dataset[object],
+        to_uint8: Callable[[object], torch.Tensor],
+        config: TrainConfig,
+    ) -> None:
+        self.dataset, self.to_uint8 = dataset, to_uint8
+        self.config = config.replace(subset=None)  # one item at a time: nothing to subset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return prepare_images(self.to_uint8(self.dataset[index])[None], self.config)[0]
 
 
 class ToySource(DataSource):
@@ -395,9 +522,10 @@ def load_source(
     channels_last: bool = False,
     rank: int = 0,
     world: int = 1,
+    progress: Progress | None = None,
 ) -> DataSource:
     """The configured data set, ready to batch on `device` (rank `rank`'s shard of `world`);
-    raises DataError with a fix."""
+    raises DataError with a fix. `progress(done, total)` hears how decoding images goes."""
     if is_toy(config.dataset):
         return ToySource(
             config.dataset,
@@ -408,6 +536,10 @@ def load_source(
             rank,
             world,
         )
+    if config.dataset == "folder":
+        return _folder_source(config, device, channels_last, rank, world, progress)
+    if ":" in config.dataset:
+        return _plugin_source(config, device, channels_last, rank, world)
     images = load_images(config)
     free = free_memory(device)
     if free is None or images.nbytes <= DATA_SHARE * free:
@@ -425,6 +557,94 @@ def load_source(
         "host memory and each batch is copied over"
     )
     return source
+
+
+def stream_reason(nbytes: int, config: TrainConfig, device: torch.device) -> str | None:
+    """Why a data set of `nbytes` decoded must stream from disk (the preload limit, the device's
+    free memory), or None when it can be preloaded."""
+    if nbytes > config.preload_gb * 2**30:
+        return f"is above preload_gb={config.preload_gb:g}"
+    free = free_memory(device)
+    if free is not None and nbytes > DATA_SHARE * free:
+        return f"does not fit beside the models in {device}'s free memory ({free / 2**30:.1f} GiB)"
+    return None
+
+
+def stream_source(
+    dataset: Dataset[torch.Tensor],
+    n: int,
+    config: TrainConfig,
+    device: torch.device,
+    channels_last: bool,
+    rank: int,
+    world: int,
+    why: str,
+) -> StreamSource:
+    """A StreamSource over `dataset` (n uint8 C×H×W items), with a note saying `why` it streams."""
+    workers = config.data_workers
+    if workers is None:  # a DataLoader worker per core, up to a few: they hold a copy of torch each
+        workers = min(default_workers(), STREAM_WORKERS)
+    if not can_start_workers():
+        workers = 0
+    source = StreamSource(
+        dataset, n, config.batch_size, config.seed, channels_last, device, workers, rank, world
+    )
+    nbytes = n * config.channels * config.image_size**2
+    by = f"{workers} worker processes" if workers else "the training process"
+    source.note = (
+        f"the data set ({nbytes / 2**30:.2f} GiB decoded) {why}: it streams from disk, "
+        f"decoded a batch at a time by {by}"
+    )
+    return source
+
+
+def _folder_source(
+    config: TrainConfig,
+    device: torch.device,
+    channels_last: bool,
+    rank: int,
+    world: int,
+    progress: Progress | None,
+) -> DataSource:
+    """An image folder preloaded on `device` when it fits, else streamed; its unreadable files and
+    cache notes in `alerts`."""
+    found = _folder_files(config)
+    why = stream_reason(len(found[1]) * config.channels * config.image_size**2, config, device)
+    data = read_folder_images(config, progress, why is None, found)
+    source: DataSource
+    if why is None:
+        assert data.images is not None
+        images = torch.from_numpy(data.images)
+        source = TensorSource(
+            images.to(device), config.batch_size, config.seed, channels_last, rank, world
+        )
+    else:
+        dataset = FolderImages(data.paths, config.image_size, config.channels)
+        source = stream_source(
+            dataset, len(dataset), config, device, channels_last, rank, world, why
+        )
+    source.alerts = data.alerts()
+    return source
+
+
+def _plugin_source(
+    config: TrainConfig, device: torch.device, channels_last: bool, rank: int, world: int
+) -> DataSource:
+    """The user's data set ("package.module:function"): preloaded on `device` when it fits, else
+    streamed, each item converted as the preloaded stack's are."""
+    from core.plugin_data import PluginItems, load_items, open_dataset
+
+    dataset = open_dataset(config)
+    n = len(dataset)
+    picked = (subset_indices(n, config.subset) if config.subset else torch.arange(n)).tolist()
+    why = stream_reason(len(picked) * config.channels * config.image_size**2, config, device)
+    if why is None:
+        images = load_items(dataset, picked, config)
+        return TensorSource(
+            images.to(device), config.batch_size, config.seed, channels_last, rank, world
+        )
+    items = PluginItems(dataset, picked, config)
+    return stream_source(items, len(items), config, device, channels_last, rank, world, why)
 
 
 DATA_SHARE = 0.5  # data preloaded on a GPU takes at most this share of its free memory: the models,

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.cachedir import cache_dir
 from core.data import load_mnist5k_labelled, mnist5k_path
 from core.metrics import class_metrics, feature_stats, frechet_distance
 from core.rundir import atomic_write
@@ -52,11 +51,6 @@ class DigitNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.head(self.body(x))
         return out
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tui-gan"
 
 
 def _data_hash() -> str:

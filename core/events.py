@@ -138,6 +138,16 @@ class Alert(Event):
 
 
 @dataclass(frozen=True)
+class ImagesDecoded(Event):
+    """Start-up progress: `done` of `total` image files decoded (issue 18)."""
+
+    kind: ClassVar[str] = "images_decoded"
+    done: int
+    total: int
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     step: int
@@ -191,6 +201,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StateChanged,
         HparamsChanged,
         Alert,
+        ImagesDecoded,
         RunFinished,
         RunFailed,
         CommandDone,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 
 from core.errors import DataError
 from core.plugins import call, resolve
@@ -47,6 +48,20 @@ def load_items(dataset: Any, indices: Iterable[int], config: TrainConfig) -> tor
         except DataError as exc:
             raise DataError(f"dataset: {config.dataset}: item {i}: {exc}") from None
     return out
+
+
+class PluginItems(Dataset[torch.Tensor]):
+    """Items `indices` of a plug-in data set, each converted as `load_items` converts it: what a run
+    too large to preload streams, a batch at a time."""
+
+    def __init__(self, dataset: Any, indices: list[int], config: TrainConfig) -> None:
+        self.dataset, self.indices, self.config = dataset, indices, config
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return load_items(self.dataset, [self.indices[index]], self.config)[0]
 
 
 def item_to_chw(item: Any, channels: int, size: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ from core.config import TrainConfig
 from core.data import DataSource, load_source
 from core.distributed import Cluster
 from core.errors import UserError, first_line
+from core.images import Progress
 from core.plan import PlanRequest, checkpoint_steps_per_epoch, extend_plan
 from core.rundir import RunDir
 from core.step import GanStep, cuda_unusable, resolve_device
@@ -71,6 +72,7 @@ def build(
     cluster: Cluster | None,
     resume_from: Path | None,
     payload: dict[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> Start:
     """Device, data and models for `config`, restored from checkpoint `resume_from` when given
     (`payload`: its contents, when already loaded). UserError when the checkpoint does not fit."""
@@ -82,7 +84,7 @@ def build(
         device = cluster.device(device)
     rank, world_size = (cluster.rank, cluster.world_size) if cluster else (0, 1)
     channels_last = config.arch != "mlp"
-    data = load_source(config, device, channels_last, rank, world_size)
+    data = load_source(config, device, channels_last, rank, world_size, progress)
     if resume_from is not None and payload is None:
         payload = load_checkpoint(resume_from)
     try:

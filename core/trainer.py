@@ -288,7 +288,9 @@ class Trainer:
 
     def _setup(self) -> None:
         payload, self._resume_payload = self._resume_payload, None  # freed once in the models
-        built = startup.build(self.config, self.cluster, self.resume_from, payload)
+        built = startup.build(
+            self.config, self.cluster, self.resume_from, payload, self._decoding_progress
+        )
         self.device, self.data = built.device, built.data
         self._gan, self.place = built.gan, built.place
         for level, message in built.alerts:
@@ -313,6 +315,9 @@ class Trainer:
         )
         if built.note:
             self._alert("warning", built.note)
+
+    def _decoding_progress(self, done: int, total: int) -> None:
+        self._emit(ev.ImagesDecoded(done, total))
 
     # -- the loop ------------------------------------------------------------------------------------
 

@@ -107,6 +107,14 @@ def one_torch_thread():
 
 
 @pytest.fixture(autouse=True)
+def _folder_cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoded image folders are cached in the test's own folder, never the user's ~/.cache."""
+    from core import foldercache
+
+    monkeypatch.setattr(foldercache, "cache_dir", lambda: tmp_path / "xdg-cache" / "tui-gan")
+
+
+@pytest.fixture(autouse=True)
 def _processes_only_in_slow_tests(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

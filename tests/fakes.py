@@ -66,6 +66,8 @@ CONFIG = {
     "tf32": True,
     "compile": False,
     "log_every": "auto",
+    "preload_gb": 8.0,
+    "data_workers": None,
 }
 
 

@@ -45,6 +45,7 @@ SAMPLES: list[ev.Event] = [
     ev.StateChanged(state=ev.PAUSED, reason="pause requested", step=7),
     ev.HparamsChanged(changes={"lr_g": 1e-4, "beta1": 0.0, "sample_every": 50}, step=9),
     ev.Alert(level="error", message="loss is not finite", step=11),
+    ev.ImagesDecoded(done=1200, total=5000),
     ev.RunFinished(step=1950, epoch=25, seconds=321.0),
     ev.RunFailed(message="cifar10: not found under data", step=0),
     ev.CommandDone(id="3f2a9c01d4e5b6a7", command="pause", detail="paused at step 12", step=12),

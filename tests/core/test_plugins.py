@@ -14,7 +14,7 @@ from core import commands as cmd
 from core import events as ev
 from core.checkpoints import latest_checkpoint, load_checkpoint, load_generator
 from core.config import TrainConfig
-from core.data import load_images, load_source
+from core.data import StreamSource, TensorSource, load_images, load_source
 from core.errors import ConfigError, DataError
 from core.evaluate import evaluate_checkpoint
 from core.export import export_weights, sample_from_checkpoint
@@ -418,6 +418,21 @@ def test_a_plug_in_data_set_is_adapted_subset_and_preloaded(plugins, tmp_path: P
     source = load_source(config.replace(batch_size=8), torch.device("cpu"))
     batch = next(iter(source.batches(0)))
     assert batch.shape == (8, 3, 8, 8) and float(batch.min()) >= -1 and float(batch.max()) <= 1
+
+
+def test_a_plug_in_data_set_too_large_to_preload_streams_the_same_batches(plugins) -> None:
+    plugins("mydata", DATASET)
+    config = TrainConfig(
+        dataset="mydata:images", image_size=8, channels=3, batch_size=8, data_workers=0, seed=3
+    )
+    preloaded = load_source(config.replace(subset=30), torch.device("cpu"))
+    streamed = load_source(config.replace(subset=30, preload_gb=0), torch.device("cpu"))
+    assert isinstance(preloaded, TensorSource) and isinstance(streamed, StreamSource)
+    assert "streams from disk" in streamed.note
+    for epoch, start in ((0, 0), (1, 2)):  # the same seeded order, also from mid-epoch
+        batches = zip(preloaded.batches(epoch, start), streamed.batches(epoch, start), strict=True)
+        for x, y in batches:
+            assert torch.equal(x, y)
 
 
 def test_a_plug_in_data_set_that_is_not_images_is_one_line(plugins) -> None:

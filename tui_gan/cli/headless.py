@@ -207,6 +207,11 @@ def log_lines(session: InProcessSession, out: TextIO) -> None:
         nonlocal planned, last_log, last_step
         if isinstance(event, ev.RunStarted):
             planned = event.planned_steps
+        if isinstance(event, ev.ImagesDecoded):  # start-up progress: a line every LOG_INTERVAL_S
+            if time.monotonic() - last_log >= LOG_INTERVAL_S or event.done == event.total:
+                last_log = time.monotonic()
+                print(f"decoding {event.done:,} / {event.total:,} images", file=out, flush=True)
+            return
         if isinstance(event, ev.StepMetrics):
             last_step = event
             if time.monotonic() - last_log >= LOG_INTERVAL_S or event.step == planned:
@@ -252,8 +257,11 @@ def _progress_bar(session: InProcessSession, out: TextIO) -> None:
     task = progress.add_task("starting", total=None, metrics="")
 
     def on_event(event: ev.Event) -> None:
-        if isinstance(event, ev.RunStarted):
-            progress.update(
+        if isinstance(event, ev.ImagesDecoded):
+            progress.update(task, total=event.total, completed=event.done, description="decoding")
+        elif isinstance(event, ev.RunStarted):
+            # reset, not update: the decoding's rate must not leak into the training's ETA
+            progress.reset(
                 task, total=event.planned_steps, completed=event.start_step, description="training"
             )
         elif isinstance(event, ev.StepMetrics):

@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from core.errors import UsageError, UserError
 from tui_gan.cli import (
+    cache,
     compare,
     ctl,
     evaluate,
@@ -78,6 +79,11 @@ COMMANDS: dict[str, Command] = {
         "the app in a web browser, behind a random token (needs the serve extra)",
         serve.add_serve_arguments,
         serve.cmd_serve,
+    ),
+    "cache": (
+        "list or clear the decoded image folders cached for fast starts",
+        cache.add_cache_arguments,
+        cache.cmd_cache,
     ),
 }
 

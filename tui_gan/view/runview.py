@@ -125,6 +125,10 @@ class RunView:
                 e.start_step,
             )
             return {HEADER, PROGRESS, LOG, HPARAMS}
+        if isinstance(e, ev.ImagesDecoded):  # start-up progress: shown, not logged
+            if self.state == ev.STARTING:
+                self.reason = f"decoding {e.done:,} / {e.total:,} images"
+            return {PROGRESS}
         if isinstance(e, ev.StateChanged):
             self.state, self.reason = e.state, e.reason
             if e.state not in (ev.STARTING, ev.RUNNING) or e.reason not in ("started", ""):

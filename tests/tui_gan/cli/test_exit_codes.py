@@ -86,6 +86,7 @@ def test_a_usage_error_is_2_with_one_line_on_stderr(
         ["--version"],
         ["presets"],
         ["runs", "{tmp}"],
+        ["cache"],
         ["ctl", "{tmp}/nope", "pause"],
         ["watch", "{tmp}/nope"],
         ["export-metrics", "{tmp}", "--csv", "{tmp}/m.csv"],

@@ -8,9 +8,11 @@ from rich.console import Console, ConsoleOptions, ConsoleRenderable, Group, Rend
 from rich.text import Text
 from textual.widgets import Static
 
+from core import events as ev
 from tui_gan.view.runview import RunView, format_duration, format_number
 
 BAR_DONE, BAR_FINISHED, BAR_BACK = "rgb(249,38,114)", "rgb(114,156,31)", "grey30"
+STARTING_TEXT = "loading data and building models"
 
 
 class BarRow:
@@ -66,7 +68,9 @@ class ProgressPanel(Static):
                 BarRow("step", view.step, view.planned_steps, steps.rjust(right)),
             ]
         else:
-            bars = [Text("loading data and building models…", style="italic")]
+            # while starting, what it is doing ("decoding 1,200 / 5,000 images")
+            doing = view.reason if view.state == ev.STARTING and view.reason else STARTING_TEXT
+            bars = [Text(f"{doing}…", style="italic")]
         c = view.config
         rate = f"{view.img_per_s:,.0f} img/s" if view.img_per_s else "-- img/s"
         rows = [
