@@ -105,6 +105,7 @@ def build(
         )
     if data.note:  # data kept in host memory: too large for the GPU
         alerts.append(("info", data.note))
+    alerts.extend(data.alerts)  # unreadable images skipped, a cache rebuilt
     if payload is None:
         return Start(device, data, gan, Place(), alerts)
     place, note = restore(payload, config, rank, world_size)
