@@ -77,6 +77,8 @@ class GanApp(App[int]):
 
     def poll(self) -> None:
         """Drain the session and hand the events to the dashboard in one batch."""
+        if not self.is_running:  # shutting down: the screens' widgets are being removed
+            return
         events = self.session.events()
         for event in events:
             if (

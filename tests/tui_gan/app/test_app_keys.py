@@ -288,3 +288,16 @@ async def test_alerts_go_to_the_log_and_notifications(session):
         log = app.query_one("#log")
         assert any("width needs a restart" in line.text for line in log.lines)
         assert any("width needs a restart" in n.message for n in app._notifications)
+
+
+async def test_a_poll_as_the_app_shuts_down_leaves_the_events_for_later(session):
+    """The poll timer can fire once more while shutdown removes the dashboard's widgets: that poll
+    must neither draw (the widgets are gone) nor take the session's events."""
+    app = GanApp(session)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.poll()
+        await pilot.pause()
+    late = steps(300, 302)
+    session.push(*late)
+    app.poll()
+    assert session.pending == late
