@@ -84,7 +84,8 @@ def check_keep_best(config: TrainConfig) -> None:
     metric = config.keep_best
     if metric is None:
         return
-    from core.metrics import HIGHER_IS_BETTER, KIND_METRICS, metric_kind
+    from core.metricdirection import HIGHER_IS_BETTER, KIND_METRICS
+    from core.metrics import metric_kind
 
     if not config.eval_every:
         raise ConfigError(

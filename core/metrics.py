@@ -10,33 +10,10 @@ from core.data import is_toy, toy_modes
 TOY_QUALITY_STDS = 3.0
 
 DIGIT_DATASETS = ("mnist5k", "mnist")
-# The metrics each kind of data set is scored with (`metric_kind`), main first.
-KIND_METRICS = {
-    "toy": ("modes", "high_quality", "reverse_kl"),
-    "digits": ("fid_digits", "classes", "class_kl", "confidence"),
-    "images": ("fid", "kid"),
-}
-# Which way each metric improves: True where a higher value is better.
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "modes": True,
-    "high_quality": True,
-    "reverse_kl": False,
-    "fid_digits": False,
-    "classes": True,
-    "class_kl": False,
-    "confidence": True,
-    "fid": False,
-    "kid": False,
-}
-
-
-def is_better(metric: str, new: float, old: float) -> bool:
-    """Whether `new` strictly improves on `old` by `metric`'s own direction (a tie keeps the old)."""
-    return new > old if HIGHER_IS_BETTER[metric] else new < old
 
 
 def metric_kind(dataset: str) -> str:
-    """Which metrics a data set is scored with: "toy", "digits" or "images" (keys of KIND_METRICS)."""
+    """Which metrics a data set is scored with: "toy", "digits" or "images" (keys of core.metricdirection.KIND_METRICS)."""
     return "toy" if is_toy(dataset) else ("digits" if dataset in DIGIT_DATASETS else "images")
 
 

@@ -19,7 +19,7 @@ from core.data import DataSource
 from core.distributed import Cluster
 from core.errors import UserError
 from core.grids import samples_picture
-from core.metrics import is_better
+from core.metricdirection import is_better
 from core.startup import Place
 from core.step import GanStep
 from core.writer import RunWriter, WriteFailed

@@ -15,7 +15,7 @@ from core.best import Best, best_checkpoint, read_best, write_best
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.config import TrainConfig
 from core.errors import CheckpointError, ConfigError, UsageError
-from core.metrics import HIGHER_IS_BETTER, is_better
+from core.metricdirection import HIGHER_IS_BETTER, is_better
 from core.plan import PlanRequest
 from core.trainer import Trainer
 from tui_gan.cli.main import main

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from core.metricdirection import HIGHER_IS_BETTER
+
 LABELS = {
     "modes": "modes covered",
     "high_quality": "high-quality samples (%)",
@@ -40,14 +42,14 @@ MAIN_ORDER = (
     "confidence",
 )
 HIDDEN = frozenset({"n_modes"})  # the denominator of `modes`, not a metric of its own
+
+
 # Which way each metric improves: more modes, classes, quality and confidence; less distance and KL.
-HIGHER_IS_BETTER = frozenset({"modes", "high_quality", "classes", "confidence"})
-LOWER_IS_BETTER = frozenset({"fid", "fid_digits", "kid", "reverse_kl", "class_kl"})
-
-
 def direction(key: str) -> int:
     """+1 when a higher value of metric `key` is better, -1 when lower is, 0 when unknown."""
-    return 1 if key in HIGHER_IS_BETTER else -1 if key in LOWER_IS_BETTER else 0
+    if key not in HIGHER_IS_BETTER:
+        return 0
+    return 1 if HIGHER_IS_BETTER[key] else -1
 
 
 def shown_keys(values: dict[str, float] | list[str]) -> list[str]:
