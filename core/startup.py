@@ -3,6 +3,7 @@ checkpoint, and the checkpoint payload that lets a later start continue exactly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from core.distributed import Cluster
 from core.errors import UserError, first_line
 from core.images import Progress
 from core.plan import PlanRequest, checkpoint_steps_per_epoch, extend_plan
+from core.plugins import PLUGIN_FIELDS, require_named
 from core.rundir import RunDir
 from core.step import GanStep, cuda_unusable, resolve_device
 
@@ -49,9 +51,17 @@ def join_cluster(cluster: Cluster, config: TrainConfig, run_dir: RunDir) -> RunD
     return RunDir(cluster.share_text(str(run_dir.path)))
 
 
-def resumed_config(path: Path, payload: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
+def resumed_config(
+    path: Path,
+    payload: dict[str, Any],
+    overrides: dict[str, Any],
+    named: Mapping[str, Any] | None = None,
+) -> TrainConfig:
     """The config of checkpoint `path` (`payload`: its contents), in the run directory it belongs to,
-    with `overrides`."""
+    with `overrides`; PluginNotNamed when it needs a plug-in neither `named` nor `overrides` names
+    (a checkpoint never makes tui-gan import code by itself)."""
+    unnamed = [f for f in PLUGIN_FIELDS if f not in overrides]
+    require_named(payload["config"], named, str(path), unnamed)
     config = TrainConfig.from_dict(payload["config"])
     run_dir = run_dir_of(path) or (config.run_dir and Path(config.run_dir))
     return config.replace(**{"run_dir": str(run_dir) if run_dir else None, **overrides})

@@ -23,7 +23,6 @@ from core.errors import UserError
 from core.faults import WriteFaults
 from core.outputs import RunOutputs
 from core.plan import PlanRequest, shown_epoch
-from core.plugins import PLUGIN_FIELDS, require_named
 from core.rundir import RunDir
 from core.startup import Place
 from core.step import GanStep, device_memory, device_uuid
@@ -90,10 +89,8 @@ class Trainer:
         A plug-in model or data set of the checkpoint is loaded only when the caller names it: in
         `named` (the plug-ins the user started with) or by an override of the field."""
         payload = load_checkpoint(path)
-        # its plug-in model or data set only when the caller names one (--set arch=…) in its place
-        unnamed = [f for f in PLUGIN_FIELDS if f not in overrides]
-        require_named(payload["config"], named, str(path), unnamed)
-        trainer = cls(startup.resumed_config(Path(path), payload, overrides), resume_from=path)
+        config = startup.resumed_config(Path(path), payload, overrides, named)
+        trainer = cls(config, resume_from=path)
         trainer.config, trainer.plan_note = startup.extended_plan(
             trainer.config, payload, trainer.world_size, plan
         )
