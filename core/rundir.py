@@ -45,18 +45,15 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a part.
-
-    `durable=False` skips the fsyncs (about 15 ms here): still atomic for readers, but a power
-    cut may lose the write; for files rewritten every few seconds from the training thread.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+@contextmanager
+def _replacing(path: Path, prefix: str, durable: bool = True) -> Iterator[int]:
+    """The descriptor of a new file that replaces `path` whole when the block ends without an error
+    and is removed when it fails: readers see the old file or the new one, never a part."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         try:
             os.fchmod(fd, FILE_MODE)
-            write_all(fd, data)
+            yield fd
             if durable:
                 os.fsync(fd)
         finally:
@@ -72,26 +69,25 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
         fsync_dir(path.parent)
 
 
+def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a part.
+
+    `durable=False` skips the fsyncs (about 15 ms here): still atomic for readers, but a power
+    cut may lose the write; for files rewritten every few seconds from the training thread.
+    """
+    path = Path(path)
+    with _replacing(path, f".{path.name}.", durable) as fd:
+        write_all(fd, data)
+
+
 @contextmanager
 def atomic_stream(path: Path) -> Iterator[BinaryIO]:
     """A binary file to write `path` through when it is too big to hold in memory: readers see
     the old file or the whole new one. The temporary file's name (`.tui-gan-….tmp`) does not
     repeat `path`'s, so tools that pick files by name (TensorBoard's `tfevents`) skip it."""
-    fd, tmp = tempfile.mkstemp(prefix=".tui-gan-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fd, FILE_MODE)
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(path.parent)
+    # the buffer is flushed into the descriptor before _replacing syncs and closes it
+    with _replacing(path, ".tui-gan-") as fd, os.fdopen(fd, "wb", closefd=False) as fh:
+        yield fh
 
 
 def overwrite(path: Path, data: bytes) -> None:

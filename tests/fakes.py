@@ -7,6 +7,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -258,6 +259,22 @@ class FakeRun:
     def close(self) -> None:
         self.server.close(timeout=1.0)
         self.log.close()
+
+
+def trained_run(run_dir: Path, preset: str = "mnist-dcgan", **overrides: Any) -> Path:
+    """`run_dir` after a real tiny run of `preset` trained to its end in this thread: 2 steps of a
+    4-wide model and a final checkpoint, unless `overrides` say otherwise."""
+    from core.config import TrainConfig
+    from core.trainer import Trainer
+
+    values = {"width": 4, "batch_size": 8, "subset": 16, "device": "cpu", "sample_every": 0}
+    config = TrainConfig.from_preset(
+        preset, **{**values, "max_steps": 2, "run_dir": str(run_dir), **overrides}
+    )
+    trainer = Trainer(config)
+    trainer.serve_control = False
+    assert trainer.run() == ev.FINISHED, trainer.error
+    return run_dir
 
 
 def tiny_trainer(run_dir: Path):  # -> Trainer

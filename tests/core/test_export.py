@@ -18,6 +18,7 @@ from core.config import TrainConfig
 from core.errors import ExportError, UsageError, UserError
 from core.models import build_models
 from core.trainer import Trainer
+from tests.fakes import trained_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -27,23 +28,15 @@ GRID = 4 * (28 + 2) + 2  # 16 samples of 28×28 in a 4×4 grid with 2-pixel padd
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A finished tiny run with fixed-noise grids at steps 2, 4, 6 and 8 (epoch 1 has 4 steps)."""
-    path = tmp_path_factory.mktemp("export") / "run"
-    config = TrainConfig.from_preset(
-        "mnist-dcgan",
-        width=4,
-        batch_size=8,
+    return trained_run(
+        tmp_path_factory.mktemp("export") / "run",
         subset=32,
-        device="cpu",
         n_samples=16,
         sample_every=2,
         checkpoint_every=0,
         max_steps=8,
         epochs=10,
-        run_dir=str(path),
     )
-    trainer = Trainer(config)
-    assert trainer.run() == ev.FINISHED, trainer.error
-    return path
 
 
 def gif_frames(path: Path) -> list[tuple[Image.Image, int]]:

@@ -10,14 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from core import events as ev
 from core import export
 from core.checkpoints import latest_checkpoint, load_generator
-from core.config import TrainConfig
 from core.errors import UsageError
 from core.grids import image_grid
 from core.noise import truncated_noise
-from core.trainer import Trainer
+from tests.fakes import trained_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -27,20 +25,7 @@ TILE = 28 + 2  # a 28×28 sample and its padding
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """The final checkpoint of a 2-step tiny MNIST run."""
-    path = tmp_path_factory.mktemp("noise") / "run"
-    config = TrainConfig.from_preset(
-        "mnist-dcgan",
-        width=4,
-        batch_size=8,
-        subset=16,
-        device="cpu",
-        sample_every=0,
-        max_steps=2,
-        run_dir=str(path),
-    )
-    trainer = Trainer(config)
-    assert trainer.run() == ev.FINISHED, trainer.error
-    return latest_checkpoint(path)
+    return latest_checkpoint(trained_run(tmp_path_factory.mktemp("noise") / "run"))
 
 
 def tiles(path: Path, rows: int, cols: int) -> np.ndarray:
@@ -160,17 +145,7 @@ def test_bad_requests_are_usage_errors_before_any_loading(
 
 
 def test_interpolating_a_toy_generator_draws_the_walks_as_points(tmp_path: Path) -> None:
-    config = TrainConfig.from_preset(
-        "ring8-mlp",
-        width=4,
-        batch_size=32,
-        subset=64,
-        device="cpu",
-        max_steps=2,
-        sample_every=0,
-        run_dir=str(tmp_path / "toy"),
-    )
-    assert Trainer(config).run() == ev.FINISHED
+    trained_run(tmp_path / "toy", "ring8-mlp", batch_size=32, subset=64)
     out = export.interpolate_from_checkpoint(
         latest_checkpoint(tmp_path / "toy"), 3, 10, seed=1, out=tmp_path / "s.png"
     )

@@ -9,10 +9,8 @@ from textual.widgets import DataTable
 
 from core import events as ev
 from core.best import read_best
-from core.config import TrainConfig
 from core.rundir import read_events
-from core.trainer import Trainer
-from tests.fakes import FakeSession
+from tests.fakes import FakeSession, trained_run
 from tests.tui_gan.app.pilots import open_browser, text_of
 from tui_gan.app.app import GanApp
 from tui_gan.app.screens.checkpoints import CheckpointsScreen
@@ -22,25 +20,20 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("one_torch_threa
 
 async def test_the_best_checkpoint_is_starred_and_described(tmp_path: Path):
     run_dir = tmp_path / "ring"
-    config = TrainConfig.from_preset(
+    trained_run(
+        run_dir,
         "ring8-mlp",
+        width=128,
         subset=1000,
         batch_size=100,
-        sample_every=0,
-        device="cpu",
         eval_every=10,
         eval_samples=200,
         keep_best="high_quality",
         checkpoint_every=20,
         keep_checkpoints=1,
         max_steps=60,
-        log_every="1",
         cpu_threads=1,
-        run_dir=str(run_dir),
     )
-    trainer = Trainer(config)
-    trainer.serve_control = False
-    assert trainer.run() == ev.FINISHED, trainer.error
     best = read_best(run_dir)
     assert best is not None
     session = FakeSession(run_dir, list(read_events(run_dir / "events.jsonl")))

@@ -8,8 +8,7 @@ import pytest
 from PIL import Image
 from textual.widgets import Checkbox, Input, RadioButton
 
-from core import events as ev
-from tests.fakes import FakeSession, started
+from tests.fakes import FakeSession, started, trained_run
 from tests.tui_gan.app.pilots import text_of
 from tui_gan.app.app import GanApp
 from tui_gan.app.dialogs.export import ExportDialog
@@ -21,23 +20,7 @@ SIZE = (80, 24)
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A tiny MNIST run that trained 2 steps and saved its final checkpoint."""
-    from core.config import TrainConfig
-    from core.trainer import Trainer
-
-    path = tmp_path_factory.mktemp("dialog") / "run"
-    config = TrainConfig.from_preset(
-        "mnist-dcgan",
-        width=4,
-        batch_size=8,
-        subset=16,
-        device="cpu",
-        sample_every=0,
-        max_steps=2,
-        run_dir=str(path),
-    )
-    trainer = Trainer(config)
-    assert trainer.run() == ev.FINISHED, trainer.error
-    return path
+    return trained_run(tmp_path_factory.mktemp("dialog") / "run")
 
 
 async def open_new_samples(app: GanApp, pilot) -> ExportDialog:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from textual.app import RenderResult
@@ -66,15 +67,20 @@ class MetricPlot(PlotextPlot):
     def buckets(self) -> int:
         return max(self.size.width - AXIS_COLUMNS, 10)
 
-    def replot(self) -> None:
-        """Redraw from the history: O(history) numpy work plus O(width) points for plotext."""
-        started = time.perf_counter()
+    def new_figure(self) -> tuple[Any, bool]:
+        """plotext, cleared for a new drawing with this plot's title and scale; whether it is log."""
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         plt.title(self.title)
         log = self.log_scale and self.allow_log
         plt.yscale("log" if log else "linear")
+        return plt, log
+
+    def replot(self) -> None:
+        """Redraw from the history: O(history) numpy work plus O(width) points for plotext."""
+        started = time.perf_counter()
+        plt, log = self.new_figure()
         rows = slice(0, len(self.history))
         if self.window and len(self.history):
             last = self.history.column("step")[-1]

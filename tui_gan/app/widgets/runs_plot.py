@@ -42,12 +42,7 @@ class RunsPlot(MetricPlot):
     def replot(self) -> None:
         """Redraw every run from its history: O(history) numpy work, O(width) points per run."""
         started = time.perf_counter()
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.title(self.title)
-        log = self.log_scale and self.allow_log
-        plt.yscale("log" if log else "linear")
+        plt, log = self.new_figure()
         drawn = [r for r in self.runs if self.column in r.history.columns and len(r.history)]
         last = max((float(r.history.column("step")[-1]) for r in drawn), default=0.0)
         buckets = self.buckets()
