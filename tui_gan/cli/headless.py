@@ -35,8 +35,15 @@ def describe(event: ev.Event) -> str | None:
             if event.resumed_from
             else ""
         )
+        config = event.config
+        # a plug-in model is named: the preset only lends it the other settings
+        what = (
+            config["preset"]
+            if ":" not in config["arch"]
+            else f"{config['arch']} ({config['preset']} settings)"
+        )
         return (
-            f"run {event.run_dir}: {event.config['preset']} on {event.config['dataset']}, "
+            f"run {event.run_dir}: {what} on {config['dataset']}, "
             f"device {event.device}, {event.planned_steps} steps{resumed}"
             + (f"; {event.plan_note}" if event.plan_note else "")
         )

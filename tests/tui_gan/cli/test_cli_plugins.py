@@ -163,3 +163,15 @@ def test_a_plug_in_trains_under_torchrun_with_both_ranks_identical(tmp_path: Pat
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     saved = load_checkpoint(latest_checkpoint(tmp_path / "run"))
     assert saved["config"]["model_args"] == {"width": 2} and saved["world_size"] == 2
+
+
+def test_the_headless_run_line_names_a_plug_in_model_not_only_its_preset(tmp_path: Path) -> None:
+    from tests.fakes import started
+    from tui_gan.cli.headless import describe
+
+    builtin = started(tmp_path, preset="mnist-dcgan", arch="dcgan")[1]
+    plug_in = started(tmp_path, preset="mnist-dcgan", arch="examples.sngan:build")[1]
+    assert f"run {tmp_path}: mnist-dcgan on " in (describe(builtin) or "")
+    assert f"run {tmp_path}: examples.sngan:build (mnist-dcgan settings) on " in (
+        describe(plug_in) or ""
+    )
