@@ -56,6 +56,7 @@ def _f(spec: Spec, default: Any) -> Any:
 DEVICE_PATTERN = r"auto|cpu|cuda|cuda:\d+"
 ARCHS = ("dcgan", "upsample", "mlp")
 LR_DECAYS = ("none", "cosine")
+AUGMENTS = ("none", "flip", "diffaugment")  # core/augment.py builds them
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LOG_EVERY_PATTERN = r"auto|[1-9][0-9]*"
 
@@ -105,6 +106,15 @@ class TrainConfig:
     )
     r1_gamma: float = _f(
         Spec(float, 0, 1e6, help="R1 penalty γ/2·E‖∇D(real)‖² on D, 0 = off", live=True), 0.0
+    )
+    augment: str = _f(
+        Spec(
+            str,
+            choices=AUGMENTS,
+            help="flip: mirror real images at random; diffaugment: colour, translation and "
+            "cutout on real and fake images before D",
+        ),
+        "none",
     )
     g_ema: float = _f(
         Spec(
@@ -179,6 +189,10 @@ class TrainConfig:
         if is_toy(self.dataset) and self.arch != "mlp":
             raise ConfigError(
                 f"arch: {self.arch!r} cannot model 2-D points of {self.dataset!r}; use arch=mlp"
+            )
+        if self.augment != "none" and is_toy(self.dataset):
+            raise ConfigError(
+                f"augment: {self.augment!r} needs images; {self.dataset!r} is 2-D points, use augment=none"
             )
         if self.g_output_conv and self.arch != "dcgan":
             raise ConfigError(
