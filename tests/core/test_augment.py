@@ -24,7 +24,7 @@ from core.augment import (
     translate,
 )
 from core.checkpoints import latest_checkpoint, load_checkpoint
-from core.config import FIELDS, TrainConfig
+from core.config import FIELDS, TrainConfig, live_change
 from core.errors import ConfigError
 from core.step import GanStep
 from core.trainer import Trainer
@@ -277,6 +277,8 @@ def test_augmenting_the_2d_toys_is_refused_in_one_line():
     with pytest.raises(ConfigError, match="augment: 'mirror' is not allowed"):
         TrainConfig.from_preset("mnist-dcgan", augment="mirror")
     assert not FIELDS["augment"].live
+    with pytest.raises(ConfigError, match="augment needs a restart"):
+        live_change(TrainConfig.from_preset("mnist-dcgan"), {"augment": "flip"})
 
 
 def test_unknown_mode_is_refused_by_the_builder():
