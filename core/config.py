@@ -59,6 +59,7 @@ ARCHS = ("dcgan", "upsample", "mlp")
 ARCH_PATTERN = "|".join(ARCHS) + "|" + PLUGIN_PATTERN  # or the user's "package.module:function"
 MODEL_ARGS = "model_args"  # the one table: keyword arguments of a plug-in arch's factory
 LR_DECAYS = ("none", "cosine")
+AUGMENTS = ("none", "flip", "diffaugment")  # core/augment.py builds them
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 LOG_EVERY_PATTERN = r"auto|[1-9][0-9]*"
 
@@ -144,6 +145,15 @@ class TrainConfig:
     )
     r1_gamma: float = _f(
         Spec(float, 0, 1e6, help="R1 penalty γ/2·E‖∇D(real)‖² on D, 0 = off", live=True), 0.0
+    )
+    augment: str = _f(
+        Spec(
+            str,
+            choices=AUGMENTS,
+            help="flip: mirror real images at random; diffaugment: colour, translation and "
+            "cutout on real and fake images before D",
+        ),
+        "none",
     )
     g_ema: float = _f(
         Spec(
@@ -239,6 +249,10 @@ class TrainConfig:
         if is_toy(self.dataset) and not plugin and self.arch != "mlp":
             raise ConfigError(
                 f"arch: {self.arch!r} cannot model 2-D points of {self.dataset!r}; use arch=mlp"
+            )
+        if self.augment != "none" and is_toy(self.dataset):
+            raise ConfigError(
+                f"augment: {self.augment!r} needs images; {self.dataset!r} is 2-D points, use augment=none"
             )
         # width, spectral_norm and g_output_conv shape the built-in models; a plug-in's factory
         # sees them in the config and decides itself

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.augment import augmenters
 from core.config import TrainConfig
 from core.distributed import Cluster
 from core.ema import STAT_BATCHES, MovingAverage
@@ -134,6 +135,8 @@ class GanStep:
         self.fixed_noise = torch.randn(config.n_samples, config.latent_dim, generator=noise_gen).to(
             device
         )
+        # What D's inputs go through (augment); D sees reals and fakes only through them.
+        self.augment_real, self.augment_fake = augmenters(config.augment)
         self.ema: MovingAverage | None = None
         if config.g_ema:
             stat_noise = torch.randn(
@@ -200,10 +203,13 @@ class GanStep:
                         fake = self.train_g(z)
             self.opt_d.zero_grad(set_to_none=True)
             penalize = config.r1_gamma > 0
-            real_in = real.detach().requires_grad_(True) if penalize else real
+            # R1 takes D's gradient at the augmented reals D sees, as DiffAugment's own code does.
+            real_in = self.augment_real(real)
+            real_in = real_in.detach().requires_grad_(True) if penalize else real_in
+            fake_in = self.augment_fake(fake.detach())
             with low:
                 real_logits = self.train_d(real_in)
-                fake_logits = self.train_d(fake.detach())
+                fake_logits = self.train_d(fake_in)
             # Losses in fp32: a mean over a batch of low-precision logits loses digits.
             real_logits, fake_logits = real_logits.float(), fake_logits.float()
             loss_d = d_loss(
@@ -221,8 +227,9 @@ class GanStep:
         for p in trained:
             p.requires_grad_(False)
         try:
+            fake_in = self.augment_fake(fake)  # differentiable: G learns through it
             with self.d_no_sync(), low:  # no_sync: nothing of D's to all-reduce here
-                gen_logits = self.train_d(fake)
+                gen_logits = self.train_d(fake_in)
             gen_logits = gen_logits.float()
             loss_g = g_loss(config.loss, gen_logits)
             self._update(loss_g, self.opt_g, self.scaler_g)

@@ -50,6 +50,7 @@ CONFIG = {
     "g_output_conv": False,
     "g_ema": 0.999,
     "r1_gamma": 0.0,
+    "augment": "none",
     "seed": 0,
     "device": "cpu",
     "n_samples": 64,

@@ -21,6 +21,7 @@ RESTART_ONLY = (
     "g_ema",
     "precision",
     "g_output_conv",
+    "augment",
     "dataset",
     "arch",
 )
