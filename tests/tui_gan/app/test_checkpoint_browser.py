@@ -1,104 +1,21 @@
-"""The hyperparameter form, the export dialog and the checkpoint browser, on a fake session."""
+"""The checkpoint browser on a fake session: previews, unreadable files, delete, resume."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, Input
+from textual.widgets import DataTable
 
 from core import commands as cmd
-from tests.fakes import fake_checkpoint, sample_png
-from tests.tui_gan.app.pilots import open_browser, open_form
+from tests.fakes import fake_checkpoint
+from tests.tui_gan.app.pilots import open_browser
 from tui_gan.app.app import GanApp
 from tui_gan.app.dialogs.confirm import ConfirmDialog
-from tui_gan.app.dialogs.hyperparams import HyperparamsForm
 from tui_gan.app.screens.checkpoints import CheckpointsScreen
 from tui_gan.app.screens.dashboard import DashboardScreen
 from tui_gan.app.widgets.sample_image import SampleImage
 
 SIZE = (80, 24)
-
-
-INVALID = [
-    ("lr_g", "abc"),
-    ("lr_g", "-1"),
-    ("lr_g", "0"),
-    ("lr_g", "nan"),
-    ("lr_g", "inf"),
-    ("lr_d", "1e300"),
-    ("beta1", "1"),
-    ("beta2", "-0.1"),
-    ("sample_every", "2.5"),
-    ("checkpoint_every", "1e30"),
-    ("lr_d", ""),
-    ("eval_every", "-100"),
-    ("eval_every", "2.5"),
-    ("eval_every", "often"),
-    ("eval_every", "1e30"),
-]
-
-
-async def test_invalid_values_show_why_and_never_send(session):
-    """One form, each bad value in turn (an app per value costs a second each): the reason shows,
-    Apply is off, Enter and ctrl+s send nothing, and putting the value back clears the error."""
-    app = GanApp(session)
-    async with app.run_test(size=SIZE) as pilot:
-        form = await open_form(app, pilot)
-        for key, text in INVALID:
-            field = form.query_one(f"#in-{key}", Input)
-            good = field.value
-            field.focus()
-            field.value = text
-            await pilot.pause()
-            assert str(form.query_one(f"#err-{key}").content), (key, text)  # the reason is shown
-            assert form.query_one("#apply", Button).disabled, (key, text)
-            await pilot.press("enter")  # submitting anyway is refused too
-            await pilot.press("ctrl+s")
-            await pilot.pause()
-            assert isinstance(app.screen, HyperparamsForm), (key, text)
-            assert session.sent == [], (key, text)
-            field.value = good
-            await pilot.pause()
-            assert not str(form.query_one(f"#err-{key}").content), (key, text)
-
-
-async def test_apply_sends_exactly_one_command_with_all_changes(session):
-    app = GanApp(session)
-    async with app.run_test(size=SIZE) as pilot:
-        form = await open_form(app, pilot)
-        form.query_one("#in-lr_g", Input).value = "1e-4"
-        form.query_one("#in-beta1", Input).value = "0.6"
-        form.query_one("#in-sample_every", Input).value = "50"
-        await pilot.pause()
-        await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert session.sent == [cmd.SetHyperparams(lr_g=1e-4, beta1=0.6, sample_every=50)]
-
-
-async def test_unchanged_form_sends_nothing(session):
-    app = GanApp(session)
-    async with app.run_test(size=SIZE) as pilot:
-        await open_form(app, pilot)
-        await pilot.press("ctrl+s")
-        await pilot.press("escape")
-        await pilot.pause()
-        assert session.sent == [] and isinstance(app.screen, DashboardScreen)
-
-
-async def test_restart_fields_are_read_only(session):
-    app = GanApp(session)
-    async with app.run_test(size=SIZE) as pilot:
-        form = await open_form(app, pilot)
-        assert form.query_one("#ro-batch_size", Input).disabled
-        assert form.query_one("#ro-batch_size", Input).value == "64"
-        # the decay is shown so that an lr in force below the form's value makes sense
-        assert form.query_one("#ro-lr_decay", Input).disabled
-        # the generator's shape and its moving average are fixed for the run
-        assert (
-            form.query_one("#ro-g_ema", Input).disabled
-            and form.query_one("#ro-g_ema", Input).value == "0.999"
-        )
-        assert form.query_one("#ro-g_output_conv", Input).value == "false"
 
 
 async def test_checkpoint_browser_lists_previews_and_marks_unreadable(
@@ -223,50 +140,6 @@ async def test_resume_stops_the_run_then_switches_session(session, run_dir, fake
         app.poll()
         await pilot.pause()
         assert app.view.step == 0 and len(app.view.history) == 0
-
-
-async def test_export_gif_and_grid_write_files(session, run_dir):
-    for step in (200, 400):
-        sample_png(run_dir / "samples" / f"step_{step:08d}.png")
-    app = GanApp(session)
-    async with app.run_test(size=SIZE) as pilot:
-        app.poll()
-        await pilot.press("e")
-        dialog = app.screen
-        dialog.query_one("#export-fps", Input).value = "abc"
-        await pilot.click("#export-go")
-        await pilot.pause()
-        assert "not a number" in str(dialog.query_one("#export-status").content)
-        dialog.query_one("#export-fps", Input).value = "8"
-        dialog.query_one("#export-fps", Input).focus()
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        gifs = list((run_dir / "exports").glob("*.gif"))
-        assert len(gifs) == 1
-        assert "written" in str(dialog.query_one("#export-status").content)
-        dialog.query_one("#kind-grid").value = True
-        out = run_dir / "mine.png"
-        dialog.query_one("#export-path", Input).value = str(out)
-        dialog.query_one("#export-path", Input).focus()
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert out.exists()
-        assert any(str(out) in n.message for n in app._notifications)
-
-
-async def test_export_without_samples_reports_the_error(run_dir):
-    from tests.fakes import FakeSession, started
-
-    app = GanApp(FakeSession(run_dir, started(run_dir)))
-    async with app.run_test(size=SIZE) as pilot:
-        app.poll()
-        await pilot.press("e")
-        await pilot.click("#export-go")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert any(n.severity == "error" for n in app._notifications)
 
 
 async def test_a_checkpoint_that_fails_its_checks_on_load_turns_unreadable(session, run_dir):
