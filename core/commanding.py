@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import queue
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from core import commands as cmd
 from core import events as ev
 from core.config import TrainConfig, live_change
+from core.distributed import Cluster
 from core.errors import ConfigError
 from core.step import GanStep
 from core.writer import RunWriter, WriteFailed
@@ -15,6 +17,44 @@ from core.writer import RunWriter, WriteFailed
 if TYPE_CHECKING:
     from core.faults import WriteFaults
     from core.outputs import RunOutputs
+
+
+PAUSE_POLL_S = 0.1  # while paused, how often the trainer looks for commands (a cluster's heartbeat)
+
+
+class Inbox:
+    """The commands sent to a run: put from any thread without blocking, taken by the training
+    thread at step boundaries; in a cluster every rank takes rank 0's, at the same step."""
+
+    def __init__(self, cluster: Cluster | None) -> None:
+        self._queue: queue.SimpleQueue[cmd.Command] = queue.SimpleQueue()
+        self.cluster = cluster
+
+    def put(self, command: cmd.Command) -> None:
+        self._queue.put(command)
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    def take(self, wait: bool = False) -> list[cmd.Command]:
+        """This process's queued commands; with `wait`, the first waited for up to PAUSE_POLL_S."""
+        commands = []
+        try:
+            if wait:
+                commands.append(self._queue.get(timeout=PAUSE_POLL_S))
+            while True:
+                commands.append(self._queue.get_nowait())
+        except queue.Empty:
+            return commands
+
+    def take_shared(self, wait: bool) -> list[cmd.Command]:
+        """`take` on rank 0, shared with every rank (while paused, rank 0 sends an empty list every
+        PAUSE_POLL_S: a heartbeat that keeps the ranks in step, never timing out)."""
+        commands = self.take(wait)
+        if self.cluster is None:
+            return commands
+        shared = self.cluster.share_commands([cmd.to_json(c) for c in commands])
+        return [cmd.from_json(data) for data in shared]
 
 
 class Refused(Exception):

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from core import commands as cmd
 from core import events as ev
-from core.commanding import Refused
+from core.commanding import Inbox, Refused
 from core.distributed import Cluster
 from core.outputs import RunOutputs
 from core.step import GanStep
@@ -44,7 +44,8 @@ class Run(Protocol):
 
     def _handle_commands(self) -> bool: ...
 
-    def _drain_commands(self, wait: bool = False) -> list[cmd.Command]: ...
+    @property
+    def inbox(self) -> Inbox: ...
 
     def _done(self, command: cmd.Command, detail: str) -> None: ...
 
@@ -160,7 +161,7 @@ class WriteFaults:
         them, a stop gives them up (status.json then says how many are missing)."""
         run = self.run
         while run.writer.backlog and run.cluster is None:
-            for command in run._drain_commands(wait=True):
+            for command in run.inbox.take(wait=True):
                 if isinstance(command, cmd.Stop):
                     run._done(command, f"ended; {run.writer.backlog} events not written")
                     run._write_status()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 import traceback
@@ -22,7 +21,7 @@ from core.distributed import Cluster
 from core.errors import UserError
 from core.faults import WriteFaults
 from core.outputs import RunOutputs
-from core.plan import PlanRequest, shown_epoch
+from core.plan import PlanRequest, planned_steps, shown_epoch
 from core.rundir import RunDir
 from core.startup import Place
 from core.step import GanStep, device_memory, device_uuid
@@ -33,7 +32,6 @@ from core.writer import RunWriter, WriteFailed
 Subscriber = Callable[[ev.Event], None]
 
 STATUS_INTERVAL_S = 2.0
-PAUSE_POLL_S = 0.1
 
 
 class Trainer:
@@ -49,7 +47,6 @@ class Trainer:
         self.config = config
         self.resume_from = Path(resume_from) if resume_from else None
         self.run_dir = RunDir(config.default_run_dir())
-        self._commands: queue.SimpleQueue[cmd.Command] = queue.SimpleQueue()
         self._subscribers: Subscribers[ev.Event] = Subscribers()
         self._thread: threading.Thread | None = None
         self._state = ev.STARTING
@@ -68,6 +65,7 @@ class Trainer:
         self.control: Any = None
         # under torchrun every rank trains; the writer decides who writes
         self.cluster = Cluster.from_env()
+        self.inbox = commanding.Inbox(self.cluster)
         self.rank = self.cluster.rank if self.cluster else 0
         self.world_size = self.cluster.world_size if self.cluster else 1
         self.writer = RunWriter(self.run_dir, self.rank)
@@ -131,7 +129,7 @@ class Trainer:
 
     def send(self, command: cmd.Command) -> None:
         """Queue a command; thread-safe and never blocks."""
-        self._commands.put(command)
+        self.inbox.put(command)
 
     def start(self) -> None:
         """Start training in a background thread and return at once."""
@@ -155,8 +153,7 @@ class Trainer:
     @property
     def planned_steps(self) -> int:
         steps_per_epoch = self.data.steps_per_epoch if self.data is not None else 0
-        total = self.config.epochs * steps_per_epoch
-        return min(total, self.config.max_steps) if self.config.max_steps else total
+        return planned_steps(self.config.epochs, self.config.max_steps, steps_per_epoch)
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -363,7 +360,7 @@ class Trainer:
             or self.place.batch >= steps_per_epoch
             or any(every and step % every == 0 for every in due)
             # ranks must read at the same steps
-            or (self.cluster is None and not self._commands.empty())
+            or (self.cluster is None and not self.inbox.empty())
         )
 
     def _read(self, log: StepLog) -> Logged:
@@ -397,36 +394,19 @@ class Trainer:
     # -- commands ------------------------------------------------------------------------------------
 
     def _handle_commands(self) -> bool:
-        """Apply queued commands; while paused, wait here. False when the run must end.
-
-        In a cluster every rank applies rank 0's commands at the same step; while paused, rank 0
-        sends an empty list every PAUSE_POLL_S: a heartbeat that keeps the ranks in step, never
-        timing out."""
+        """Apply the commands sent (rank 0's, on every rank of a cluster); while paused, wait here.
+        False when the run must end."""
         while True:
-            commands = self._drain_commands()
-            if self.cluster is not None:  # rank 0's commands, on every rank
-                shared = self.cluster.share_commands([cmd.to_json(c) for c in commands])
-                commands = [cmd.from_json(data) for data in shared]
-            for command in commands:
+            for command in self.inbox.take_shared(wait=self._state == ev.PAUSED):
                 commanding.apply(self, command)
                 if self._stop is not None:
                     return False
             if self._state != ev.PAUSED:
                 return True
 
-    def _drain_commands(self, wait: bool = False) -> list[cmd.Command]:
-        commands = []
-        try:
-            if wait or self._state == ev.PAUSED:
-                commands.append(self._commands.get(timeout=PAUSE_POLL_S))
-            while True:
-                commands.append(self._commands.get_nowait())
-        except queue.Empty:
-            return commands
-
     def _refuse_pending(self, reason: str) -> None:
         """Answer the commands that came too late to be handled."""
-        for command in self._drain_commands():
+        for command in self.inbox.take():
             self._refuse(command, reason)
 
     def _done(self, command: cmd.Command, detail: str) -> None:
