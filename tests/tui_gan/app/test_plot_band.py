@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from tui_gan.app.app import GanApp
@@ -65,3 +67,29 @@ async def test_the_loss_plot_shows_a_spike_a_column_mean_would_hide(session):
         app.view.history.extend(rows[:50])
         plot.replot()
         assert band_cells(plot) == []
+
+
+async def test_one_series_band_never_covers_the_other_series_line(session):
+    """Loss_G swings between 0.5 and 3.5 every step, so its spread spans Loss_D's flat line at
+    1.0: every band is drawn before any line, and both lines show across the whole plot."""
+    app = GanApp(session)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.poll()
+        await pilot.pause()
+        plot = app.query_one("#loss-plot", MetricPlot)
+        n = 100_000
+        rows = np.ones((n, 5))
+        rows[:, 0] = np.arange(1, n + 1)
+        rows[:, 2] = 2.0 + np.where(np.arange(n) % 2, 1.5, -1.5)
+        app.view.history.clear()
+        app.view.history.extend(rows)
+        plot.replot()
+        assert band_cells(plot)
+        lines = Counter()  # cells of each line colour (the band's and the raw lines' excluded)
+        for line in plot.render().split("\n"):
+            for span in line.spans:
+                color = getattr(span.style, "color", None)
+                if color is not None and color.number not in (None, BAND_COLOR):
+                    lines[color.number] += span.end - span.start
+        assert len(lines) == 2, lines
+        assert min(lines.values()) >= 0.8 * max(lines.values()), lines

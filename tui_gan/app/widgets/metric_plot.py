@@ -105,12 +105,14 @@ class MetricPlot(PlotextPlot):
         """Plot the series (spread, raw and smoothed) of `rows`; returns the number of points drawn."""
         plt = self.plt
         per_point = max(len(steps) / buckets, 1.0)
-        points = 0
-        for s in self.series:
-            b = bucket_stats(steps, self.history.column(s.column)[rows], buckets, log=log)
-            if not len(b.x):
-                continue
-            points += self.draw_band(b)
+        stats = [
+            (s, bucket_stats(steps, self.history.column(s.column)[rows], buckets, log=log))
+            for s in self.series
+        ]
+        stats = [(s, b) for s, b in stats if len(b.x)]
+        # every spread before any line: one series' band must not cover another's line
+        points = sum(self.draw_band(b) for _, b in stats)
+        for s, b in stats:
             x, y = b.x, b.mean
             if self.show_raw and self.smoothing > 0:
                 plt.plot(x.tolist(), y.tolist(), color=s.raw_color, marker="braille")

@@ -10,7 +10,7 @@ import numpy as np
 from tui_gan.app.widgets.metric_plot import MetricPlot, nice_ticks
 from tui_gan.view.history import MetricHistory
 from tui_gan.view.metricnames import LABELS, SHORT, direction, shown_keys
-from tui_gan.view.plotdata import downsample, ema
+from tui_gan.view.plotdata import bucket_stats, ema
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,22 @@ class RunsPlot(MetricPlot):
         last = max((float(r.history.column("step")[-1]) for r in drawn), default=0.0)
         buckets = self.buckets()
         self.points, low, high = 0, float("inf"), float("-inf")
+        stats = []
         for run in drawn:
             rows = self._rows(run.history, last)
             steps = run.history.column("step")[rows]
             if not len(steps):
                 continue
             low, high = min(low, float(steps[0])), max(high, float(steps[-1]))
-            self.points += self.draw_run(run, steps, rows, buckets, log)
+            b = bucket_stats(steps, run.history.column(self.column)[rows], buckets, log=log)
+            if len(b.x):
+                stats.append((run, b, max(len(steps) / buckets, 1.0)))
+        # every run's spread before any line: a band never covers another run's line
+        self.points += sum(self.draw_band(b) for _, b, _ in stats)
+        for run, b, per_point in stats:
+            y = self.line(b.mean, per_point)
+            self.plt.plot(b.x.tolist(), y.tolist(), color=run.color, marker="braille")
+            self.points += len(b.x)
         if self.points:
             width = len(f"{high:,.0f}") + 2
             ticks = nice_ticks(low, high, count=max(2, min(4, buckets // width)))
@@ -64,16 +73,9 @@ class RunsPlot(MetricPlot):
         self._prepare_s = time.perf_counter() - started
         self.refresh()
 
-    def draw_run(
-        self, run: PlotRun, steps: np.ndarray, rows: slice, buckets: int, log: bool
-    ) -> int:
-        """Plot one run's line; returns the number of points drawn."""
-        x, y = downsample(steps, run.history.column(self.column)[rows], buckets, log=log)
-        if not len(x):
-            return 0
-        y = ema(y, self.smoothing, max(len(steps) / buckets, 1.0))
-        self.plt.plot(x.tolist(), y.tolist(), color=run.color, marker="braille")
-        return len(x)
+    def line(self, means: np.ndarray, per_point: float) -> np.ndarray:
+        """A run's line from its column means: smoothed as the dashboard smooths its losses."""
+        return ema(means, self.smoothing, per_point)
 
 
 class RunsMetricPlot(RunsPlot):
@@ -109,14 +111,9 @@ class RunsMetricPlot(RunsPlot):
             self.title = label + arrow
         super().replot()
 
-    def draw_run(
-        self, run: PlotRun, steps: np.ndarray, rows: slice, buckets: int, log: bool
-    ) -> int:
-        x, y = downsample(steps, run.history.column(self.column)[rows], buckets, log=log)
-        if not len(x):
-            return 0
-        self.plt.plot(x.tolist(), y.tolist(), color=run.color, marker="braille")
-        return len(x)
+    def line(self, means: np.ndarray, per_point: float) -> np.ndarray:
+        """Metrics are drawn as computed, one point per evaluation."""
+        return means
 
     def describe(self) -> str:
         return ""
