@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,25 @@ def steps(run_dir: Path) -> list[dict]:
 def last_step(run_dir: Path) -> int:
     found = steps(run_dir)
     return found[-1]["step"] if found else 0
+
+
+@contextlib.contextmanager
+def headless_run(run_dir: Path, steps: int = 3) -> Iterator[subprocess.Popen]:
+    """A tiny headless training in another process (serving its control socket), once it has
+    trained `steps` steps; killed afterwards if it still runs. Its output goes to RUN_DIR.log."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(run_dir.parent / f"{run_dir.name}.log", "w") as out:
+        proc = subprocess.Popen(
+            tui_gan_argv("train", "--headless", *TINY, "--run-dir", run_dir),
+            env=ENV,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: last_step(run_dir) >= steps, 90, "the headless run to train")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

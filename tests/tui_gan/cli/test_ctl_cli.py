@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.rundir import read_status
-from tests.runproc import ENV, ROOT, TINY, last_step, steps, tui_gan, tui_gan_argv, wait_for
+from tests.runproc import ENV, ROOT, headless_run, last_step, steps, tui_gan, tui_gan_argv, wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@contextlib.contextmanager
-def headless_run(tmp_path: Path, steps: int) -> Iterator[tuple[Path, subprocess.Popen]]:
-    """A tiny headless training in another process once it has trained `steps` steps; killed
-    afterwards if it still runs."""
-    run_dir = tmp_path / "run"
-    with open(tmp_path / "out.log", "w") as out:
-        proc = subprocess.Popen(
-            tui_gan_argv("train", "--headless", *TINY, "--run-dir", run_dir),
-            env=ENV,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: last_step(run_dir) >= steps, 90, "the headless run to train")
-        yield run_dir, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def ctl(run_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -45,7 +21,8 @@ def ctl(run_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedP
 
 @pytest.mark.slow
 def test_ctl_pauses_sets_and_stops_a_headless_run(tmp_path: Path) -> None:
-    with headless_run(tmp_path, 3) as (run_dir, proc):
+    run_dir = tmp_path / "run"
+    with headless_run(run_dir, 3) as proc:
         paused = ctl(run_dir, "pause")
         assert paused.returncode == 0, paused.stderr
         assert paused.stdout.startswith("paused at step ")
@@ -111,7 +88,8 @@ def test_a_timeout_that_is_not_a_positive_number_is_refused(
 def test_ctl_answers_come_by_id_to_each_client_including_refusals_of_failed_writes(
     tmp_path: Path,
 ) -> None:
-    with headless_run(tmp_path, 2) as (run_dir, proc):
+    run_dir = tmp_path / "run"
+    with headless_run(run_dir, 2) as proc:
         # two clients at once: each waits for the answer to its own command's id
         both = [
             subprocess.Popen(

@@ -1,4 +1,4 @@
-"""Helpers of the serve tests: a tiny headless run with a control socket, and `tui-gan serve` in a
+"""Helpers of the serve tests: `tui-gan serve` in a
 process of its own with the URL it printed."""
 
 from __future__ import annotations
@@ -11,28 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.runproc import ENV, ROOT, TINY, last_step, tui_gan_argv, wait_for
-
-
-@contextlib.contextmanager
-def headless_run(run_dir: Path, steps: int = 3) -> Iterator[Path]:
-    """A tiny headless training (it serves a control socket) once it has trained `steps` steps;
-    killed afterwards."""
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(run_dir.parent / f"{run_dir.name}.log", "w") as out:
-        proc = subprocess.Popen(
-            tui_gan_argv("train", "--headless", *TINY, "--run-dir", run_dir),
-            env=ENV,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: last_step(run_dir) >= steps, 90, "the headless run to train")
-        yield run_dir
-    finally:
-        proc.kill()
-        proc.wait()
+from tests.runproc import ENV, ROOT, tui_gan_argv, wait_for
 
 
 def stop(proc: subprocess.Popen, timeout: float = 20) -> tuple[int, float]:

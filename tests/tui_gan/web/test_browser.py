@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from core.rundir import lock_held
-from tests.runproc import ROOT, events, wait_for
-from tests.tui_gan.web.serving import headless_run, served, stop
+from tests.runproc import ROOT, events, headless_run, wait_for
+from tests.tui_gan.web.serving import served, stop
 
 CHROMIUM = os.environ.get("TUI_GAN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # Where the screenshot is kept for people to look at (ignored by git).
@@ -74,7 +74,7 @@ def test_the_dashboard_in_chromium_shows_the_run_and_a_key_pauses_it(tmp_path: P
     )
     run_dir = tmp_path / "runs" / "browser-run"
     with (
-        headless_run(run_dir) as run_dir,
+        headless_run(run_dir),
         served(tmp_path, run_dir) as (url, server),
         sync_api.sync_playwright() as playwright,
     ):
