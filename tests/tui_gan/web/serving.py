@@ -1,5 +1,4 @@
-"""Helpers of the serve tests: `tui-gan serve` in a
-process of its own with the URL it printed."""
+"""Helpers of the serve tests: `tui-gan serve` in a process of its own, with the URL it printed."""
 
 from __future__ import annotations
 
