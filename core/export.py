@@ -136,7 +136,7 @@ def sample_from_checkpoint(
     """
     import torch
 
-    from core.checkpoints import load_generator, run_dir_of
+    from core.checkpoints import load_generator
     from core.grids import samples_picture
     from core.noise import truncated_noise
 
@@ -154,11 +154,7 @@ def sample_from_checkpoint(
         samples = generator.to(where)(
             truncated_noise(n, config.latent_dim, truncation, rng).to(where)
         ).cpu()
-    step = int(payload["step"])
-    name = f"sample-step_{step:08d}{_noise_suffix(seed, truncation)}.png"
-    run_dir = run_dir_of(checkpoint)
-    default = (RunDir(run_dir).exports if run_dir else Path(checkpoint).resolve().parent) / name
-    path = _out_path(out, default, ".png")
+    path = _drawn_path(checkpoint, payload, "sample", seed, truncation, out, ".png")
     buffer = io.BytesIO()
     Image.fromarray(samples_picture(samples, config.dataset)).save(buffer, format="PNG")
     return _write(path, buffer.getvalue())
@@ -184,7 +180,7 @@ def interpolate_from_checkpoint(
     """
     import torch
 
-    from core.checkpoints import load_generator, run_dir_of
+    from core.checkpoints import load_generator
     from core.grids import samples_picture
     from core.noise import interpolation_noise
 
@@ -200,11 +196,7 @@ def interpolate_from_checkpoint(
     with torch.no_grad():
         generator = generator.to(where)
         samples = torch.cat([generator(chunk.to(where)).cpu() for chunk in torch.split(noise, 256)])
-    step = int(payload["step"])
-    name = f"interpolation-step_{step:08d}{_noise_suffix(seed, truncation)}{suffix}"
-    run_dir = run_dir_of(checkpoint)
-    default = (RunDir(run_dir).exports if run_dir else Path(checkpoint).resolve().parent) / name
-    path = _out_path(out, default, suffix)
+    path = _drawn_path(checkpoint, payload, "interpolation", seed, truncation, out, suffix)
     buffer = io.BytesIO()
     if not gif:
         Image.fromarray(samples_picture(samples, config.dataset, cols=steps)).save(buffer, "PNG")
@@ -280,16 +272,13 @@ def export_weights(
     """
     import torch
 
-    from core.checkpoints import load_checkpoint_config, models_of, run_dir_of
+    from core.checkpoints import load_checkpoint_config, models_of
 
     payload, config = load_checkpoint_config(checkpoint)
-    models_of(
-        checkpoint, payload, config, named
-    )  # weights that do not fit their config are no export
+    # weights that do not fit their config are no export
+    models_of(checkpoint, payload, config, named)
     if out_dir is None:
-        run_dir = run_dir_of(checkpoint)
-        base = RunDir(run_dir).exports if run_dir else Path(checkpoint).resolve().parent
-        out_dir = base / f"weights-step_{int(payload['step']):08d}"
+        out_dir = _exports_of(checkpoint) / f"weights-step_{int(payload['step']):08d}"
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():
         raise ExportError(f"{folder}: exists and is not a directory")
@@ -314,6 +303,30 @@ def _noise_rng(seed: int | None) -> torch.Generator:
     return torch.Generator().manual_seed(
         seed if seed is not None else int.from_bytes(os.urandom(7), "little")
     )
+
+
+def _drawn_path(
+    checkpoint: str | Path,
+    payload: Mapping[str, Any],
+    kind: str,
+    seed: int | None,
+    truncation: float | None,
+    out: str | Path | None,
+    suffix: str,
+) -> Path:
+    """Where new samples of a checkpoint go: `out`, or by default the run's exports/ folder (the
+    checkpoint's own folder outside a run), named by `kind`, the step, the seed and truncation."""
+    name = f"{kind}-step_{int(payload['step']):08d}{_noise_suffix(seed, truncation)}{suffix}"
+    return _out_path(out, _exports_of(checkpoint) / name, suffix)
+
+
+def _exports_of(checkpoint: str | Path) -> Path:
+    """The default folder of what is made from a checkpoint: its run's exports/ folder, or the
+    checkpoint's own folder outside a run."""
+    from core.checkpoints import run_dir_of
+
+    run_dir = run_dir_of(checkpoint)
+    return RunDir(run_dir).exports if run_dir else Path(checkpoint).resolve().parent
 
 
 def _noise_suffix(seed: int | None, truncation: float | None) -> str:
