@@ -12,50 +12,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from core import events as ev
-from core.config import AUGMENTS, TrainConfig, parse_overrides
-from core.evaluate import Evaluator
-from core.trainer import Trainer
+from quality import run_seed  # one run trained and scored, as the quality bench does it
+
+from core.config import AUGMENTS, parse_overrides
 
 
 def run(
     mode: str, seed: int, args: argparse.Namespace, overrides: dict
 ) -> tuple[dict, dict, float]:
     """Train one run and score it: (values, real reference, minutes of training)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        config = TrainConfig.from_preset(
-            "mnist-dcgan",
-            **{
-                "device": "cpu",
-                **overrides,
-                "augment": mode,
-                "subset": args.subset,
-                "max_steps": args.steps,
-                "seed": seed,
-                "run_dir": tmp,
-                "checkpoint_every": 0,
-                "sample_every": 0,
-                "eval_every": 0,
-            },
-        )
-        trainer = Trainer(config)
-        trainer.serve_control = False
-        started = time.monotonic()
-        trainer.start()
-        trainer.join()
-        minutes = (time.monotonic() - started) / 60
-        if trainer.state != ev.FINISHED:
-            raise SystemExit(
-                f"augment={mode} seed {seed}: run ended {trainer.state}: {trainer.error}"
-            )
-        result = Evaluator(trainer.config).evaluate(trainer.sampler, args.n)
-    return result.values, result.reference, minutes
+    settings = {"device": "cpu", **overrides, "augment": mode, "subset": args.subset}
+    return run_seed("mnist-dcgan", seed, {**settings, "max_steps": args.steps}, args.n)
 
 
 def main() -> None:
