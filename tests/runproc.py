@@ -134,3 +134,28 @@ def headless_run(run_dir: Path, steps: int = 3) -> Iterator[subprocess.Popen]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def main_in_a_new_process(argv: list[Any]) -> tuple[object, bool, str]:
+    """`tui-gan ARGV` run by its main() in a new interpreter: the exit code, whether torch was
+    imported by the end, and what it wrote to stderr."""
+    script = (
+        "import json, sys\n"
+        "from tui_gan.cli.main import main\n"
+        "try:\n"
+        "    code = main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules}), file=sys.stderr)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, *map(str, argv)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    result = json.loads(out.stderr.strip().splitlines()[-1])
+    return result["code"], result["torch"], out.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from core import events as ev
 from core.rundir import read_events
 from tests.core.test_scalars import resumed_run
-from tests.runproc import ENV, ROOT
+from tests.runproc import main_in_a_new_process
 from tui_gan.cli.main import main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -107,12 +105,6 @@ def test_without_tensorboard_nothing_is_written_and_one_line_says_how_to_install
 def test_export_metrics_never_imports_torch(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard", reason="the extra: pip install 'tui-gan[tensorboard]'")
     run_dir = resumed_run(tmp_path / "run")
-    script = (
-        "import json, sys\n"
-        "from tui_gan.cli.main import main\n"
-        "code = main(sys.argv[1:])\n"
-        "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules}), file=sys.stderr)\n"
-    )
     argv = [
         "export-metrics",
         run_dir,
@@ -121,16 +113,6 @@ def test_export_metrics_never_imports_torch(tmp_path: Path) -> None:
         "--tensorboard",
         tmp_path / "tb",
     ]
-    out = subprocess.run(
-        [sys.executable, "-c", script, *map(str, argv)],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert json.loads(out.stderr.strip().splitlines()[-1]) == {"code": 0, "torch": False}, (
-        out.stderr
-    )
+    code, torch, stderr = main_in_a_new_process(argv)
+    assert (code, torch) == (0, False), stderr
     assert (tmp_path / "m.csv").is_file() and list((tmp_path / "tb" / "run").iterdir())

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
-from tests.runproc import ENV, ROOT
+from tests.runproc import main_in_a_new_process
 from tui_gan.cli.main import main
 
 
@@ -93,23 +90,5 @@ def test_a_usage_error_is_2_with_one_line_on_stderr(
     ],
 )
 def test_commands_that_do_not_train_never_import_torch(argv: list[str], tmp_path: Path) -> None:
-    script = (
-        "import json, sys\n"
-        "from tui_gan.cli.main import main\n"
-        "try:\n"
-        "    code = main(sys.argv[1:])\n"
-        "except SystemExit as exc:\n"
-        "    code = exc.code\n"
-        "print(json.dumps({'code': code, 'torch': 'torch' in sys.modules}), file=sys.stderr)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script, *(a.format(tmp=tmp_path) for a in argv)],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    result = json.loads(out.stderr.strip().splitlines()[-1])
-    assert result["code"] in (0, 1) and result["torch"] is False, out.stderr
+    code, torch, stderr = main_in_a_new_process([a.format(tmp=tmp_path) for a in argv])
+    assert code in (0, 1) and torch is False, stderr
