@@ -56,7 +56,7 @@ def scan_images(root: Path) -> list[ImageFile]:
     return found
 
 
-def _eight_bit(img: Image.Image) -> Image.Image:
+def eight_bit(img: Image.Image) -> Image.Image:
     """`img` as 8-bit L or RGB: alpha composited on black, palettes expanded, 16-bit scaled."""
     mode = img.mode
     if mode == "P":
@@ -90,7 +90,7 @@ def decode(path: str | Path, size: int, channels: int) -> np.ndarray:
             # DCT scaling: a big photo decodes at the smallest scale still ≥ `size`, far faster.
             opened.draft("RGB" if channels == 3 else "L", (size, size))
         img = ImageOps.exif_transpose(opened) or opened
-        img = _eight_bit(img).convert("L" if channels == 1 else "RGB")
+        img = eight_bit(img).convert("L" if channels == 1 else "RGB")
         side = min(img.size)  # centre square crop keeps the aspect of the content
         left, top = (img.width - side) // 2, (img.height - side) // 2
         # crop, then resize: resize's box would blend in pixels from beyond the square's edges

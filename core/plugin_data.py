@@ -103,16 +103,10 @@ def item_to_chw(item: Any, channels: int, size: int) -> torch.Tensor:
 def _as_uint8_chw(image: Any) -> torch.Tensor:
     """A PIL image, tensor or array as uint8 C×H×W with 1 to 4 channels."""
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, without importing PIL
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-        mode = image.mode
-        wanted = "RGBA" if has_alpha else ("L" if mode in ("1", "L", "I", "I;16", "F") else "RGB")
-        if mode in ("I", "I;16", "F"):  # 16-bit and float greys: scale to 8 bits, not clip
-            array = np.asarray(image, dtype=np.float64)
-            top = 65535.0 if mode != "F" else max(1.0, float(array.max()))
-            array = np.clip(np.round(array / top * 255), 0, 255).astype(np.uint8)
-        else:
-            array = np.array(image.convert(wanted), dtype=np.uint8)  # a writable copy
-        return _from_hwc(array)
+        # as an image folder's files are made 8-bit: alpha on black, palettes, 16-bit greys
+        from core.images import eight_bit
+
+        return _from_hwc(np.array(eight_bit(image), dtype=np.uint8))
     if isinstance(image, np.ndarray):
         tensor = torch.from_numpy(np.ascontiguousarray(image))
         layout_hwc = True  # numpy images (PIL, imageio, OpenCV) are H×W×C
